@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine:
+#   make run    runs the main job on a shipped scenario and writes charts
+#   make test   runs the tests
+# Both create .venv (Python >= 3.12) and install the package with its Cython kernels.
+
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SCENARIO ?= scenarios/baseline.yaml
+
+# A Python >= 3.12: PATH first, then pyenv's versions folder.
+PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
+	  p=$$(command -v $$c 2>/dev/null) && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done; \
+	root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+	for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done)
+
+.PHONY: run test bench install clean
+
+run: $(STAMP)
+	$(VENV)/bin/flywheel run $(SCENARIO)
+
+test: $(STAMP)
+	$(VPY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/flywheel bench --quick
+
+install: $(STAMP)
+
+$(VPY):
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "flywheel-sim needs Python >= 3.12 (mesa 3.5 requires it): none found on PATH or in pyenv's versions." >&2; \
+	  echo "Install one (e.g. 'pyenv install 3.12') or run 'make PYTHON=/path/to/python3.12'." >&2; exit 2; fi
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel
+
+$(STAMP): $(VPY) pyproject.toml setup.py $(wildcard kernels/*.pyx kernels/*.pxd)
+	$(VPY) -m pip install -q "Cython>=3,<4" "numpy>=2,<3" "setuptools>=69"
+	$(VPY) -m pip install -q --no-build-isolation -e ".[dev]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf build kernels/*.c kernels/*.so *.egg-info

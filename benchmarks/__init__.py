@@ -1,0 +1,1 @@
+"""Benchmarks (`flywheel bench`): one module per kernel module, plus the whole model."""
