@@ -1,5 +1,6 @@
 """Builds the Cython kernels (kernels/*.pyx); everything else is in pyproject.toml."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ from setuptools import Extension, setup
 # rejects them first) and the tests check every kernel against its reference to 1e-10.
 COMPILE_ARGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-ftree-vectorize"]
 
+# FLYWHEEL_KERNELS=pricing,amm builds only those (handy while another kernel is half-written).
+_only = {k for k in os.environ.get("FLYWHEEL_KERNELS", "").split(",") if k}
+
 extensions = [
     Extension(
         f"kernels.{pyx.stem}",
@@ -19,6 +23,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for pyx in sorted(Path("kernels").glob("*.pyx"))
+    if not _only or pyx.stem in _only
 ]
 
 setup(
