@@ -1,0 +1,105 @@
+"""Margin parameters and the liquidation pass's result, shared by ``kernels.liquidation``
+and its twin ``kernels.reference.liquidation`` (design section 6).
+
+Units: ratios are fractions of underlying notional (USD); ``*_tokens`` amounts are in units of
+the market's margin token; ``*_usd`` amounts are in USD at the oracle price.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+# Auto-deleveraging starts only when the pool's NAV is below -ADL_REL_TOL x its scale (so that a
+# NAV left at 0 up to rounding by the previous ADL does not trigger another), and ranks
+# accounts by unrealized PnL / max(collateral value, TINY_USD).
+ADL_REL_TOL = 1e-12
+TINY_USD = 1e-12
+
+
+@dataclass(frozen=True)
+class MarginParams:
+    """Margin and liquidation rules of one market (defaults: design section 6).
+
+    The delta rule requires ``|n| S (ratio |delta| + floor)`` USD per position, ``ratio`` by
+    side (long/short, initial/maintenance); perpetual futures use the short ratios for both
+    sides. The stress rule requires ``mult x`` the largest loss over the joint stress grid.
+    """
+
+    long_initial: float = 0.15
+    short_initial: float = 0.33
+    long_maint: float = 0.10
+    short_maint: float = 0.25
+    floor: float = 0.01
+    stress_initial_mult: float = 1.5
+    stress_maint_mult: float = 1.0
+    close_factor: float = 0.5        # share of each position closed by a partial liquidation
+    full_close_below: float = 0.95   # close everything when E < this x maintenance
+    penalty_ratio: float = 0.05      # penalty = this x maintenance requirement closed (capped)
+    keeper_share: float = 0.5        # share of the penalty paid to the keeper
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v)):
+                raise ValueError(f"params.{f.name}: must be a finite number, got {v!r}")
+            if v < 0:
+                raise ValueError(f"params.{f.name}: must be >= 0, got {v}")
+        for name in ("close_factor", "keeper_share"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"params.{name}: must be <= 1, got {getattr(self, name)}")
+        if self.close_factor == 0:
+            raise ValueError("params.close_factor: must be > 0")
+
+
+def _empty(dtype: type) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+@dataclass
+class LiquidationResult:
+    """What one ``run_liquidations`` call did (arrays are per event, in the order they happened).
+
+    Margin before liquidation (per account, USD): ``equity_usd``, ``maint_req_usd``,
+    ``initial_req_usd``.
+    Per liquidated account: ``liq_account``, ``liq_close_fraction`` (share of each position
+    closed), ``liq_realized_tokens`` (PnL realized into collateral, < 0 for a loss),
+    ``liq_penalty_tokens`` = ``liq_keeper_tokens`` + ``liq_insurance_tokens``.
+    Per waterfall payment: ``wf_account``, ``wf_deficit_tokens`` = ``wf_from_insurance`` +
+    ``wf_from_pool`` (the pool's part is a write-off against the LPs).
+    Per auto-deleveraged position: ``adl_position`` (index into the position arrays),
+    ``adl_account``, ``adl_profit_tokens`` (its unrealized profit at mark), ``adl_paid_tokens``
+    (what it was actually paid, pro rata).
+    Balances after (tokens): ``insurance_balance``, ``pool_balance``, and their total changes
+    ``insurance_delta_tokens``, ``pool_delta_tokens``. ``keeper_tokens`` is the keepers' total.
+    """
+
+    equity_usd: np.ndarray
+    maint_req_usd: np.ndarray
+    initial_req_usd: np.ndarray
+    insurance_balance: float
+    pool_balance: float
+    pool_delta_tokens: float
+    insurance_delta_tokens: float
+    liq_account: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    liq_close_fraction: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    liq_realized_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    liq_penalty_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    liq_keeper_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    liq_insurance_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    wf_account: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    wf_deficit_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    wf_from_insurance: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    wf_from_pool: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    adl_position: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    adl_account: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    adl_profit_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    adl_paid_tokens: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+
+    @property
+    def keeper_tokens(self) -> float:
+        """Total penalty paid to keepers (tokens); the caller credits the keeper."""
+        return float(np.sum(self.liq_keeper_tokens))

@@ -1,0 +1,180 @@
+"""Plain-Python twin of ``kernels.liquidation`` (design section 6): same signatures and result
+type, written for clarity. The stress rule is computed here by revaluing each account at every
+joint grid point, an independent check of the kernel's faster algebra.
+
+The twins trust their inputs; argument checks live in the Cython module's Python layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.params import ADL_REL_TOL, TINY_USD, LiquidationResult, MarginParams
+
+
+def collateral_value_usd(q, price, haircut):
+    """Margin value (USD) of q tokens: positive balances are haircut, debts are not."""
+    return price * (max(q, 0.0) * (1.0 - haircut) + min(q, 0.0))
+
+
+def _ratios(params, is_long, is_perp):
+    """(maintenance, initial) ratio of the delta rule for one position."""
+    if is_long and not is_perp:
+        return params.long_maint, params.long_initial
+    return params.short_maint, params.short_initial
+
+
+def margin_pass(collateral, oracle_price, haircut, pos_account, pos_series, pos_size, pos_entry,
+                series_mark, series_delta, series_spot, series_is_perp, stress_marks, token_moves,
+                params=MarginParams()):
+    """Per account: (equity_usd, maint_req_usd, initial_req_usd).
+
+    Equity E = CV + sum n (mark - entry). Requirement = max of the delta rule and
+    ``stress_*_mult x`` the largest loss over the grid (crypto rows of ``stress_marks``) x
+    (``token_moves`` applied to the oracle price in CV), floored at 0.
+    """
+    n_accounts = len(collateral)
+    upnl = [0.0] * n_accounts
+    delta_maint = [0.0] * n_accounts
+    delta_init = [0.0] * n_accounts
+    positions_of = [[] for _ in range(n_accounts)]
+    for i in range(len(pos_size)):
+        a, s, n = pos_account[i], pos_series[i], pos_size[i]
+        positions_of[a].append(i)
+        upnl[a] += n * (series_mark[s] - pos_entry[i])
+        maint_ratio, init_ratio = _ratios(params, n > 0, bool(series_is_perp[s]))
+        notional = abs(n) * series_spot[s]
+        delta_maint[a] += notional * (maint_ratio * abs(series_delta[s]) + params.floor)
+        delta_init[a] += notional * (init_ratio * abs(series_delta[s]) + params.floor)
+
+    equity = np.zeros(n_accounts)
+    maint = np.zeros(n_accounts)
+    init = np.zeros(n_accounts)
+    for a in range(n_accounts):
+        equity[a] = collateral_value_usd(collateral[a], oracle_price, haircut) + upnl[a]
+        worst = 0.0
+        for row in stress_marks:
+            for move in token_moves:
+                value = collateral_value_usd(collateral[a], oracle_price * (1.0 + move), haircut)
+                for i in positions_of[a]:
+                    value += pos_size[i] * (row[pos_series[i]] - pos_entry[i])
+                worst = max(worst, equity[a] - value)
+        maint[a] = max(delta_maint[a], params.stress_maint_mult * worst)
+        init[a] = max(delta_init[a], params.stress_initial_mult * worst)
+    return equity, maint, init
+
+
+def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
+                     pos_entry, series_mark, series_delta, series_spot, series_is_perp,
+                     stress_marks, token_moves, params=MarginParams(), insurance_balance=0.0,
+                     pool_balance=0.0):
+    """Liquidate, fill deficits (insurance, then pool) and auto-deleverage; see the kernel.
+
+    ``collateral`` (tokens) and ``pos_size`` are modified in place.
+    """
+    P = oracle_price
+    equity, maint, init = margin_pass(
+        collateral, P, haircut, pos_account, pos_series, pos_size, pos_entry, series_mark,
+        series_delta, series_spot, series_is_perp, stress_marks, token_moves, params)
+    n_accounts = len(collateral)
+    insurance0, pool0 = insurance_balance, pool_balance
+
+    has_position = [False] * n_accounts
+    upnl = [0.0] * n_accounts
+    for i in range(len(pos_size)):
+        if pos_size[i] != 0.0:
+            has_position[pos_account[i]] = True
+        upnl[pos_account[i]] += pos_size[i] * (series_mark[pos_series[i]] - pos_entry[i])
+
+    # 1. Liquidations: unhealthy accounts close a fraction of every position at mark.
+    fraction = [0.0] * n_accounts
+    for a in range(n_accounts):
+        if has_position[a] and equity[a] < maint[a]:
+            full = equity[a] < params.full_close_below * maint[a]
+            fraction[a] = 1.0 if full else params.close_factor
+    for i in range(len(pos_size)):
+        f = fraction[pos_account[i]]
+        if f > 0.0:
+            pos_size[i] = pos_size[i] - f * pos_size[i] if f < 1.0 else 0.0
+    liq = {k: [] for k in ("account", "fraction", "realized", "penalty", "keeper", "insurance")}
+    for a in range(n_accounts):
+        f = fraction[a]
+        if f == 0.0:
+            continue
+        realized_tokens = f * upnl[a] / P  # closing at mark realizes f of the account's PnL
+        collateral[a] += realized_tokens
+        pool_balance -= realized_tokens
+        equity_after = collateral_value_usd(collateral[a], P, haircut) + (1.0 - f) * upnl[a]
+        # The penalty never exceeds what is left: it creates no bad debt and enlarges none.
+        penalty = min(params.penalty_ratio * f * maint[a] / P,
+                      max(equity_after, 0.0) / P,
+                      max(collateral[a], 0.0))
+        keeper = params.keeper_share * penalty
+        collateral[a] -= penalty
+        insurance_balance += penalty - keeper
+        for key, value in zip(liq, (a, f, realized_tokens, penalty, keeper, penalty - keeper)):
+            liq[key].append(value)
+
+    # 2. Deficit waterfall: accounts with nothing left open and a negative balance.
+    wf = {k: [] for k in ("account", "deficit", "insurance", "pool")}
+    for a in range(n_accounts):
+        still_open = has_position[a] and fraction[a] < 1.0
+        if still_open or collateral[a] >= 0.0:
+            continue
+        deficit = -collateral[a]
+        from_insurance = min(deficit, max(insurance_balance, 0.0))
+        from_pool = deficit - from_insurance
+        insurance_balance -= from_insurance
+        pool_balance -= from_pool
+        collateral[a] = 0.0
+        for key, value in zip(wf, (a, deficit, from_insurance, from_pool)):
+            wf[key].append(value)
+
+    # 3. Auto-deleveraging when the pool's NAV (tokens) is negative.
+    adl = {k: [] for k in ("position", "account", "profit", "paid")}
+    pnl = [pos_size[i] * (series_mark[pos_series[i]] - pos_entry[i]) for i in range(len(pos_size))]
+    account_pnl = [0.0] * n_accounts
+    for i in range(len(pos_size)):
+        account_pnl[pos_account[i]] += pnl[i]
+    nav_tokens = pool_balance - sum(pnl) / P
+    if nav_tokens < -ADL_REL_TOL * max(abs(pool_balance), abs(sum(pnl)) / P, 1.0):
+        shortfall = -nav_tokens
+        score = [account_pnl[a] / max(collateral_value_usd(collateral[a], P, haircut), TINY_USD)
+                 for a in range(n_accounts)]
+        order = sorted(range(len(pos_size)), key=lambda i: (-score[pos_account[i]],
+                                                            pos_account[i], i))
+        taken, covered = [], 0.0
+        for i in order:
+            if pnl[i] > 0.0 and covered < shortfall:
+                taken.append(i)
+                covered += pnl[i] / P
+        # Pay pro rata so that NAV ends at 0; if all profits cannot cover it, pay nothing.
+        keep = 1.0 - shortfall / covered if covered > shortfall else 0.0
+        for i in taken:
+            profit = pnl[i] / P
+            paid = profit * keep
+            a = pos_account[i]
+            collateral[a] += paid
+            pool_balance -= paid
+            pos_size[i] = 0.0
+            for key, value in zip(adl, (i, a, profit, paid)):
+                adl[key].append(value)
+
+    def ints(x):
+        return np.array(x, dtype=np.int64)
+
+    def floats(x):
+        return np.array(x, dtype=np.float64)
+
+    return LiquidationResult(
+        equity_usd=equity, maint_req_usd=maint, initial_req_usd=init,
+        insurance_balance=insurance_balance, pool_balance=pool_balance,
+        pool_delta_tokens=pool_balance - pool0, insurance_delta_tokens=insurance_balance - insurance0,
+        liq_account=ints(liq["account"]), liq_close_fraction=floats(liq["fraction"]),
+        liq_realized_tokens=floats(liq["realized"]), liq_penalty_tokens=floats(liq["penalty"]),
+        liq_keeper_tokens=floats(liq["keeper"]), liq_insurance_tokens=floats(liq["insurance"]),
+        wf_account=ints(wf["account"]), wf_deficit_tokens=floats(wf["deficit"]),
+        wf_from_insurance=floats(wf["insurance"]), wf_from_pool=floats(wf["pool"]),
+        adl_position=ints(adl["position"]), adl_account=ints(adl["account"]),
+        adl_profit_tokens=floats(adl["profit"]), adl_paid_tokens=floats(adl["paid"]),
+    )
