@@ -1,0 +1,87 @@
+"""Scenario files: pydantic models, loading with ``--set`` overrides, validation, the schema.
+
+A scenario is one YAML file naming only what it changes; every default lives in the models
+(design section 13). ``load_scenario`` turns a file into a frozen ``Scenario`` or raises one
+``UserInputError`` line naming the file and the field.
+
+Modules: ``world`` (clock, assets, tokens), ``markets`` (markets, margin, pools), ``agents``
+(populations, behaviours, arrivals), ``events`` (shocks), ``model`` (``Scenario`` and the
+cross-field checks), ``loading`` (YAML, overrides, errors, dump), ``schema`` (JSON schema).
+"""
+
+from sim.durations import parse_duration
+from sim.scenario.agents import (
+    Agents,
+    ArbBehaviour,
+    Arrivals,
+    Bass,
+    LPBehaviour,
+    MMBehaviour,
+    TraderBehaviour,
+)
+from sim.scenario.events import (
+    EVENT_KINDS,
+    CryptoJumpEvent,
+    DepegEvent,
+    Event,
+    LpRunEvent,
+    MmWithdrawalEvent,
+    OracleOutageEvent,
+    PinEvent,
+    PremiumEvent,
+    WeekendGapEvent,
+)
+from sim.scenario.loading import (
+    apply_overrides,
+    cli_validate,
+    dump_scenario,
+    load_scenario,
+    scenario_from_dict,
+)
+from sim.scenario.markets import Insurance, Liquidation, Margin, MarketSpec, Pool
+from sim.scenario.model import USDC, Scenario
+from sim.scenario.schema import SCHEMA_PATH, scenario_json_schema, write_schema
+from sim.scenario.world import NYSE_HOLIDAYS_2025_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
+
+__all__ = [
+    "EVENT_KINDS",
+    "NYSE_HOLIDAYS_2025_2027",
+    "SCHEMA_PATH",
+    "USDC",
+    "Agents",
+    "Amm",
+    "ArbBehaviour",
+    "Arrivals",
+    "Asset",
+    "Bass",
+    "Clock",
+    "CryptoJumpEvent",
+    "DepegEvent",
+    "Event",
+    "Insurance",
+    "Issuer",
+    "LPBehaviour",
+    "Liquidation",
+    "LpRunEvent",
+    "MMBehaviour",
+    "Margin",
+    "MarketSpec",
+    "MmWithdrawalEvent",
+    "OracleOutageEvent",
+    "PinEvent",
+    "Pool",
+    "PremiumEvent",
+    "PriceFile",
+    "Scenario",
+    "Token",
+    "TraderBehaviour",
+    "WeekendGapEvent",
+    "apply_overrides",
+    "cli_validate",
+    "dump_scenario",
+    "load_scenario",
+    "parse_duration",
+    "scenario_from_dict",
+    "scenario_json_schema",
+    "write_schema",
+]

@@ -1,0 +1,169 @@
+"""Populations, behaviours and Bass arrivals of the agents (design 8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from sim.scenario._base import FrozenModel
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+TRADER_STYLES = ("momentum", "mean_reversion", "volatility", "noise")
+
+
+class LPBehaviour(FrozenModel):
+    """How liquidity providers decide to deposit, withdraw and panic."""
+
+    wealth_pareto_alpha: float = Field(1.5, gt=1, description="Pareto tail index of LP wealth.")
+    wealth_min_usd: float = Field(20000.0, gt=0, description="Smallest LP wealth in USD.")
+    act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per LP per day (Poisson).")
+    hurdle_apy_mean: float = Field(0.05, description="Mean hurdle rate (annual yield).")
+    hurdle_apy_sd: float = Field(0.03, ge=0, description="Spread of hurdle rates across LPs.")
+    drawdown_tolerance_mean: float = Field(
+        0.10, gt=0, description="Mean drawdown (fraction) an LP tolerates before leaving."
+    )
+    drawdown_tolerance_sd: float = Field(
+        0.05, ge=0, description="Spread of drawdown tolerances across LPs."
+    )
+    risk_charge: float = Field(
+        0.5, ge=0, description="APY deducted per unit of trailing drawdown and uncovered risk."
+    )
+    panic_prob: Fraction = Field(0.2, description="Chance per decision of panicking after a depeg.")
+    herding: float = Field(
+        2.0, ge=0, description="How much the share of LPs already leaving raises the panic chance."
+    )
+    deposit_fraction: Fraction = Field(0.5, description="Fraction of tokens deposited at a time.")
+    apy_window_days: float = Field(14.0, gt=0, description="Trailing window of the pool APY.")
+    exit_sell_fraction: Fraction = Field(
+        0.5, description="Fraction of tokens an LP sells on the AMM when leaving after a drawdown."
+    )
+
+
+class TraderBehaviour(FrozenModel):
+    """How directional traders choose, size and close positions, and when they leave."""
+
+    wealth_pareto_alpha: float = Field(1.6, gt=1, description="Pareto tail index of wealth.")
+    wealth_min_usd: float = Field(2000.0, gt=0, description="Smallest trader wealth in USD.")
+    act_rate_per_day: float = Field(2.0, ge=0, description="Decisions per trader per day.")
+    styles: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {"momentum": 0.3, "mean_reversion": 0.2, "volatility": 0.2, "noise": 0.3},
+        description="Relative weights of momentum, mean_reversion, volatility and noise traders.",
+    )
+    leverage_mean: float = Field(3.0, gt=0, description="Mean target leverage (notional/equity).")
+    leverage_sd: float = Field(1.0, ge=0, description="Spread of target leverage across traders.")
+    take_profit: float = Field(0.5, gt=0, description="Close at this gain, fraction of margin.")
+    stop_loss: float = Field(0.3, gt=0, description="Close at this loss, fraction of margin.")
+    holding_days_mean: float = Field(3.0, gt=0, description="Mean holding time in days.")
+    leave_prob_after_liquidation: Fraction = Field(
+        0.5, description="Chance of leaving after being liquidated."
+    )
+    leave_prob_after_loss: Fraction = Field(
+        0.2, description="Chance of leaving after a loss above loss_threshold."
+    )
+    loss_threshold: float = Field(
+        0.5, gt=0, description="Loss, as a fraction of starting wealth, that counts as large."
+    )
+    exit_sell_fraction: Fraction = Field(
+        1.0, description="Fraction of tokens a leaving trader sells on the AMM."
+    )
+    perp_share: Fraction = Field(0.3, description="Share of trades in the perpetual future.")
+    momentum_lookback_hours: float = Field(
+        24.0, gt=0, description="Lookback of the momentum signal in hours."
+    )
+    margin_buffer: float = Field(
+        1.2, ge=1, description="Collateral kept as a multiple of the initial requirement."
+    )
+
+    @field_validator("styles")
+    @classmethod
+    def _known_styles(cls, styles: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(styles) - set(TRADER_STYLES))
+        if unknown:
+            raise ValueError(f"unknown style(s) {unknown}; styles are {list(TRADER_STYLES)}")
+        if not any(w > 0 for w in styles.values()):
+            raise ValueError("at least one style needs a weight above 0")
+        return styles
+
+
+class MMBehaviour(FrozenModel):
+    """How market makers supply and withdraw AMM liquidity."""
+
+    capital_usd: float = Field(2.0e6, ge=0, description="Capital per market maker in USD.")
+    act_rate_per_day: float = Field(4.0, ge=0, description="Decisions per market maker per day.")
+    cost_of_capital: float = Field(
+        0.05, ge=0, description="Annual return the fee APR must beat."
+    )
+    vol_charge: float = Field(0.1, ge=0, description="APR required per unit of annual vol.")
+    depeg_charge: float = Field(
+        2.0, ge=0, description="APR required per unit of |premium| (depeg risk)."
+    )
+    stress_withdraw_fraction: Fraction = Field(
+        0.3, description="Fraction of liquidity withdrawn at a decision under stress."
+    )
+    fee_window_days: float = Field(7.0, gt=0, description="Trailing window of the fee APR.")
+
+
+class ArbBehaviour(FrozenModel):
+    """How arbitrageurs close token-vs-NAV gaps and option mispricing, and act as keepers."""
+
+    capital_usd: float = Field(1.0e6, ge=0, description="Capital per arbitrageur in USD.")
+    act_rate_per_day: float = Field(24.0, ge=0, description="Decisions per arbitrageur per day.")
+    min_edge: float = Field(
+        0.002, ge=0, description="Smallest token-vs-NAV gap (after fees) worth trading."
+    )
+    vol_edge: float = Field(
+        0.05, ge=0, description="Relative gap between pool vol and external vol worth trading."
+    )
+    keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")
+
+
+class Agents(FrozenModel):
+    """Initial population sizes and behaviours."""
+
+    liquidity_providers: int = Field(100, ge=0, description="Initial liquidity providers.")
+    traders: int = Field(800, ge=0, description="Initial directional traders.")
+    market_makers: int = Field(5, ge=0, description="Market makers (AMM liquidity).")
+    arbitrageurs: int = Field(3, ge=0, description="Arbitrageurs (and keepers).")
+    lp: LPBehaviour = Field(LPBehaviour(), description="Liquidity provider behaviour.")
+    trader: TraderBehaviour = Field(TraderBehaviour(), description="Trader behaviour.")
+    market_maker: MMBehaviour = Field(MMBehaviour(), description="Market maker behaviour.")
+    arbitrageur: ArbBehaviour = Field(ArbBehaviour(), description="Arbitrageur behaviour.")
+
+
+class Bass(FrozenModel):
+    """Bass diffusion of new users: rate (p + q A/M)(M - A) per year (design 8)."""
+
+    p: float = Field(ge=0, description="Innovation coefficient, per year.")
+    q: float = Field(ge=0, description="Imitation coefficient, per year.")
+    potential: int = Field(ge=0, description="Market size M: users who could ever join.")
+
+
+TRADER_BASS = Bass(p=0.5, q=2.0, potential=3000)
+LP_BASS = Bass(p=0.3, q=1.0, potential=300)
+
+
+class Arrivals(FrozenModel):
+    """New users arrive by a Bass law scaled by market quality (design 8)."""
+
+    traders: Bass = Field(TRADER_BASS, description="Arrivals of traders.")
+    liquidity_providers: Bass = Field(LP_BASS, description="Arrivals of liquidity providers.")
+    depth_ref_usd: float = Field(
+        1.0e6, gt=0, description="Depth (USD) at which the depth factor of quality is 1."
+    )
+    spread_ref: float = Field(
+        0.01, gt=0, description="Half-spread at which the spread factor of quality is 1."
+    )
+    e_depth: float = Field(0.5, ge=0, description="Elasticity of arrivals to depth.")
+    e_spread: float = Field(0.5, ge=0, description="Elasticity of arrivals to spread.")
+
+    @field_validator("traders", "liquidity_providers", mode="before")
+    @classmethod
+    def _merge_onto_default(cls, value: Any, info) -> Any:
+        # The two Bass fields have different defaults; a partial mapping such as
+        # {p: 0.4} keeps the other numbers of its own field, not those of the class.
+        if isinstance(value, dict):
+            default = TRADER_BASS if info.field_name == "traders" else LP_BASS
+            return {**default.model_dump(), **value}
+        return value

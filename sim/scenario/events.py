@@ -1,0 +1,151 @@
+"""Scheduled shocks (design 10): a list of events told apart by ``kind``.
+
+Each event fires at ``at`` ("day 30", "day 30.5", "step 100" or an ISO datetime, UTC if no
+zone is given). Syntax is checked here; whether the target exists and the time falls inside
+the run is checked by the Scenario, which knows the assets, tokens, markets and clock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator
+
+from sim.durations import parse_at, parse_duration
+from sim.scenario._base import FrozenModel
+
+AT_DESCRIPTION = (
+    "When the event fires: 'day 30', 'day 30.5' (days since the start), 'step 100', "
+    "or an ISO datetime such as '2025-08-08T22:00:00Z'."
+)
+DURATION_HELP = "e.g. '3d', '12h', '90m'"
+
+
+class _Event(FrozenModel):
+    at: str = Field(description=AT_DESCRIPTION)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted ISO datetime as a datetime; keep the text form.
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _at_parses(cls, value: str) -> str:
+        parse_at(value)
+        return value
+
+    @field_validator("duration", mode="after", check_fields=False)
+    @classmethod
+    def _duration_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class DepegEvent(_Event):
+    """The token's backing drops and/or redemptions halt; holders panic-sell a fraction."""
+
+    kind: Literal["depeg"] = Field(description="depeg")
+    token: str = Field(description="The token that depegs (a key of tokens).")
+    backing: float = Field(gt=0, le=1, description="New backing ratio (0.85: NAV falls 15%).")
+    halt_redemptions: bool = Field(False, description="The issuer stops mint and redeem.")
+    panic_sell_fraction: float = Field(
+        0.0, ge=0, le=1, description="Fraction of their tokens that holders sell on the AMM."
+    )
+    duration: str | None = Field(
+        None, description=f"How long until backing and issuer recover ({DURATION_HELP}); "
+        "null: never."
+    )
+
+
+class PremiumEvent(_Event):
+    """Buy flow into the AMM that lifts the token above NAV, with minting capped."""
+
+    kind: Literal["premium"] = Field(description="premium")
+    token: str = Field(description="The token bought (a key of tokens).")
+    size_usd: float = Field(gt=0, description="USD of buy flow into the AMM over the duration.")
+    cap_mint: bool = Field(True, description="Minting is unavailable while the flow lasts.")
+    duration: str | None = Field(
+        "1d", description=f"How long the flow lasts ({DURATION_HELP}); null: one step."
+    )
+
+
+class PinEvent(_Event):
+    """One large market order into the token's AMM (a wick on thin liquidity)."""
+
+    kind: Literal["pin"] = Field(description="pin")
+    token: str = Field(description="The token traded (a key of tokens).")
+    side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
+    size_usd: float = Field(gt=0, description="Size of the order in USD at the pre-trade price.")
+
+
+class CryptoJumpEvent(_Event):
+    """A jump in a crypto price."""
+
+    kind: Literal["crypto_jump"] = Field(description="crypto_jump")
+    asset: str = Field(description="The crypto asset that jumps (a key of assets).")
+    size: float = Field(description="Jump as a log return (-0.15 is about -14%).")
+
+
+class WeekendGapEvent(_Event):
+    """The latent value of a stock moves while its market is closed; seen at the open."""
+
+    kind: Literal["weekend_gap"] = Field(description="weekend_gap")
+    asset: str = Field(description="The stock asset that gaps (a key of assets).")
+    size: float = Field(description="Move of the latent value as a log return.")
+
+
+class OracleOutageEvent(_Event):
+    """The token's oracle goes stale for a while."""
+
+    kind: Literal["oracle_outage"] = Field(description="oracle_outage")
+    token: str = Field(description="The token whose oracle stops (a key of tokens).")
+    duration: str = Field(description=f"How long the oracle is stale ({DURATION_HELP}).")
+
+
+class LpRunEvent(_Event):
+    """A fraction of a market's LPs request withdrawal at once."""
+
+    kind: Literal["lp_run"] = Field(description="lp_run")
+    market: str = Field(description="The market whose LPs run (a key of markets).")
+    fraction: float = Field(gt=0, le=1, description="Fraction of LP shares asked back.")
+
+
+class MmWithdrawalEvent(_Event):
+    """Market makers pull a fraction of the token's AMM liquidity."""
+
+    kind: Literal["mm_withdrawal"] = Field(description="mm_withdrawal")
+    token: str = Field(description="The token whose AMM loses liquidity (a key of tokens).")
+    fraction: float = Field(gt=0, le=1, description="Fraction of AMM liquidity withdrawn.")
+
+
+EVENT_TYPES = (
+    DepegEvent,
+    PremiumEvent,
+    PinEvent,
+    CryptoJumpEvent,
+    WeekendGapEvent,
+    OracleOutageEvent,
+    LpRunEvent,
+    MmWithdrawalEvent,
+)
+EVENT_KINDS = {cls.model_fields["kind"].annotation.__args__[0]: cls for cls in EVENT_TYPES}
+
+Event = Annotated[
+    Union[  # noqa: UP007  (a discriminated union needs the Union form for the Annotated wrapper)
+        DepegEvent,
+        PremiumEvent,
+        PinEvent,
+        CryptoJumpEvent,
+        WeekendGapEvent,
+        OracleOutageEvent,
+        LpRunEvent,
+        MmWithdrawalEvent,
+    ],
+    Field(discriminator="kind"),
+]

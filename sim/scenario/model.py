@@ -1,0 +1,270 @@
+"""``Scenario``: everything one run needs, with the checks that span several sections."""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import combinations
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from sim.durations import at_to_step, duration_to_steps, parse_duration
+from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
+from sim.scenario.agents import Agents, Arrivals
+from sim.scenario.events import Event
+from sim.scenario.markets import Insurance, MarketSpec, Pool
+from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, Clock, PriceFile, Token
+
+USDC = "USDC"  # the control market: margin in USDC, no stock token
+
+# Default correlations by pair of asset kinds (design 3).
+DEFAULT_CORRELATION = {
+    ("crypto", "crypto"): 0.80,
+    ("crypto", "stock"): 0.45,
+    ("stock", "crypto"): 0.45,
+    ("stock", "stock"): 0.45,
+}
+
+
+class Scenario(FrozenModel):
+    """One scenario: the world, the product, the agents and the shocks of a run."""
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Name of the scenario, used as its results folder ([A-Za-z0-9_.-]+).",
+    )
+    description: str = Field("", description="The question this scenario asks.")
+    seed: int = Field(0, ge=0, description="Root seed of every random stream.")
+    clock: Clock = Field(Clock(), description="Start, length and step of the run.")
+    assets: dict[str, Asset] = Field(
+        DEFAULT_ASSETS, description="Underlyings by name: crypto coins and stocks."
+    )
+    correlations: dict[str, Annotated[float, Field(ge=-1, le=1)]] = Field(
+        {},
+        description="Correlations of log returns by pair, 'BTC/TSLA': 0.5; pairs not named "
+        "use 0.80 crypto-crypto, 0.45 crypto-stock and stock-stock.",
+    )
+    price_file: PriceFile | None = Field(
+        None, description="Replay prices from a file instead of simulating them."
+    )
+    tokens: dict[str, Token] = Field(DEFAULT_TOKENS, description="Stock tokens by name.")
+    markets: dict[str, MarketSpec] = Field(
+        {"TSLA.M": MarketSpec(), "NVDA.M": MarketSpec()},
+        description="Option markets by margin token: a key of tokens, or USDC for the control.",
+    )
+    pool: Pool = Field(Pool(), description="Main pool of each market.")
+    insurance: Insurance = Field(Insurance(), description="Insurance pool of each market.")
+    agents: Agents = Field(Agents(), description="Populations and behaviours.")
+    arrivals: Arrivals = Field(Arrivals(), description="Bass arrivals of new users.")
+    events: list[Event] = Field([], description="Scheduled shocks.")
+
+    # --- checks -----------------------------------------------------------------------------
+
+    @field_validator("name")
+    @classmethod
+    def _not_dots(cls, name: str) -> str:
+        if name in (".", ".."):
+            raise ValueError(f"{name!r} cannot be a folder name")
+        return name
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        issues: list[tuple[str, str]] = []
+        issues += self._check_names()
+        issues += self._check_tokens()
+        issues += self._check_markets()
+        corr_issues = self._check_correlation_keys()
+        issues += corr_issues
+        if not corr_issues:
+            issues += self._check_positive_definite()
+        issues += self._check_events()
+        check_issues(issues)
+        return self
+
+    def _check_names(self) -> list[tuple[str, str]]:
+        issues = []
+        for section in ("assets", "tokens"):
+            for key in getattr(self, section):
+                if not re.match(NAME_PATTERN, key):
+                    issues.append((f"{section}.{key}", "names may use only A-Z a-z 0-9 _ . -"))
+        if not self.assets:
+            issues.append(("assets", "at least one asset is needed"))
+        return issues
+
+    def _check_tokens(self) -> list[tuple[str, str]]:
+        issues = []
+        for name, token in self.tokens.items():
+            if name == USDC:
+                issues.append((f"tokens.{name}", "USDC is reserved for the control market"))
+            asset = self.assets.get(token.underlying)
+            if asset is None:
+                issues.append(
+                    (f"tokens.{name}.underlying", f"no asset named {token.underlying!r} "
+                     f"(assets: {', '.join(self.assets)})")
+                )  # fmt: skip
+            elif asset.kind != "stock":
+                issues.append(
+                    (f"tokens.{name}.underlying", f"{token.underlying!r} is {asset.kind}, "
+                     "a token must be backed by a stock")
+                )  # fmt: skip
+        return issues
+
+    def _check_markets(self) -> list[tuple[str, str]]:
+        issues = []
+        if not self.markets:
+            issues.append(("markets", "at least one market is needed"))
+        for name, market in self.markets.items():
+            if name != USDC and name not in self.tokens:
+                issues.append(
+                    (f"markets.{name}", f"a market key must be a token or USDC; no token "
+                     f"named {name!r} (tokens: {', '.join(self.tokens) or 'none'})")
+                )  # fmt: skip
+            for underlying in market.underlyings:
+                asset = self.assets.get(underlying)
+                if asset is None:
+                    issues.append((f"markets.{name}.underlyings", f"no asset named {underlying!r}"))
+                elif asset.kind != "crypto":
+                    issues.append(
+                        (f"markets.{name}.underlyings", f"{underlying!r} is a {asset.kind}; "
+                         "option underlyings must be crypto")
+                    )  # fmt: skip
+        return issues
+
+    def _check_correlation_keys(self) -> list[tuple[str, str]]:
+        issues = []
+        seen: dict[frozenset, str] = {}
+        for key in self.correlations:
+            parts = [p.strip() for p in key.split("/")]
+            if len(parts) != 2 or not all(parts):
+                issues.append((f"correlations.{key}", "key must name two assets as 'A/B'"))
+                continue
+            unknown = [p for p in parts if p not in self.assets]
+            if unknown:
+                issues.append((f"correlations.{key}", f"no asset named {unknown[0]!r}"))
+            elif parts[0] == parts[1]:
+                issues.append((f"correlations.{key}", "an asset's correlation with itself is 1"))
+            elif frozenset(parts) in seen:
+                issues.append(
+                    (f"correlations.{key}", f"the same pair as {seen[frozenset(parts)]!r}")
+                )
+            else:
+                seen[frozenset(parts)] = key
+        return issues
+
+    def _check_positive_definite(self) -> list[tuple[str, str]]:
+        try:
+            np.linalg.cholesky(self.correlation_matrix())
+        except np.linalg.LinAlgError:
+            smallest = float(np.linalg.eigvalsh(self.correlation_matrix())[0])
+            return [
+                ("correlations", f"the correlation matrix of {', '.join(self.assets)} is not "
+                 f"positive definite (smallest eigenvalue {smallest:.3g}); "
+                 "make the named correlations consistent with each other and the defaults")
+            ]  # fmt: skip
+        return []
+
+    def _check_events(self) -> list[tuple[str, str]]:
+        issues = []
+        for i, event in enumerate(self.events):
+            where = f"events.{i}"
+            issues += [(f"{where}.{f}", msg) for f, msg in self._event_target_issues(event)]
+            step = self.event_step(event)
+            if step >= self.n_steps:
+                issues.append(
+                    (f"{where}.at", f"{event.at!r} is step {step}, after the run's end "
+                     f"(the run has {self.n_steps} steps)")
+                )  # fmt: skip
+            elif step < self.burn_in_steps:
+                issues.append(
+                    (f"{where}.at", f"{event.at!r} is step {step}, inside the burn-in "
+                     f"(steps 0-{self.burn_in_steps - 1}), where shocks do not count")
+                )  # fmt: skip
+            elif getattr(event, "duration", None) is not None:
+                end = step + duration_to_steps(event.duration, self.clock.step_minutes)
+                if end > self.n_steps:
+                    issues.append(
+                        (f"{where}.duration", f"{event.duration!r} from step {step} ends at "
+                         f"step {end}, after the run's end ({self.n_steps} steps)")
+                    )  # fmt: skip
+        return issues
+
+    def _event_target_issues(self, event) -> list[tuple[str, str]]:
+        if hasattr(event, "token") and event.token not in self.tokens:
+            return [("token", f"no token named {event.token!r} "
+                     f"(tokens: {', '.join(self.tokens) or 'none'})")]  # fmt: skip
+        if hasattr(event, "market") and event.market not in self.markets:
+            return [("market", f"no market named {event.market!r} "
+                     f"(markets: {', '.join(self.markets)})")]  # fmt: skip
+        if hasattr(event, "asset"):
+            needed = "crypto" if event.kind == "crypto_jump" else "stock"
+            asset = self.assets.get(event.asset)
+            if asset is None:
+                return [("asset", f"no asset named {event.asset!r} "
+                         f"(assets: {', '.join(self.assets)})")]  # fmt: skip
+            if asset.kind != needed:
+                return [("asset", f"{event.kind} needs a {needed} asset; "
+                         f"{event.asset!r} is {asset.kind}")]  # fmt: skip
+        return []
+
+    # --- derived values ---------------------------------------------------------------------
+
+    @property
+    def n_steps(self) -> int:
+        """Steps in the run, burn-in included."""
+        return _floor(self.clock.days * 1440 / self.clock.step_minutes)
+
+    @property
+    def dt_years(self) -> float:
+        """Length of one step in years (365.25-day years), the same for every asset."""
+        return self.clock.step_minutes / (365.25 * 1440)
+
+    @property
+    def burn_in_steps(self) -> int:
+        """Steps before metrics, impulses and shocks count."""
+        return _floor(self.clock.burn_in_days * 1440 / self.clock.step_minutes)
+
+    def correlation_matrix(self) -> np.ndarray:
+        """Correlation of log returns, rows and columns in the order of ``list(assets)``."""
+        names = list(self.assets)
+        index = {n: i for i, n in enumerate(names)}
+        corr = np.eye(len(names))
+        for a, b in combinations(names, 2):
+            rho = DEFAULT_CORRELATION[(self.assets[a].kind, self.assets[b].kind)]
+            corr[index[a], index[b]] = corr[index[b], index[a]] = rho
+        for key, rho in self.correlations.items():
+            a, b = (p.strip() for p in key.split("/"))
+            corr[index[a], index[b]] = corr[index[b], index[a]] = rho
+        return corr
+
+    def event_step(self, event) -> int:
+        """Index of the step at which ``event`` fires (the first step at or after its time)."""
+        return at_to_step(event.at, self.clock.start, self.clock.step_minutes)
+
+    def duration_steps(self, duration: str) -> int:
+        """Steps a duration such as '3d' lasts, rounded up (at least one)."""
+        return duration_to_steps(duration, self.clock.step_minutes)
+
+    parse_duration = staticmethod(parse_duration)
+
+    def margin_token_of(self, market: str) -> str:
+        """The token in which market ``market`` is margined and settled (USDC for the control)."""
+        if market not in self.markets:
+            raise KeyError(f"no market named {market!r}")
+        return market
+
+    def haircut_of(self, market: str) -> float:
+        """Collateral haircut of a market: its own, else its token's, 0 for USDC."""
+        spec = self.markets[market]
+        if spec.haircut is not None:
+            return spec.haircut
+        return 0.0 if market == USDC else self.tokens[market].haircut
+
+    def stock_of(self, token: str) -> str:
+        """The stock asset backing ``token``."""
+        return self.tokens[token].underlying
+
+
+def _floor(x: float) -> int:
+    return math.floor(x + 1e-9)

@@ -1,0 +1,140 @@
+"""The exogenous world of a scenario: clock, assets and their prices, stock tokens (design 3, 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sim.scenario._base import FrozenModel, check_issues
+
+# NYSE full-day closures 2025-2027 (nyse.com/markets/hours-calendars), including the
+# 9 Jan 2025 national day of mourning; observed dates where the holiday falls on a weekend.
+NYSE_HOLIDAYS_2025_2027: list[date] = [
+    date.fromisoformat(d)
+    for d in (
+        "2025-01-01", "2025-01-09", "2025-01-20", "2025-02-17", "2025-04-18", "2025-05-26",
+        "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25",
+        "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25", "2026-06-19",
+        "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
+        "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31", "2027-06-18",
+        "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
+    )
+]  # fmt: skip
+
+
+class Clock(FrozenModel):
+    """When the run starts, how long it lasts and how long one step is (design 3)."""
+
+    start: datetime = Field(
+        datetime(2025, 7, 7, tzinfo=UTC),
+        description="Start of the run (UTC; a time without a zone is read as UTC).",
+    )
+    days: float = Field(90.0, gt=0, description="Length of the run in days, burn-in included.")
+    step_minutes: int = Field(
+        60, gt=0, description="Length of one step in minutes; must divide a day (1440)."
+    )
+    burn_in_days: float = Field(
+        7.0,
+        ge=0,
+        description="Days at the start before metrics, impulses and shocks count (< days).",
+    )
+    holidays: list[date] = Field(
+        NYSE_HOLIDAYS_2025_2027,
+        description="Dates the stock market is closed all day (default: NYSE 2025-2027).",
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _check(self) -> Clock:
+        issues = []
+        if 1440 % self.step_minutes:
+            issues.append(("step_minutes", f"{self.step_minutes} does not divide a day (1440)"))
+        elif self.days * 1440 / self.step_minutes < 1 - 1e-9:
+            issues.append(("days", f"{self.days} days is shorter than one step"))
+        if self.burn_in_days >= self.days:
+            issues.append(
+                ("burn_in_days", f"{self.burn_in_days} must be shorter than days ({self.days})")
+            )
+        check_issues(issues)
+        return self
+
+
+class Asset(FrozenModel):
+    """An underlying: a crypto coin trading 24/7 or a stock with market hours (design 3)."""
+
+    kind: Literal["crypto", "stock"] = Field(
+        description="crypto (trades 24/7) or stock (reference price moves only in NYSE hours)."
+    )
+    price: float = Field(gt=0, description="Starting price in USD.")
+    sigma: float = Field(gt=0, description="Annual volatility of log returns (0.55 = 55%).")
+    mu: float = Field(0.0, description="Annual drift of log price before the Ito correction.")
+    jump_intensity: float = Field(0.0, ge=0, description="Expected number of jumps per year.")
+    jump_mean: float = Field(0.0, description="Mean jump size as a log return (-0.05 = -5%).")
+    jump_sd: float = Field(0.0, ge=0, description="Standard deviation of jump sizes (log).")
+
+
+DEFAULT_ASSETS: dict[str, Asset] = {
+    "BTC": Asset(
+        kind="crypto", price=108000.0, sigma=0.55, jump_intensity=4.0, jump_mean=-0.05,
+        jump_sd=0.08,
+    ),
+    "ETH": Asset(kind="crypto", price=2500.0, sigma=0.75),
+    "TSLA": Asset(kind="stock", price=315.0, sigma=0.60),
+    "NVDA": Asset(kind="stock", price=160.0, sigma=0.50),
+}  # fmt: skip
+
+
+class PriceFile(FrozenModel):
+    """Replay recorded prices instead of simulating them (design 3)."""
+
+    path: str = Field(
+        min_length=1,
+        description="CSV or Parquet file of prices, one column per asset; relative to the "
+        "scenario file's folder.",
+    )
+    time_column: str = Field("time", min_length=1, description="Column holding UTC timestamps.")
+
+
+class Amm(FrozenModel):
+    """The token/USDC constant-product pool (design 4)."""
+
+    reserve_usd: float = Field(
+        2.0e6, gt=0, description="Initial USDC reserve in USD (the token side matches at NAV)."
+    )
+    fee: float = Field(0.003, ge=0, lt=0.1, description="Swap fee as a fraction (0.003 = 0.30%).")
+
+
+class Issuer(FrozenModel):
+    """The issuer that mints and redeems the token at NAV while the market is open (design 4)."""
+
+    mint_fee: float = Field(0.001, ge=0, lt=0.1, description="Mint fee as a fraction of NAV.")
+    redeem_fee: float = Field(0.001, ge=0, lt=0.1, description="Redeem fee as a fraction of NAV.")
+    daily_capacity_usd: float = Field(
+        5.0e6, ge=0, description="USD that can be minted and redeemed per day (each)."
+    )
+
+
+class Token(FrozenModel):
+    """A tokenized stock: backed by the stock, traded on its AMM, usable as margin (design 4)."""
+
+    underlying: str = Field(description="The stock asset backing the token (a key of assets).")
+    backing: float = Field(
+        1.0, gt=0, le=1.5, description="Stock per token at the start; NAV = price x backing."
+    )
+    haircut: float = Field(
+        0.25, ge=0, lt=1, description="Fraction of the token's value not counted as margin."
+    )
+    amm: Amm = Field(Amm(), description="The token's AMM against USDC.")
+    issuer: Issuer = Field(Issuer(), description="The token's issuer (mint and redeem).")
+
+
+DEFAULT_TOKENS: dict[str, Token] = {
+    "TSLA.M": Token(underlying="TSLA"),
+    "NVDA.M": Token(underlying="NVDA"),
+}
