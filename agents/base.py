@@ -1,0 +1,51 @@
+"""What every flywheel agent shares: its own random stream, a wallet and a Poisson clock."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+
+class FlywheelAgent(mesa.Agent):
+    """A Mesa agent that acts when its own Poisson clock rings (design section 8).
+
+    ``stream`` is the agent's own stream, keyed by its cohort (``sim.rng``), so its draws do not
+    depend on how many other agents exist. ``wallet`` is its ledger account.
+    """
+
+    kind = "agent"
+
+    def __init__(self, model, rng: np.random.Generator, rate_per_day: float) -> None:
+        super().__init__(model)
+        self.stream = rng
+        self.wallet = model.ledger.open_account(f"{self.kind}:{self.unique_id}")
+        self.rate_per_step = rate_per_day * model.step_days   # expected rings per step
+        self.joined_step = model.step_count
+        self.has_left = False
+        self._clock = model.clocks[self.kind]
+        self._clock.add(self, model.step_count + self._wait())
+
+    def _wait(self) -> float:
+        """Steps until the next ring (exponential); infinite for a zero rate."""
+        if self.rate_per_step <= 0:
+            return float("inf")
+        return float(self.stream.exponential(1.0 / self.rate_per_step))
+
+    def ring(self, step: int) -> None:
+        """Act once (``act`` is each subclass's decision), then set the clock past this step."""
+        self.act(step)
+        if not self.has_left:
+            nxt = step + self._wait()
+            while nxt < step + 1:
+                nxt += self._wait()
+            self._clock.set_next(self, nxt)
+
+    def leave(self) -> None:
+        """Stop acting; the model counts the departure and the user returns to the potential pool."""
+        if not self.has_left:
+            self.has_left = True
+            self._clock.remove(self)
+            self.model.on_departure(self)
+
+    def balance(self, asset: str) -> float:
+        return self.model.ledger.balance(self.wallet, asset)

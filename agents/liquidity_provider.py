@@ -1,0 +1,77 @@
+"""LiquidityProvider: deposits stock tokens into a main pool when its yield beats a hurdle."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import FlywheelAgent
+
+
+class LiquidityProvider(FlywheelAgent):
+    """Deposits when trailing APY minus a risk charge beats its hurdle; requests withdrawal on a
+    drawdown beyond its tolerance, when APY falls below the hurdle, or in a depeg panic (with
+    herding: the chance rises with the share of LPs already leaving). Design section 8.
+    """
+
+    kind = "liquidity_provider"
+
+    def __init__(self, model, rng: np.random.Generator, market_name: str,
+                 initial_deposit_tokens: float = 0.0) -> None:
+        p = model.spec.agents.lp
+        super().__init__(model, rng, p.act_rate_per_day)
+        self.params = p
+        self.market_name = market_name
+        self.market = model.markets[market_name]
+        self.hurdle_apy = max(0.0, float(rng.normal(p.hurdle_apy_mean, p.hurdle_apy_sd)))
+        self.drawdown_tolerance = max(0.005, float(rng.normal(p.drawdown_tolerance_mean, p.drawdown_tolerance_sd)))
+        wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
+        price = model.token_price(market_name)
+        model.fund_wallet(self.wallet, market_name, wealth_usd, 0.0)
+        if initial_deposit_tokens > 0:
+            model.fund_wallet(self.wallet, market_name, initial_deposit_tokens * price, 0.0)
+            self.market.lp_deposit(self, self.wallet, initial_deposit_tokens)
+        self.leaving = False          # a withdrawal request is pending
+        self.exit_reason = ""
+
+    def is_active(self, step: int) -> bool:
+        return not self.has_left and (self.market.shares.get(self, 0.0) > 0)
+
+    def act(self, step: int) -> None:
+        m, p, model = self.market, self.params, self.model
+        shares = m.shares.get(self, 0.0)
+        apy = model.trailing_apy(self.market_name, p.apy_window_days)
+        drawdown = model.share_price_drawdown(self.market_name, p.apy_window_days)
+        if shares <= 0:
+            if self.leaving:
+                self._finish_exit()
+                return
+            cover = model.insurance_cover(self.market_name)
+            risk = p.risk_charge * (drawdown + max(0.0, 0.05 - cover))
+            if apy - risk > self.hurdle_apy and not model.in_panic(self.market_name):
+                tokens = self.balance(self.market_name) * p.deposit_fraction
+                if tokens > 0:
+                    m.lp_deposit(self, self.wallet, tokens)
+            return
+        if self.leaving:
+            return
+        panic = False
+        if model.in_panic(self.market_name):
+            herd = model.lp_leaving_share(self.market_name)
+            panic = self.stream.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
+        if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - 0.05:
+            self.exit_reason = "panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield")
+            self.leaving = True
+            m.request_withdrawal(self, step)
+
+    def on_withdrawal_paid(self, tokens: float) -> None:
+        """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
+        if self.exit_reason in ("panic", "drawdown") and self.market_name != "USDC":
+            self.model.queue_sale(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction)
+        if self.market.shares.get(self, 0.0) <= 0:
+            self._finish_exit()
+
+    def _finish_exit(self) -> None:
+        self.leaving = False
+        if self.exit_reason in ("panic", "drawdown"):
+            self.leave()
+        self.exit_reason = ""

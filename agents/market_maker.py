@@ -1,0 +1,51 @@
+"""MarketMaker: supplies AMM liquidity when fees pay for capital and risk (volume -> depth)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import FlywheelAgent
+
+STRESS_PREMIUM = 0.05  # |premium| beyond which a market maker pulls liquidity
+
+
+class MarketMaker(FlywheelAgent):
+    """Adds liquidity when trailing fee APR beats cost of capital plus a charge for volatility
+    and depeg risk; withdraws a fraction under stress (design section 8)."""
+
+    kind = "market_maker"
+
+    def __init__(self, model, rng: np.random.Generator, token: str, initial_reserve_usd: float) -> None:
+        p = model.spec.agents.market_maker
+        super().__init__(model, rng, p.act_rate_per_day)
+        self.params = p
+        self.token = token
+        tok = model.world.tokens[token]
+        self.amm = tok.amm
+        price = tok.nav
+        # Seed the AMM with half tokens, half USDC; keep capital_usd idle, half and half too.
+        model.fund_wallet(self.wallet, token, initial_reserve_usd / 2 + p.capital_usd / 2, initial_reserve_usd / 2 + p.capital_usd / 2, price=price)
+        if initial_reserve_usd > 0:
+            self.amm.add_liquidity(self.wallet, initial_reserve_usd / 2 / price, initial_reserve_usd / 2)
+
+    def act(self, step: int) -> None:
+        p, model = self.params, self.model
+        tok = model.world.tokens[self.token]
+        fee_apr = model.amm_fee_apr(self.token, p.fee_window_days)
+        sigma = model.realized_sigma(model.spec.tokens[self.token].underlying)
+        premium = abs(tok.premium)
+        charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
+        shares = self.amm.shares_of(self.wallet)
+        if premium > STRESS_PREMIUM or tok.oracle.safe_mode or tok.backing < 1.0:
+            if shares > 0:
+                self.amm.remove_liquidity(self.wallet, shares * p.stress_withdraw_fraction)
+            return
+        if fee_apr > charge:
+            price = self.amm.price
+            tokens = 0.25 * self.balance(self.token)
+            usd = 0.25 * self.balance("USDC")
+            pair_usd = min(tokens * price, usd)       # add in proportion at the pool price
+            if pair_usd > 1.0:
+                self.amm.add_liquidity(self.wallet, pair_usd / price, pair_usd)
+        elif fee_apr < 0.5 * charge and shares > 0:
+            self.amm.remove_liquidity(self.wallet, 0.1 * shares)

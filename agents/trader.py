@@ -1,0 +1,149 @@
+"""DirectionalTrader: uses stock tokens as margin to trade BTC/ETH perpetual options and futures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import FlywheelAgent
+
+STYLES = ("momentum", "mean_reversion", "volatility", "noise")
+ACTIVE_WINDOW_DAYS = 7.0  # an active user holds a position or traded in the last 7 days (design 8)
+
+
+class DirectionalTrader(FlywheelAgent):
+    """Opens one position at a time by its style; closes on take-profit, stop-loss or holding time.
+
+    Wealth (USD) is Pareto; it holds the margin token of its market (USDC in the control) and
+    some USDC to buy tokens on the AMM when it lacks margin. After a liquidation or a large
+    loss it leaves with some probability, selling ``exit_sell_fraction`` of its tokens.
+    """
+
+    kind = "trader"
+
+    def __init__(self, model, rng: np.random.Generator, market_name: str) -> None:
+        p = model.spec.agents.trader
+        super().__init__(model, rng, p.act_rate_per_day)
+        self.params = p
+        self.market_name = market_name
+        self.market = model.markets[market_name]
+        weights = np.array([p.styles.get(s, 0.0) for s in STYLES], dtype=float)
+        self.style = STYLES[int(rng.choice(len(STYLES), p=weights / weights.sum()))]
+        self.leverage = max(1.0, float(rng.normal(p.leverage_mean, p.leverage_sd)))
+        self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
+        wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
+        self.underlying = int(rng.integers(len(self.market.series.underlyings)))
+        model.fund_wallet(self.wallet, market_name, 0.8 * wealth_usd, 0.2 * wealth_usd)
+        self.account = self.market.open_account(self)
+        self.position: int | None = None
+        self.opened_step = -1
+        self.margin_at_open_usd = 0.0
+        self.last_trade_step = -10**9
+        self.liquidated = False
+        self.exiting = False
+
+    # -- state read by the model -------------------------------------------------------------
+    def is_active(self, step: int) -> bool:
+        if self.has_left:
+            return False
+        return self.position is not None or (step - self.last_trade_step) * self.model.step_days <= ACTIVE_WINDOW_DAYS
+
+    def remap_positions(self, market, remap: dict[int, int]) -> None:
+        if market is self.market and self.position is not None:
+            self.position = remap.get(self.position)
+
+    def on_liquidated(self) -> None:
+        self.liquidated = True
+
+    # -- decisions ---------------------------------------------------------------------------
+    def act(self, step: int) -> None:
+        m = self.market
+        if self.position is not None and m.pos_size[self.position] == 0.0:
+            self.position = None            # closed by a liquidation or ADL
+        if self.liquidated:
+            self.liquidated = False
+            if self.stream.random() < self.params.leave_prob_after_liquidation:
+                self._exit()
+                return
+        if self.position is not None:
+            self._maybe_close(step)
+        else:
+            self._maybe_open(step)
+
+    def _maybe_close(self, step: int) -> None:
+        m, p = self.market, self.params
+        pnl = m.position_pnl_usd(self.position)
+        margin = max(self.margin_at_open_usd, 1e-9)
+        held = step - self.opened_step
+        if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or held >= self.holding_steps:
+            m.close_position(self.position, 1.0)
+            self.position = None
+            self.last_trade_step = step
+            if pnl <= -p.loss_threshold * margin and self.stream.random() < p.leave_prob_after_loss:
+                self._exit()
+
+    def _direction(self) -> int:
+        """+1 bullish, -1 bearish, from the trader's style."""
+        u_name = self.market.series.underlyings[self.underlying]
+        signal = self.model.trailing_return(u_name, self.params.momentum_lookback_hours)
+        sign = 1 if signal > 0 else -1
+        if self.style == "momentum":
+            return sign
+        if self.style == "mean_reversion":
+            return -sign
+        return 1 if self.stream.random() < 0.5 else -1
+
+    def _choose_series(self) -> tuple[int, float]:
+        """(series, signed size sign): perpetual, long call/put, or (volatility style) short option."""
+        sb, p = self.market.series, self.params
+        direction = self._direction()
+        u = self.underlying
+        if self.style == "volatility":
+            rich = self.model.pool_sigma(self.market_name, u) > 1.15 * self.model.realized_sigma(sb.underlyings[u])
+            call = self.stream.random() < 0.5
+            rel = 0.05 if call else -0.05
+            return sb.listed[(u, rel, call)], (-1.0 if rich else 1.0)
+        if sb.include_perpetual and self.stream.random() < p.perp_share:
+            return sb.perp_of[u], float(direction)
+        call = direction > 0
+        rel = (0.05 if call else -0.05) if self.stream.random() < 0.5 else 0.0
+        return sb.listed[(u, rel, call)], 1.0
+
+    def _maybe_open(self, step: int) -> None:
+        m, p = self.market, self.params
+        self._top_up_collateral()
+        cv_usd = m.collateral[self.account] * m.price * (1.0 - m.cfg.haircut)
+        if cv_usd <= 0:
+            return
+        s, sign = self._choose_series()
+        spot = float(m.series.spot[s])
+        size = sign * self.leverage * cv_usd / spot
+        for _ in range(4):                   # halve the size until the margin check passes
+            pos = m.open_position(self.account, s, size, p.margin_buffer)
+            if pos is not None:
+                self.position, self.opened_step, self.last_trade_step = pos, step, step
+                self.margin_at_open_usd = cv_usd
+                return
+            size *= 0.5
+        self.model.failed_trades += 1
+
+    def _top_up_collateral(self) -> None:
+        """Move wallet tokens to the margin account, buying tokens with USDC if it has none."""
+        m, tok = self.market, self.market_name
+        if tok != "USDC" and self.balance(tok) <= 0 and self.balance("USDC") > 1.0:
+            amm = self.model.world.tokens[tok].amm
+            amm.buy_tokens(self.wallet, 0.5 * self.balance("USDC"))
+        held = self.balance(tok)
+        if held > 0:
+            m.deposit_collateral(self.account, self.wallet, held)
+
+    def _exit(self) -> None:
+        """Close what is open, take back collateral, and queue the token sale of phase 8."""
+        m = self.market
+        for pos in m.positions_of(self.account):
+            m.close_position(pos, 1.0)
+        self.position = None
+        m.withdraw_collateral(self.account, self.wallet)
+        if self.market_name != "USDC":
+            tokens = self.balance(self.market_name) * self.params.exit_sell_fraction
+            self.model.queue_sale(self.wallet, self.market_name, tokens)
+        self.leave()

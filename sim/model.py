@@ -1,0 +1,395 @@
+"""FlywheelModel: one run of one scenario with one seed (design sections 2 and 9).
+
+``step()`` reads as the ten phases of a step. Agents act on their own Poisson clocks; the
+protocol's kernels settle funding, margin and liquidation for all accounts at once; every
+transfer goes through one ledger whose conservation audit runs after every step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
+from kernels.params import MarginParams
+from sim import metrics
+from sim.arrivals import bass_arrivals, market_quality
+from sim.clocks import PoissonClocks
+from sim.ledger import Ledger
+from sim.protocol.market import MarketConfig, OptionsMarket
+from sim.protocol.series import SeriesBook
+from sim.rng import KIND, stream
+from sim.shocks import ShockBook
+from sim.world import World
+
+USDC = "USDC"
+PANIC_DISCOUNT = 0.05        # a token this far below NAV (or depegged) puts its LPs in panic
+PHASES = ("market_maker", "arbitrageur", "trader", "liquidity_provider")
+
+
+def _resolve_scenario(scenario: Any, overrides: Mapping[str, Any] | None, extra: dict[str, Any]):
+    """Accept a Scenario or a path, plus overrides as a dict or as ``a__b=value`` keywords
+    (the form ``mesa.batch_run`` passes parameters in)."""
+    from sim.scenario import Scenario, load_scenario, scenario_from_dict
+
+    merged = dict(overrides or {})
+    merged.update({k.replace("__", "."): v for k, v in extra.items()})
+    if isinstance(scenario, Scenario):
+        if not merged:
+            return scenario
+        return scenario_from_dict(scenario.model_dump(mode="json"), source=scenario.name, overrides=merged)
+    return load_scenario(scenario, merged)
+
+
+class FlywheelModel(mesa.Model):
+    """Tokenized stocks as margin for coin-margined perpetual options, one scenario and seed."""
+
+    def __init__(self, scenario: Any = "scenarios/baseline.yaml", rng: int | None = None, *,
+                 overrides: Mapping[str, Any] | None = None, **params: Any) -> None:
+        sc = _resolve_scenario(scenario, overrides, params)
+        seed = int(sc.seed if rng is None else rng)
+        super().__init__(rng=seed)
+        self.spec = sc
+        self.root_seed = seed
+        self.n_steps = sc.n_steps
+        self.step_count = 0                      # steps completed
+        self.step_days = sc.clock.step_minutes / 1440.0
+        self.dt_years = sc.dt_years
+        self.clocks = {kind: PoissonClocks() for kind in PHASES}
+        self.event_rows: list[tuple] = []
+        self.failed_trades = 0
+        self.departures_step = 0
+        self.arrivals_step = 0
+        self._sales: list[tuple[int, str, float]] = []
+
+        assets = [*sc.tokens, USDC]
+        self.ledger = Ledger(assets)
+        self.world_holder = self.ledger.open_account("outside_world", external=True)
+        self.treasury = self.ledger.open_account("treasury", external=True)
+        self.world = World(sc, self.ledger, seed)
+        self.markets: dict[str, OptionsMarket] = {name: self._build_market(name) for name in sc.markets}
+        self.history = metrics.History(self)
+        self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters(self))
+        self._populate()
+        self.shocks = ShockBook(self)
+        self.running = True
+
+    # ------------------------------------------------------------------ construction
+    def _build_market(self, name: str) -> OptionsMarket:
+        sc = self.spec
+        spec = sc.markets[name]
+        mg, lq = spec.margin, spec.liquidation
+        params = MarginParams(
+            long_initial=mg.long_initial, short_initial=mg.short_initial, long_maint=mg.long_maint,
+            short_maint=mg.short_maint, floor=mg.floor, stress_initial_mult=mg.stress_initial_mult,
+            stress_maint_mult=mg.stress_maint_mult, close_factor=lq.close_factor,
+            full_close_below=lq.full_close_below, penalty_ratio=lq.penalty_ratio, keeper_share=lq.keeper_share,
+        )
+        steps_per_day = 1440 / sc.clock.step_minutes
+        cfg = MarketConfig(
+            name=name, haircut=sc.haircut_of(name), funding_period_years=spec.funding_period_days / 365.25,
+            base_spread=spec.base_spread, skew=spec.skew, perp_spread=spec.perp_spread,
+            notional_fee=spec.notional_fee, lp_share=spec.lp_share, max_utilization=spec.max_utilization,
+            max_net_delta_fraction=spec.max_net_delta_fraction, oi_cap_usd=spec.oi_cap_usd,
+            cooldown_steps=int(round(sc.pool.cooldown_days * steps_per_day)),
+            withdrawal_fee=sc.pool.withdrawal_fee, margin=params,
+            token_moves=tuple(mg.stress_token_moves) if name != USDC else (0.0,),
+        )
+        spots = np.array([self.world.price(u) for u in spec.underlyings])
+        book = SeriesBook(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
+                          cfg.funding_period_years, mg.stress_crypto_moves, spec.pool_stress_moves)
+        book.relist(spots)
+        market = OptionsMarket(cfg, self.ledger, book)
+        self._set_market_prices(name, market)
+        return market
+
+    def _populate(self) -> None:
+        """Market makers seed the AMMs, initial LPs the pools, the treasury the insurance."""
+        sc, ag = self.spec, self.spec.agents
+        tokens = list(sc.tokens)
+        mm_of = {t: [i for i in range(ag.market_makers) if i % len(tokens) == k] for k, t in enumerate(tokens)}
+        for token in tokens:
+            reserve = sc.tokens[token].amm.reserve_usd
+            mms = mm_of[token]
+            if not mms:     # no market maker: a passive seed account supplies the AMM
+                seed = self.ledger.open_account(f"amm_seed:{token}")
+                nav = self.world.tokens[token].nav
+                self.fund_wallet(seed, token, reserve / 2, reserve / 2, price=nav)
+                self.world.tokens[token].amm.add_liquidity(seed, reserve / 2 / nav, reserve / 2)
+            for i in mms:
+                MarketMaker(self, stream(self.root_seed, "initial", KIND["market_maker"], i), token, reserve / len(mms))
+        for i in range(ag.arbitrageurs):
+            Arbitrageur(self, stream(self.root_seed, "initial", KIND["arbitrageur"], i))
+        self._refresh_prices()
+        markets = list(sc.markets)
+        lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i) for i in range(ag.liquidity_providers)]
+        weights = [1.0 + float(r.pareto(ag.lp.wealth_pareto_alpha)) for r in lp_rngs]
+        for name in markets:
+            members = [i for i in range(ag.liquidity_providers) if i % len(markets) == markets.index(name)]
+            total = sum(weights[i] for i in members)
+            price = self.token_price(name)
+            for i in members:
+                tokens_in = sc.pool.initial_usd / price * weights[i] / total
+                LiquidityProvider(self, lp_rngs[i], name, initial_deposit_tokens=tokens_in)
+            if not members:  # no initial LP: the treasury seeds the pool
+                m = self.markets[name]
+                self.fund_wallet(self.treasury, name, 0.0, 0.0)
+                m.lp_deposit("treasury", self.treasury, sc.pool.initial_usd / price)
+            self._seed_insurance(name)
+        for i in range(ag.traders):
+            self._new_trader(stream(self.root_seed, "initial", KIND["trader"], i))
+
+    def _seed_insurance(self, name: str) -> None:
+        sc = self.spec
+        usd = sc.insurance.initial * sc.pool.initial_usd
+        m = self.markets[name]
+        if usd <= 0:
+            return
+        if sc.insurance.denomination == "usdc" or name == USDC:
+            self.ledger.transfer(USDC, self.treasury, m.insurance_holder, usd)
+        else:
+            self.ledger.transfer(name, self.treasury, m.insurance_holder, usd / self.token_price(name))
+
+    def _new_trader(self, rng: np.random.Generator) -> DirectionalTrader:
+        markets = list(self.spec.markets)
+        name = markets[int(rng.integers(len(markets)))]
+        return DirectionalTrader(self, rng, name)
+
+    # ------------------------------------------------------------------ services for agents
+    def fund_wallet(self, wallet: int, token: str, token_usd: float, usdc_usd: float,
+                    price: float | None = None) -> None:
+        """Money entering from the outside world: ``token_usd`` worth of ``token`` and USDC."""
+        if token == USDC:
+            self.ledger.transfer(USDC, self.world_holder, wallet, token_usd + usdc_usd)
+            return
+        px = price if price is not None else self.token_price(token)
+        if token_usd > 0:
+            self.ledger.transfer(token, self.world_holder, wallet, token_usd / px)
+        if usdc_usd > 0:
+            self.ledger.transfer(USDC, self.world_holder, wallet, usdc_usd)
+
+    def token_price(self, token: str) -> float:
+        """USD per token: the AMM price, or NAV while the AMM is empty; 1 for USDC."""
+        if token == USDC:
+            return 1.0
+        tok = self.world.tokens[token]
+        p = tok.amm.price
+        return p if p == p and p > 0 else tok.nav
+
+    def queue_sale(self, wallet: int, token: str, tokens: float) -> None:
+        """Tokens to sell on the AMM in phase 8 (keepers' rewards, exiting users)."""
+        if tokens > 0 and token != USDC:
+            self._sales.append((wallet, token, tokens))
+
+    def on_departure(self, agent) -> None:
+        self.departures_step += 1
+        self.record_event("departure", agent=agent.unique_id, detail=agent.kind)
+
+    def trailing_return(self, asset: str, hours: float) -> float:
+        return self.history.trailing_return(asset, hours)
+
+    def realized_sigma(self, asset: str) -> float:
+        return self.world.sigma(asset)
+
+    def pool_sigma(self, market: str, underlying: int) -> float:
+        """Vol the pool prices with: trailing EWMA realized vol x (1 + vol_premium)."""
+        u = self.markets[market].series.underlyings[underlying]
+        return self.world.sigma(u) * (1.0 + self.spec.markets[market].vol_premium)
+
+    def trailing_apy(self, market: str, window_days: float) -> float:
+        return self.history.trailing_apy(market, window_days)
+
+    def share_price_drawdown(self, market: str, window_days: float) -> float:
+        return self.history.drawdown(market, window_days)
+
+    def insurance_cover(self, market: str) -> float:
+        m = self.markets[market]
+        nav = m.nav_tokens()
+        return m.insurance_tokens() / nav if nav > 0 else 0.0
+
+    def in_panic(self, market: str) -> bool:
+        if market == USDC:
+            return False
+        tok = self.world.tokens[market]
+        return tok.backing < 1.0 or tok.premium < -PANIC_DISCOUNT
+
+    def lp_leaving_share(self, market: str) -> float:
+        lps = [a for a in self.agents_by_type.get(LiquidityProvider, []) if a.market_name == market and not a.has_left]
+        return sum(a.leaving for a in lps) / len(lps) if lps else 0.0
+
+    def amm_fee_apr(self, token: str, window_days: float) -> float:
+        return self.history.amm_fee_apr(token, window_days)
+
+    def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
+                     amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "") -> None:
+        self.event_rows.append((self.step_count, kind, market, account, agent, amount_tokens, amount_usd, detail))
+
+    def panic_sell(self, token: str, fraction: float) -> None:
+        """Depeg panic: every agent holding ``token`` in its wallet sells ``fraction`` of it."""
+        for agent in list(self.agents):
+            amount = agent.balance(token) * fraction if hasattr(agent, "wallet") else 0.0
+            if amount > 0:
+                self.world.tokens[token].amm.sell_tokens(agent.wallet, amount)
+
+    def lp_run(self, market: str, fraction: float, event_index: int) -> None:
+        rng = stream(self.root_seed, "events", event_index)
+        for lp in self.agents_by_type.get(LiquidityProvider, []):
+            if lp.market_name == market and not lp.has_left and rng.random() < fraction:
+                if self.markets[market].shares.get(lp, 0.0) > 0 and not lp.leaving:
+                    lp.leaving, lp.exit_reason = True, "panic"
+                    self.markets[market].request_withdrawal(lp, self.step_count)
+
+    def mm_withdrawal(self, token: str, fraction: float) -> None:
+        for mm in self.agents_by_type.get(MarketMaker, []):
+            if mm.token == token:
+                shares = mm.amm.shares_of(mm.wallet)
+                if shares > 0:
+                    mm.amm.remove_liquidity(mm.wallet, shares * fraction)
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> None:
+        """The ten phases of design section 9."""
+        t = self.step_count
+        new_day = self._advance_world(t)        # 1. clock, calendar, prices, shocks
+        self._update_issuers_and_oracles(new_day)  # 2. issuer and oracle
+        self._act("market_maker", t)            # 3. market makers
+        self._act("arbitrageur", t)             # 4. arbitrageurs
+        self._act("trader", t)                  # 5. traders
+        self._act("liquidity_provider", t)      # 6. LPs ...
+        self._process_withdrawals(t)            #    ... and the withdrawal queue
+        self._settle_markets(t)                 # 7. funding, margin, liquidation, waterfall
+        self._sell(t)                           # 8. keepers and exiting users sell
+        self._arrivals(t)                       # 9. arrivals (departures counted as they happen)
+        self._collect(t)                        # 10. metrics and the conservation audit
+        self.step_count += 1
+        if self.step_count >= self.n_steps:
+            self.running = False
+
+    def _advance_world(self, t: int) -> bool:
+        before = self.world.time.date() if t > 0 else None
+        self.world.advance()
+        self.shocks.apply(t)
+        return before is not None and self.world.time.date() != before
+
+    def _update_issuers_and_oracles(self, new_day: bool) -> None:
+        self.world.update_issuers_and_oracles(new_day)
+        self._refresh_prices(relist=new_day)
+
+    def _refresh_prices(self, relist: bool = False) -> None:
+        for name, m in self.markets.items():
+            if relist:
+                m.series.relist(np.array([self.world.price(u) for u in m.series.underlyings]))
+            self._set_market_prices(name, m)
+
+    def _set_market_prices(self, name: str, m: OptionsMarket) -> None:
+        if name == USDC:
+            m.set_prices(1.0, 1.0, 1.0, False)
+        else:
+            o = self.world.tokens[name].oracle
+            if o._samples:
+                m.set_prices(o.price, o.collateral_price, o.outgoing_price, o.safe_mode)
+            else:
+                nav = self.world.tokens[name].nav
+                m.set_prices(nav, nav, nav, False)
+        sb = m.series
+        spots = np.array([self.world.price(u) for u in sb.underlyings])
+        prem = self.spec.markets[name].vol_premium
+        sigmas = np.array([self.world.sigma(u) * (1.0 + prem) for u in sb.underlyings])
+        sb.update_marks(spots, sigmas)
+        m._util_cache = None
+
+    def _act(self, kind: str, t: int) -> None:
+        for agent in self.clocks[kind].due(t + 1):
+            agent.ring(t)
+
+    def _process_withdrawals(self, t: int) -> None:
+        for m in self.markets.values():
+            if m.queue:
+                for lp, tokens in m.process_withdrawals(t, lambda lp: lp.wallet if hasattr(lp, "wallet") else self.treasury):
+                    self.record_event("withdrawal", market=m.token, agent=getattr(lp, "unique_id", -1),
+                                      amount_tokens=tokens, amount_usd=tokens * m.price)
+                    if hasattr(lp, "on_withdrawal_paid"):
+                        lp.on_withdrawal_paid(tokens)
+
+    def _settle_markets(self, t: int) -> None:
+        keepers = [a.wallet for a in self.agents_by_type.get(Arbitrageur, []) if a.is_keeper]
+        for k, (name, m) in enumerate(self.markets.items()):
+            m.settle_step(self.dt_years, keepers, stream(self.root_seed, "keepers", k, t), t)
+            res = getattr(m, "last_margin", None)
+            if res is not None and len(res.liq_account):
+                for a in set(int(x) for x in res.liq_account):
+                    owner = m.account_owner[a]
+                    if hasattr(owner, "on_liquidated"):
+                        owner.on_liquidated()
+
+    def _sell(self, t: int) -> None:
+        for arb in self.agents_by_type.get(Arbitrageur, []):
+            for token in self.world.tokens:
+                self.queue_sale(arb.wallet, token, arb.rewards_to_sell(token))
+        for wallet, token, tokens in self._sales:
+            amount = min(tokens, self.ledger.balance(wallet, token))
+            if amount > 0:
+                self.world.tokens[token].amm.sell_tokens(wallet, amount)
+        self._sales = []
+
+    def _arrivals(self, t: int) -> None:
+        sc = self.spec
+        arr = sc.arrivals
+        quality = self.current_quality()[0]
+        for kind, bass, make in (
+            ("trader", arr.traders, self._new_trader),
+            ("liquidity_provider", arr.liquidity_providers, self._new_lp),
+        ):
+            u = float(stream(self.root_seed, "arrival_count", KIND[kind], t).random())
+            active = self.active_count(kind)
+            n = bass_arrivals(u, self.dt_years, quality, bass.p, bass.q, active, bass.potential)
+            for k in range(n):
+                agent = make(stream(self.root_seed, "arrival", KIND[kind], t, k))
+                self.record_event("arrival", agent=agent.unique_id, detail=kind)
+            self.arrivals_step += n
+
+    def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:
+        markets = list(self.spec.markets)
+        return LiquidityProvider(self, rng, markets[int(rng.integers(len(markets)))])
+
+    def active_count(self, kind: str) -> int:
+        cls = DirectionalTrader if kind == "trader" else LiquidityProvider
+        t = self.step_count
+        return sum(1 for a in self.agents_by_type.get(cls, []) if a.is_active(t))
+
+    def current_quality(self) -> tuple[float, float, float]:
+        """(quality, depth_usd, spread) of the whole venue now (design section 8)."""
+        a = self.spec.arrivals
+        capacity = sum(m.capacity_usd() for m in self.markets.values())
+        amm_depth = sum(t.amm.depth_usd(0.02) for t in self.world.tokens.values() if t.amm.has_liquidity)
+        if not self.world.tokens:       # USDC control: no AMM; depth is the pool's alone
+            amm_depth = capacity
+        spreads = [metrics.standard_spread(m) for m in self.markets.values()]
+        spread = float(np.mean(spreads)) if spreads else a.spread_ref
+        q, depth = market_quality(capacity, amm_depth, spread, a.depth_ref_usd, a.spread_ref, a.e_depth, a.e_spread)
+        return q, depth, spread
+
+    def _collect(self, t: int) -> None:
+        self.ledger.audit()
+        self.history.record(t)
+        self.row = metrics.current_row(self, t)
+        self.datacollector.collect(self)
+        for m in self.markets.values():
+            metrics.record_market_events(self, m)
+            m.stats = type(m.stats)()
+        self.arrivals_step = 0
+        self.departures_step = 0
+
+    # ------------------------------------------------------------------ results
+    def timeseries(self):
+        return metrics.timeseries_frame(self)
+
+    def events_frame(self):
+        return metrics.events_frame(self)
+
+    def summary(self) -> dict:
+        return metrics.summary(self)

@@ -1,0 +1,1 @@
+"""The protocol: option markets with their pools, accounts and positions (struct-of-arrays)."""

@@ -1,0 +1,31 @@
+"""Random streams keyed by what they serve (design section 2).
+
+Every stream is ``default_rng(SeedSequence(root_seed, spawn_key=(component, *key)))``.
+Keys name a cohort, never a spawn order or a Mesa ``unique_id``, so adding an agent never
+changes another agent's draws and twin runs share their random numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Stable codes: changing one changes every run's numbers.
+COMPONENT = {
+    "paths": 1,          # exogenous price paths
+    "initial": 2,        # agents present at the start: (kind, i)
+    "arrival": 3,        # agents arriving later: (kind, step, k)
+    "impulse": 4,        # extra agents of an impulse run: (kind, j)
+    "arrival_count": 5,  # one uniform per step and kind for the Bass arrivals: (kind, step)
+    "events": 6,         # shock side effects: (event index,)
+    "keepers": 7,        # which keeper executes a liquidation: (market, step)
+}
+
+# Agent kinds as stream-key components.
+KIND = {"liquidity_provider": 1, "trader": 2, "market_maker": 3, "arbitrageur": 4}
+
+
+def stream(root_seed: int, component: str, *key: int) -> np.random.Generator:
+    """The random stream of ``component`` with ``key`` under ``root_seed``."""
+    return np.random.default_rng(
+        np.random.SeedSequence(root_seed, spawn_key=(COMPONENT[component], *map(int, key)))
+    )

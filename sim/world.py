@@ -1,0 +1,152 @@
+"""The exogenous world of one run: clock, calendar, prices, tokens, issuers, AMMs, oracles.
+
+Phase 1 and 2 of a step (design section 9): the clock advances, exogenous prices move (with
+scheduled shocks), stock reference prices update only while NYSE is open (so the weekend gap
+appears at the open), then issuers and oracles are updated.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+
+from sim.ledger import Ledger
+from sim.market.amm import SpotAmm
+from sim.market.calendar import NyseCalendar, step_times
+from sim.market.issuer import Issuer
+from sim.market.oracle import Oracle
+from sim.market.paths import generate_log_returns
+from sim.market.vol import EwmaVol
+from sim.rng import stream
+
+
+class TokenState:
+    """One stock token: backing, NAV, its AMM, its issuer and its oracle."""
+
+    def __init__(self, name: str, underlying_index: int, spec, ledger: Ledger, oracle_spec) -> None:
+        self.name = name
+        self.underlying_index = underlying_index
+        self.backing = float(spec.backing)
+        self.nav = 0.0              # USD per token now (reference x backing)
+        self.nav_last_open = 0.0    # USD per token as of the last open step (what `nav` oracles see)
+        self.amm = SpotAmm(ledger, name, ledger.open_account(f"amm:{name}"), spec.amm.fee)
+        self.issuer = Issuer(
+            ledger, name, ledger.open_account(f"issuer:{name}", external=True),
+            spec.issuer.mint_fee, spec.issuer.redeem_fee, spec.issuer.daily_capacity_usd,
+        )
+        mode, twap, dev = oracle_spec if oracle_spec else ("nav", 4, 0.10)
+        self.oracle = Oracle(mode, twap, dev)
+        self.mint_capped_until = -1
+
+    @property
+    def premium(self) -> float:
+        return self.amm.price / self.nav - 1.0 if self.nav > 0 else 0.0
+
+
+class World:
+    """Prices and tokens of one run, advanced one step at a time."""
+
+    def __init__(self, scenario, ledger: Ledger, root_seed: int) -> None:
+        self.scenario = scenario
+        self.ledger = ledger
+        sc = scenario
+        self.asset_names = list(sc.assets)
+        self.asset_index = {a: i for i, a in enumerate(self.asset_names)}
+        assets = [sc.assets[a] for a in self.asset_names]
+        self.is_stock = np.array([a.kind == "stock" for a in assets])
+        self.n_steps = sc.n_steps
+        self.dt_years = sc.dt_years
+        self.times: list[datetime] = step_times(sc.clock.start, sc.n_steps, sc.clock.step_minutes)
+        self.calendar = NyseCalendar(sc.clock.holidays)
+        self.open_mask = self.calendar.open_mask(self.times)
+        if sc.price_file is not None:
+            from sim.market.replay import load_price_file
+
+            prices = load_price_file(sc.price_file.path, self.asset_names, self.times,
+                                     time_column=sc.price_file.time_column)
+            self.log_returns = np.diff(np.log(prices), axis=0)
+            init = prices[0]
+        else:
+            self.log_returns = generate_log_returns(
+                np.array([a.sigma for a in assets]), np.array([a.mu for a in assets]),
+                sc.correlation_matrix(), np.array([a.jump_intensity for a in assets]),
+                np.array([a.jump_mean for a in assets]), np.array([a.jump_sd for a in assets]),
+                sc.n_steps, sc.dt_years, stream(root_seed, "paths"),
+            )
+            init = np.array([a.price for a in assets])
+        self.latent = np.array(init, dtype=float)       # USD; fair value, moves all the time
+        self.reference = self.latent.copy()              # USD; stocks: official price, only while open
+        self.step_index = -1
+        self.is_open = bool(self.open_mask[0])
+        self.last_log_return = np.zeros(len(self.asset_names))
+        steps_per_day = 1440 / sc.clock.step_minutes
+        halflife_days = min((m.vol_halflife_days for m in sc.markets.values()), default=7.0)
+        self.vols = [EwmaVol(halflife_days * steps_per_day, sc.dt_years, a.sigma) for a in assets]
+        self.extra_log_moves: dict[int, np.ndarray] = {}  # step -> added log moves (shocks)
+        self.tokens: dict[str, TokenState] = {}
+        for name, spec in sc.tokens.items():
+            mk = sc.markets.get(name)
+            oracle_spec = (mk.oracle, mk.twap_steps, mk.safe_mode_deviation) if mk is not None else None
+            self.tokens[name] = TokenState(name, self.asset_index[spec.underlying], spec, ledger, oracle_spec)
+        self._update_navs(force=True)
+
+    @property
+    def time(self) -> datetime:
+        return self.times[max(self.step_index, 0)]
+
+    def price(self, asset: str) -> float:
+        """USD price now: crypto spot, or a stock's official reference price."""
+        return float(self.reference[self.asset_index[asset]])
+
+    def add_log_move(self, step: int, asset: str, size: float) -> None:
+        """Schedule a shock: an extra log move of ``asset`` at ``step`` (crypto jump, weekend gap)."""
+        arr = self.extra_log_moves.setdefault(step, np.zeros(len(self.asset_names)))
+        arr[self.asset_index[asset]] += size
+
+    # -- phase 1 ---------------------------------------------------------------------------
+    def advance(self) -> None:
+        """Move the clock one step and the exogenous prices with it."""
+        self.step_index += 1
+        t = self.step_index
+        r = self.log_returns[t].copy()
+        extra = self.extra_log_moves.get(t)
+        if extra is not None:
+            r += extra
+        self.latent *= np.exp(r)
+        self.is_open = bool(self.open_mask[t + 1])
+        crypto = ~self.is_stock
+        self.reference[crypto] = self.latent[crypto]
+        if self.is_open:
+            self.reference[self.is_stock] = self.latent[self.is_stock]
+        self.last_log_return = r
+        for i, v in enumerate(self.vols):
+            if not self.is_stock[i]:
+                v.update(float(r[i]))
+
+    # -- phase 2 ---------------------------------------------------------------------------
+    def _update_navs(self, force: bool = False) -> None:
+        for tok in self.tokens.values():
+            tok.nav = float(self.reference[tok.underlying_index]) * tok.backing
+            if self.is_open or force:
+                tok.nav_last_open = tok.nav
+
+    def update_issuers_and_oracles(self, new_day: bool) -> None:
+        self._update_navs()
+        for tok in self.tokens.values():
+            iss = tok.issuer
+            iss.open = self.is_open
+            iss.nav = tok.nav
+            if new_day:
+                iss.new_day()
+            tok.oracle.sample(tok.amm.price, tok.nav_last_open)
+
+    def sigma(self, asset: str) -> float:
+        """Trailing EWMA realized vol of ``asset`` (annual)."""
+        return float(self.vols[self.asset_index[asset]].sigma)
+
+    def usd_value(self, token: str, amount: float) -> float:
+        if token == "USDC":
+            return amount
+        return amount * self.tokens[token].amm.price
