@@ -6,7 +6,8 @@ A scenario is one YAML file naming only what it changes; every default lives in 
 
 Modules: ``world`` (clock, assets, tokens), ``markets`` (markets, margin, pools), ``agents``
 (populations, behaviours, arrivals), ``events`` (shocks), ``model`` (``Scenario`` and the
-cross-field checks), ``loading`` (YAML, overrides, errors, dump), ``schema`` (JSON schema).
+cross-field checks), ``loading`` (YAML, one-line errors, dump, ``flywheel validate``),
+``overrides`` (``--set`` paths), ``schema`` (JSON schema).
 """
 
 from sim.durations import parse_duration
@@ -32,7 +33,6 @@ from sim.scenario.events import (
     WeekendGapEvent,
 )
 from sim.scenario.loading import (
-    apply_overrides,
     cli_validate,
     dump_scenario,
     load_scenario,
@@ -40,6 +40,7 @@ from sim.scenario.loading import (
 )
 from sim.scenario.markets import Insurance, Liquidation, Margin, MarketSpec, Pool
 from sim.scenario.model import USDC, Scenario
+from sim.scenario.overrides import apply_overrides
 from sim.scenario.schema import SCHEMA_PATH, scenario_json_schema, write_schema
 from sim.scenario.world import NYSE_HOLIDAYS_2025_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
 

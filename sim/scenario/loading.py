@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import difflib
 import os
-import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from sim.errors import UserInputError
 from sim.scenario._base import FieldIssues
 from sim.scenario.events import EVENT_KINDS
 from sim.scenario.model import Scenario
+from sim.scenario.overrides import (
+    OverridePathError,
+    Overrides,
+    complete_and_apply,
+    is_model_type,
+    unwrap_type,
+)
 
-Overrides = Sequence[str] | Mapping[str, Any]
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -64,8 +69,8 @@ def scenario_from_dict(
     data = dict(data)
     if overrides:
         try:
-            data = _apply(data, overrides)
-        except _PathError as exc:
+            data = complete_and_apply(data, overrides)
+        except OverridePathError as exc:
             raise UserInputError(f"{source}: {exc.path}: {exc.message}") from None
     try:
         scenario = Scenario.model_validate(data)
@@ -81,21 +86,6 @@ def dump_scenario(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     header = f"# Scenario {scenario.name}: every value resolved, defaults included.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-def apply_overrides(data: Mapping[str, Any], overrides: Overrides) -> dict[str, Any]:
-    """Return a copy of scenario ``data`` with defaults filled in and ``overrides`` applied.
-
-    ``overrides`` is ``["dotted.path=value", ...]`` (values read as YAML, so numbers, booleans
-    and lists work) or a mapping of dotted paths to values. A path may go through mapping keys
-    that contain dots (``tokens.TSLA.M.haircut``): the longest existing key wins. New keys may
-    be added only to the name-keyed mappings (``assets``, ``tokens``, ``markets``,
-    ``correlations``, ``agents.trader.styles``); any other unknown path is an error.
-    """
-    try:
-        return _apply(dict(data), overrides)
-    except _PathError as exc:
-        raise UserInputError(f"{exc.path}: {exc.message}") from None
 
 
 def cli_validate(args) -> int:
@@ -223,8 +213,8 @@ def _field_names_at(loc: tuple) -> list[str]:
     parts = list(loc)
     while parts:
         part = parts.pop(0)
-        tp = _unwrap(tp)
-        if _is_model(tp):
+        tp = unwrap_type(tp)
+        if is_model_type(tp):
             field = tp.model_fields.get(part)
             if field is None:
                 return []
@@ -235,168 +225,5 @@ def _field_names_at(loc: tuple) -> list[str]:
             tp = EVENT_KINDS[part]
         else:
             return []
-    tp = _unwrap(tp)
-    return list(tp.model_fields) if _is_model(tp) else []
-
-
-# --- defaults and overrides ------------------------------------------------------------------
-
-
-class _PathError(Exception):
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
-        self.path, self.message = path, message
-
-
-def _apply(data: dict[str, Any], overrides: Overrides) -> dict[str, Any]:
-    tree = _complete(Scenario, data)
-    open_maps = _open_mappings(Scenario)
-    for path, value in _parse_overrides(overrides):
-        _set_path(tree, path, value, open_maps)
-    return tree
-
-
-def _parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
-    if isinstance(overrides, Mapping):
-        return [(str(k).strip(), v) for k, v in overrides.items()]
-    if isinstance(overrides, str):
-        overrides = [overrides]
-    pairs = []
-    for item in overrides:
-        path, sep, text = str(item).partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise _PathError(str(item), "an override is PATH=VALUE, e.g. insurance.initial=0.05")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise _PathError(path, f"cannot read the value {text!r}: {problem}") from None
-        pairs.append((path, value))
-    return pairs
-
-
-def _set_path(tree: dict, path: str, value: Any, open_maps: dict[tuple, bool]) -> None:
-    segments = path.split(".")
-    node: Any = tree
-    walked: list[str] = []
-    i = 0
-    while True:
-        rest = segments[i:]
-        if isinstance(node, dict):
-            # Greedy: the longest run of segments that is an existing key (keys may hold dots).
-            for j in range(len(rest), 0, -1):
-                key = ".".join(rest[:j])
-                if key in node:
-                    break
-            else:
-                key, j = None, 0
-            if key is None:
-                new_key = ".".join(rest)
-                holds_models = open_maps.get(tuple(walked))
-                if holds_models is not None and (not holds_models or isinstance(value, dict)):
-                    node[new_key] = value
-                    return
-                where = ".".join(walked) or "the scenario"
-                close = difflib.get_close_matches(rest[0], [str(k) for k in node], n=1)
-                hint = f"did you mean {close[0]!r}?" if close else (
-                    f"it has: {', '.join(map(str, node)) or 'nothing'}")  # fmt: skip
-                raise _PathError(path, f"unknown path: {where} has no {rest[0]!r}; {hint}")
-            if i + j == len(segments):
-                node[key] = value
-                return
-            walked.append(key)
-            node, i = node[key], i + j
-        elif isinstance(node, list):
-            try:
-                index = int(rest[0])
-                node[index]  # noqa: B018  (range check)
-            except (ValueError, IndexError):
-                raise _PathError(
-                    path, f"{'.'.join(walked)} is a list of {len(node)}; "
-                    f"{rest[0]!r} is not an index in it",
-                ) from None  # fmt: skip
-            if len(rest) == 1:
-                node[index] = value
-                return
-            walked.append(rest[0])
-            node, i = node[index], i + 1
-        else:
-            raise _PathError(
-                path, f"{'.'.join(walked)} is a value ({node!r}), it has no {rest[0]!r}"
-            )
-
-
-def _open_mappings(model: type[BaseModel], prefix: tuple = ()) -> dict[tuple, bool]:
-    """Field paths of the name-keyed mappings, each with whether its values are models."""
-    found: dict[tuple, bool] = {}
-    for name, field in model.model_fields.items():
-        tp = _unwrap(field.annotation)
-        if typing.get_origin(tp) is dict:
-            found[prefix + (name,)] = _is_model(_unwrap(typing.get_args(tp)[1]))
-        elif _is_model(tp):
-            found |= _open_mappings(tp, prefix + (name,))
-    return found
-
-
-def _complete(tp: Any, value: Any, fallback: Any = None) -> Any:
-    """``value`` with every model field it leaves out filled in, as plain data.
-
-    A partial mapping is merged onto its field's default (``fallback``), which is what
-    validation does, so every field of the resolved scenario can be named by ``--set``.
-    """
-    tp = _unwrap(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        kind = value.get("kind") if isinstance(value, dict) else None
-        return _complete(EVENT_KINDS[kind], value) if kind in EVENT_KINDS else value
-    if _is_model(tp):
-        if not isinstance(value, dict):
-            return value
-        out = dict(value)
-        for name, field in tp.model_fields.items():
-            sub_fallback = fallback.get(name) if isinstance(fallback, dict) else None
-            if name in value:
-                if sub_fallback is None and not field.is_required():
-                    sub_fallback = _plain(field.get_default(call_default_factory=True))
-                out[name] = _complete(field.annotation, value[name], sub_fallback)
-            elif sub_fallback is not None:
-                out[name] = sub_fallback
-            elif not field.is_required():
-                out[name] = _plain(field.get_default(call_default_factory=True))
-        return out
-    origin = typing.get_origin(tp)
-    if origin is dict and isinstance(value, dict):
-        value_type = typing.get_args(tp)[1]
-        return {k: _complete(value_type, v) for k, v in value.items()}
-    if origin is list and isinstance(value, list):
-        item_type = typing.get_args(tp)[0]
-        return [_complete(item_type, v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _unwrap(tp: Any) -> Any:
-    """Strip ``Annotated`` and ``X | None`` down to the type that holds the data."""
-    while True:
-        if typing.get_origin(tp) is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-            continue
-        if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) == 1:
-                tp = args[0]
-                continue
-        return tp
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
+    tp = unwrap_type(tp)
+    return list(tp.model_fields) if is_model_type(tp) else []
