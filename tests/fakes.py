@@ -137,7 +137,7 @@ class FakeModel:
 def _market_open(times: pd.DatetimeIndex) -> np.ndarray:
     local = times.tz_convert(NEW_YORK)
     minutes = local.hour * 60 + local.minute
-    return np.asarray((local.dayofweek < 5) & (minutes >= 570) & (minutes < 960))
+    return np.asarray((local.day_of_week < 5) & (minutes >= 570) & (minutes < 960))
 
 
 def _walk(rng, n: int, start: float, sigma: float, dt: float) -> np.ndarray:
@@ -151,6 +151,7 @@ def _synthesize(s, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
     times = pd.DatetimeIndex([t0 + timedelta(minutes=s.step_minutes * i) for i in range(n)])
     is_open = _market_open(times)
     shock_steps = [int(day * 1440 / s.step_minutes) for day, _ in s.shocks]
+    shock_steps = [k for k in shock_steps if k < n]
     cols: dict[str, object] = {
         "step": np.arange(n, dtype=np.int64),
         "time": times,
@@ -241,10 +242,9 @@ def _synthesize(s, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
         "bad_debt_usd": totals["bad_debt_usd"],
         "insurance_usd": totals["insurance_usd"],
     }
-    for k, (_, detail) in zip(shock_steps, s.shocks, strict=True):
-        if k < n:
-            events.append(dict(step=k, time=times[k], kind="shock", market=None, account=None,
-                               agent=None, amount_tokens=np.nan, amount_usd=np.nan, detail=detail))  # fmt: skip
+    for k, (_, detail) in zip(shock_steps, s.shocks, strict=False):
+        events.append(dict(step=k, time=times[k], kind="shock", market=None, account=None,
+                           agent=None, amount_tokens=np.nan, amount_usd=np.nan, detail=detail))  # fmt: skip
     ev = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
     ev = ev.sort_values(["step", "kind"], kind="stable").reset_index(drop=True)
     ev = ev.astype({"step": "int64", "account": "Int64", "amount_tokens": "float64",

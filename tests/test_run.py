@@ -1,0 +1,338 @@
+"""sim.run and sim.results_io: a run end to end with a fake model, stored atomically, resumed,
+reproducible byte for byte."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sim.results_io as rio
+from sim import run as run_mod
+from sim.cli import main
+from sim.errors import UserInputError
+from tests.fakes import FakeModel, FakeScenario, dump_fake_scenario, load_fake_scenario
+
+RUN_FILES = {"scenario.resolved.yaml", "timeseries.parquet", "events.parquet", "summary.json"}
+CHARTS = {"prices.png", "pools.png", "flywheel.png", "risk.png"}
+
+
+@pytest.fixture(autouse=True)
+def fake_scenario_module(monkeypatch):
+    """sim.scenario and sim.model stand-ins, so these tests need neither the real loader nor
+    the real model (both are written elsewhere)."""
+    scenario = types.ModuleType("sim.scenario")
+    scenario.dump_scenario = dump_fake_scenario
+    scenario.load_scenario = load_fake_scenario
+    model = types.ModuleType("sim.model")
+    model.FlywheelModel = FakeModel
+    monkeypatch.setitem(sys.modules, "sim.scenario", scenario)
+    monkeypatch.setitem(sys.modules, "sim.model", model)
+
+
+@pytest.fixture
+def scenario() -> FakeScenario:
+    return FakeScenario(days=6, burn_in_days=1, shocks=((3.0, "crypto_jump BTC -14%"),))
+
+
+class CountingFactory:
+    """A model factory that counts the models it builds (and can make them fail)."""
+
+    def __init__(self, fail_at_step=None):
+        self.calls = 0
+        self.fail_at_step = fail_at_step
+
+    def __call__(self, scenario, rng=None):
+        self.calls += 1
+        return FakeModel(scenario, rng, fail_at_step=self.fail_at_step)
+
+
+def refuse_model(scenario, rng=None):
+    raise AssertionError("the model was built although the run is stored")
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+# ------------------------------------------------------------------ run and its files
+
+
+def test_run_without_out_returns_the_models_frames_and_stores_nothing(scenario, tmp_path):
+    result = run_mod.run(scenario, model_factory=FakeModel)
+    assert result.path is None and not result.reused
+    assert len(result.timeseries) == scenario.n_steps
+    assert (result.events["kind"] == "shock").sum() == 1
+    assert result.summary["seed"] == scenario.seed
+    assert result.summary["run_key"] == run_mod.run_key(scenario, scenario.seed)
+    assert result.summary["steps"] == scenario.n_steps
+
+
+def test_run_with_out_writes_the_results_layout(scenario, tmp_path):
+    result = run_mod.run(scenario, seed=11, out=tmp_path, model_factory=FakeModel)
+    key = run_mod.run_key(scenario, 11)
+    assert result.path == tmp_path / scenario.name / key
+    assert files_under(result.path) == RUN_FILES | {f"charts/{c}" for c in CHARTS}
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["seed"] == 11 and summary["run_key"] == key and summary["scenario"] == "fake"
+    assert summary["wall_time_s"] >= 0
+    assert set(summary["versions"]) >= {"flywheel-sim", "mesa", "numpy", "python"}
+    resolved = (result.path / "scenario.resolved.yaml").read_text()
+    assert resolved.endswith(dump_fake_scenario(scenario)) and "seed 11" in resolved
+
+
+def test_no_charts_writes_no_charts_folder(scenario, tmp_path):
+    result = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    assert files_under(result.path) == RUN_FILES
+
+
+def test_stored_run_reads_back_equal(scenario, tmp_path):
+    result = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    loaded = run_mod.load_run(result.path)
+    pd.testing.assert_frame_equal(loaded.timeseries, result.timeseries, check_dtype=False)
+    pd.testing.assert_frame_equal(loaded.events, result.events, check_dtype=False)
+    assert loaded.summary == result.summary
+    assert loaded.reused
+
+
+def test_progress_bar_counts_simulated_days(scenario, capsys):
+    run_mod.run(scenario, progress=True, model_factory=FakeModel)
+    err = capsys.readouterr().err
+    assert "day 6.0/6.0" in err
+
+
+# ------------------------------------------------------------------ atomicity
+
+
+def test_a_model_that_fails_mid_run_leaves_no_files(scenario, tmp_path):
+    with pytest.raises(RuntimeError, match="fake failure"):
+        run_mod.run(scenario, out=tmp_path, model_factory=CountingFactory(fail_at_step=40))
+    assert files_under(tmp_path) == set()
+
+
+def test_a_failure_while_writing_leaves_no_final_and_no_temp_files(scenario, tmp_path, monkeypatch):
+    real_write_table = rio.pq.write_table
+    calls = []
+
+    def write_half_then_fail(table, where, **options):
+        calls.append(where)
+        if len(calls) == 2:  # events.parquet: a half-written file, then the disk fails
+            Path(where).write_bytes(b"PAR1 half a file")
+            raise OSError("disk full")
+        return real_write_table(table, where, **options)
+
+    monkeypatch.setattr(rio.pq, "write_table", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    assert len(calls) == 2
+    assert files_under(tmp_path) == set()  # neither final names nor temporary ones
+
+
+def test_a_failure_writing_the_summary_removes_the_files_written_before(scenario, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    def fail(path, data):
+        raise OSError("no space left")
+
+    monkeypatch.setattr(rio, "write_json", fail)
+    with pytest.raises(OSError):
+        run_mod.run(scenario, out=tmp_path, model_factory=FakeModel)
+    assert files_under(tmp_path) == set()
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "a.txt"
+    rio.write_text(target, "old")
+    with pytest.raises(ValueError), rio.atomic_path(target) as tmp:
+        tmp.write_text("new, half")
+        raise ValueError("interrupted")
+    assert target.read_text() == "old"
+    assert files_under(tmp_path) == {"a.txt"}
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_a_stored_run_is_loaded_not_recomputed(scenario, tmp_path, capsys):
+    factory = CountingFactory()
+    first = run_mod.run(scenario, seed=3, out=tmp_path, charts=False, model_factory=factory)
+    assert factory.calls == 1
+    second = run_mod.run(scenario, seed=3, out=tmp_path, progress=True, charts=False,
+                         model_factory=refuse_model)  # fmt: skip
+    assert second.reused and second.path == first.path
+    assert second.summary == first.summary
+    pd.testing.assert_frame_equal(second.timeseries, first.timeseries, check_dtype=False)
+    assert "already stored" in capsys.readouterr().err
+
+
+def test_another_seed_is_a_new_run(scenario, tmp_path):
+    factory = CountingFactory()
+    a = run_mod.run(scenario, seed=3, out=tmp_path, charts=False, model_factory=factory)
+    b = run_mod.run(scenario, seed=4, out=tmp_path, charts=False, model_factory=factory)
+    assert factory.calls == 2 and a.path != b.path
+
+
+def test_a_folder_without_summary_is_recomputed(scenario, tmp_path):
+    factory = CountingFactory()
+    first = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=factory)
+    (first.path / "summary.json").unlink()  # as if killed before the last write
+    again = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=factory)
+    assert factory.calls == 2 and not again.reused
+    assert (first.path / "summary.json").is_file()
+
+
+def test_a_stored_run_without_charts_gets_them_when_asked(scenario, tmp_path):
+    first = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    run_mod.run(scenario, out=tmp_path, charts=True, model_factory=refuse_model)
+    assert files_under(first.path / "charts") == CHARTS
+
+
+# ------------------------------------------------------------------ reproducibility
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_scenario_and_seed_give_byte_identical_results(scenario, tmp_path):
+    a = run_mod.run(scenario, seed=5, out=tmp_path / "a", charts=False, model_factory=FakeModel)
+    b = run_mod.run(scenario, seed=5, out=tmp_path / "b", charts=False, model_factory=FakeModel)
+    for name in ("timeseries.parquet", "events.parquet", "scenario.resolved.yaml"):
+        assert sha(a.path / name) == sha(b.path / name), name
+    volatile = set(run_mod.VOLATILE_SUMMARY_KEYS)
+    assert {k: v for k, v in a.summary.items() if k not in volatile} == {
+        k: v for k, v in b.summary.items() if k not in volatile
+    }
+
+
+def test_another_seed_gives_other_bytes(scenario, tmp_path):
+    a = run_mod.run(scenario, seed=5, out=tmp_path, charts=False, model_factory=FakeModel)
+    b = run_mod.run(scenario, seed=6, out=tmp_path, charts=False, model_factory=FakeModel)
+    assert sha(a.path / "timeseries.parquet") != sha(b.path / "timeseries.parquet")
+
+
+def test_writing_one_frame_twice_gives_identical_bytes(tmp_path):
+    frame = FakeModel(FakeScenario(days=2))
+    frame.run_for(frame.n_steps)
+    ts = frame.timeseries()
+    rio.write_parquet(tmp_path / "1.parquet", ts)
+    rio.write_parquet(tmp_path / "2.parquet", ts.copy())
+    assert sha(tmp_path / "1.parquet") == sha(tmp_path / "2.parquet")
+    assert (tmp_path / "1.parquet").read_bytes()[:4] == b"PAR1"
+
+
+def test_summary_json_is_plain_json():
+    import numpy as np
+
+    data = {"a": np.float64(1.5), "b": np.int64(2), "c": float("nan"), "d": np.bool_(True),
+            "e": pd.Timestamp("2025-07-07", tz="UTC"), "f": {"x": np.array([1, 2])}}  # fmt: skip
+    assert rio.to_jsonable(data) == {"a": 1.5, "b": 2, "c": None, "d": True,
+                                     "e": "2025-07-07T00:00:00+00:00", "f": {"x": [1, 2]}}  # fmt: skip
+
+
+# ------------------------------------------------------------------ run key
+
+
+def test_run_key_is_12_hex_and_stable(scenario):
+    key = run_mod.run_key(scenario, 1)
+    assert len(key) == 12 and int(key, 16) >= 0
+    assert run_mod.run_key(FakeScenario(**dataclasses.asdict(scenario)), 1) == key
+
+
+def test_run_key_changes_with_the_seed(scenario):
+    keys = {run_mod.run_key(scenario, seed) for seed in range(20)}
+    assert len(keys) == 20
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "other"},
+        {"seed": 8},
+        {"start": "2025-07-08T00:00:00+00:00"},
+        {"days": 7.0},
+        {"step_minutes": 30},
+        {"burn_in_days": 2.0},
+        {"assets": {"BTC": 100_000.0}},
+        {"tokens": {"TSLA.M": "TSLA"}},
+        {"markets": ("TSLA.M",)},
+        {"shocks": ()},
+    ],
+)
+def test_run_key_changes_with_any_scenario_field(scenario, change):
+    assert set(change) <= {f.name for f in dataclasses.fields(FakeScenario)}
+    changed = dataclasses.replace(scenario, **change)
+    assert run_mod.run_key(changed, 1) != run_mod.run_key(scenario, 1)
+
+
+def test_every_scenario_field_is_covered_by_the_key_test():
+    covered = {"name", "seed", "start", "days", "step_minutes", "burn_in_days", "assets", "tokens",
+               "markets", "shocks"}  # fmt: skip
+    assert covered == {f.name for f in dataclasses.fields(FakeScenario)}
+
+
+# ------------------------------------------------------------------ load_run and the CLI
+
+
+def test_load_run_names_what_is_missing(tmp_path):
+    with pytest.raises(UserInputError, match="no such results folder"):
+        run_mod.load_run(tmp_path / "nope")
+    with pytest.raises(UserInputError, match="no summary.json"):
+        run_mod.load_run(tmp_path)
+
+
+def test_summary_table_shows_headline_values_per_market_with_units():
+    summary = {
+        "days_simulated": 90.0, "steps": 2160, "option_volume_usd": 1.25e7,
+        "lp_return_token[TSLA.M]": -0.0123, "lp_return_usd": {"NVDA.M": 0.05},
+        "insurance_depleted": False, "conservation_error": 3e-15, "unrelated": 1,
+    }  # fmt: skip
+    lines = run_mod.format_summary_table(summary).splitlines()
+    assert "days simulated" in lines[0] and "90.0 days" in lines[0]
+    assert any("option volume" in ln and "12,500,000 USD" in ln for ln in lines)
+    assert any("LP return in token [TSLA.M]" in ln and "-1.23 %" in ln for ln in lines)
+    assert any("LP return in USD [NVDA.M]" in ln and "+5.00 %" in ln for ln in lines)
+    assert any("insurance depleted" in ln and ln.rstrip().endswith("no") for ln in lines)
+    assert any("3.00e-15" in ln for ln in lines)
+    assert not any("unrelated" in ln for ln in lines)
+    rows = run_mod.summary_rows(summary)
+    assert len(rows) == len(lines) == 7
+    value_columns = {ln.index(value, len(label) + 2) for (label, value), ln in zip(rows, lines)}
+    assert len(value_columns) == 1  # values aligned in one column
+
+
+def write_fake_scenario_file(tmp_path: Path, scenario: FakeScenario) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(dump_fake_scenario(scenario))
+    return path
+
+
+def test_flywheel_run_prints_the_summary_table_and_returns_0(scenario, tmp_path, capsys):
+    path = write_fake_scenario_file(tmp_path, scenario)
+    out = tmp_path / "results"
+    code = main(["run", str(path), "--seed", "9", "--out", str(out), "--quiet", "--no-charts"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    key = run_mod.run_key(scenario, 9)
+    assert f"run {key}" in printed and "computed in" in printed
+    for label in ("days simulated", "steps", "active users at end", "option volume",
+                  "LP return in token [TSLA.M]", "bad debt", "conservation error"):  # fmt: skip
+        assert label in printed
+    assert f"results: {out / 'fake' / key}" in printed
+    assert (out / "fake" / key / "summary.json").is_file()
+
+    assert main(["run", str(path), "--seed", "9", "--out", str(out), "--quiet", "--no-charts"]) == 0
+    assert "stored earlier, not recomputed" in capsys.readouterr().out
+
+
+def test_flywheel_run_applies_overrides(scenario, tmp_path, capsys):
+    path = write_fake_scenario_file(tmp_path, scenario)
+    code = main(["run", str(path), "--set", "days=2", "--out", str(tmp_path), "--quiet",
+                 "--no-charts"])  # fmt: skip
+    assert code == 0
+    assert "2.0 days" in capsys.readouterr().out
