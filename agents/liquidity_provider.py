@@ -33,9 +33,6 @@ class LiquidityProvider(FlywheelAgent):
         self.leaving = False          # a withdrawal request is pending
         self.exit_reason = ""
 
-    def is_active(self, step: int) -> bool:
-        return not self.has_left and (self.market.shares.get(self, 0.0) > 0)
-
     def act(self, step: int) -> None:
         m, p, model = self.market, self.params, self.model
         shares = m.shares.get(self, 0.0)

@@ -23,10 +23,12 @@ class MarketMaker(FlywheelAgent):
         tok = model.world.tokens[token]
         self.amm = tok.amm
         price = tok.nav
-        # Seed the AMM with half tokens, half USDC; keep capital_usd idle, half and half too.
-        model.fund_wallet(self.wallet, token, initial_reserve_usd / 2 + p.capital_usd / 2, initial_reserve_usd / 2 + p.capital_usd / 2, price=price)
+        # Seed the AMM with ``initial_reserve_usd`` of USDC and as much in tokens at NAV; keep
+        # capital_usd idle, half tokens and half USDC.
+        side_usd = initial_reserve_usd + p.capital_usd / 2
+        model.fund_wallet(self.wallet, token, side_usd, side_usd, price=price)
         if initial_reserve_usd > 0:
-            self.amm.add_liquidity(self.wallet, initial_reserve_usd / 2 / price, initial_reserve_usd / 2)
+            self.amm.add_liquidity(self.wallet, initial_reserve_usd / price, initial_reserve_usd)
 
     def act(self, step: int) -> None:
         p, model = self.params, self.model

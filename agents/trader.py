@@ -7,7 +7,6 @@ import numpy as np
 from agents.base import FlywheelAgent
 
 STYLES = ("momentum", "mean_reversion", "volatility", "noise")
-ACTIVE_WINDOW_DAYS = 7.0  # an active user holds a position or traded in the last 7 days (design 8)
 
 
 class DirectionalTrader(FlywheelAgent):
@@ -33,7 +32,9 @@ class DirectionalTrader(FlywheelAgent):
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
         self.underlying = int(rng.integers(len(self.market.series.underlyings)))
         model.fund_wallet(self.wallet, market_name, 0.8 * wealth_usd, 0.2 * wealth_usd)
+        self.target_margin_usd = 0.8 * wealth_usd   # margin it wants posted (USD)
         self.account = self.market.open_account(self)
+        self.activity_slot = model.activity.add(list(model.markets).index(market_name), self.account)
         self.position: int | None = None
         self.opened_step = -1
         self.margin_at_open_usd = 0.0
@@ -42,10 +43,13 @@ class DirectionalTrader(FlywheelAgent):
         self.exiting = False
 
     # -- state read by the model -------------------------------------------------------------
-    def is_active(self, step: int) -> bool:
-        if self.has_left:
-            return False
-        return self.position is not None or (step - self.last_trade_step) * self.model.step_days <= ACTIVE_WINDOW_DAYS
+    def _traded(self, step: int) -> None:
+        self.last_trade_step = step
+        self.model.activity.traded(self.activity_slot, step)
+
+    def leave(self) -> None:
+        self.model.activity.mark_left(self.activity_slot)
+        super().leave()
 
     def remap_positions(self, market, remap: dict[int, int]) -> None:
         if market is self.market and self.position is not None:
@@ -77,7 +81,7 @@ class DirectionalTrader(FlywheelAgent):
         if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or held >= self.holding_steps:
             m.close_position(self.position, 1.0)
             self.position = None
-            self.last_trade_step = step
+            self._traded(step)
             if pnl <= -p.loss_threshold * margin and self.stream.random() < p.leave_prob_after_loss:
                 self._exit()
 
@@ -117,21 +121,25 @@ class DirectionalTrader(FlywheelAgent):
         s, sign = self._choose_series()
         spot = float(m.series.spot[s])
         size = sign * self.leverage * cv_usd / spot
-        for _ in range(4):                   # halve the size until the margin check passes
+        for _ in range(2):                   # halve the size once if the margin check fails
             pos = m.open_position(self.account, s, size, p.margin_buffer)
             if pos is not None:
-                self.position, self.opened_step, self.last_trade_step = pos, step, step
+                self.position, self.opened_step = pos, step
+                self._traded(step)
                 self.margin_at_open_usd = cv_usd
                 return
             size *= 0.5
         self.model.failed_trades += 1
 
     def _top_up_collateral(self) -> None:
-        """Move wallet tokens to the margin account, buying tokens with USDC if it has none."""
+        """Move wallet tokens to the margin account; buy tokens on the AMM with USDC only when
+        the posted margin has fallen below half of what the trader wants posted."""
         m, tok = self.market, self.market_name
-        if tok != "USDC" and self.balance(tok) <= 0 and self.balance("USDC") > 1.0:
+        posted_usd = max(m.collateral[self.account], 0.0) * m.price
+        shortfall = self.target_margin_usd - posted_usd - self.balance(tok) * m.price
+        if tok != "USDC" and shortfall > 0.5 * self.target_margin_usd and self.balance("USDC") > 1.0:
             amm = self.model.world.tokens[tok].amm
-            amm.buy_tokens(self.wallet, 0.5 * self.balance("USDC"))
+            amm.buy_tokens(self.wallet, min(shortfall, self.balance("USDC")))
         held = self.balance(tok)
         if held > 0:
             m.deposit_collateral(self.account, self.wallet, held)

@@ -37,9 +37,22 @@ def columns(model) -> list[str]:
     return cols
 
 
-def reporters(model) -> dict:
-    """One DataCollector reporter per column, each reading this step's row."""
-    return {c: (lambda m, c=c: m.row[c]) for c in columns(model)}
+TABLE = "timeseries"   # the DataCollector table holding every per-step column
+
+
+def _row_value(column: str):
+    def report(model):
+        return model.row[column]
+    report.__name__ = f"report_{column}"
+    return report
+
+
+# Headline series as Mesa model reporters (what ``mesa.batch_run`` returns); the full row of
+# every column goes to the DataCollector table ``timeseries`` (no per-value deepcopy there).
+HEADLINE_REPORTERS = {c: _row_value(c) for c in (
+    "active_traders", "active_lps", "volume_usd", "liquidations", "bad_debt_usd", "insurance_usd",
+    "quality", "depth_quality_usd",
+)}
 
 
 def standard_spread(market) -> float:
@@ -88,7 +101,7 @@ def current_row(model, t: int) -> dict:
         tot_liq_usd += st.liquidations_usd
         tot_bad += st.bad_debt_usd
         tot_ins += ins_t * P
-    quality, depth, _ = model.current_quality()
+    quality, depth, _ = model.quality_now
     row.update({
         "active_traders": model.active_count("trader"), "active_lps": model.active_count("liquidity_provider"),
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
@@ -178,7 +191,7 @@ class History:
 
 
 def timeseries_frame(model) -> pd.DataFrame:
-    df = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    df = model.datacollector.get_table_dataframe(TABLE).reset_index(drop=True)
     df["time"] = pd.to_datetime(df["time"], utc=True)
     return df
 

@@ -17,6 +17,7 @@ import numpy as np
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from kernels.params import MarginParams
 from sim import metrics
+from sim.activity import ActivityBook
 from sim.arrivals import bass_arrivals, market_quality
 from sim.clocks import PoissonClocks
 from sim.ledger import Ledger
@@ -29,6 +30,7 @@ from sim.world import World
 USDC = "USDC"
 PANIC_DISCOUNT = 0.05        # a token this far below NAV (or depegged) puts its LPs in panic
 PHASES = ("market_maker", "arbitrageur", "trader", "liquidity_provider")
+ACTIVE_WINDOW_DAYS = 7.0     # an active user holds a position or traded in the last 7 days
 
 
 def _resolve_scenario(scenario: Any, overrides: Mapping[str, Any] | None, extra: dict[str, Any]):
@@ -60,6 +62,7 @@ class FlywheelModel(mesa.Model):
         self.step_days = sc.clock.step_minutes / 1440.0
         self.dt_years = sc.dt_years
         self.clocks = {kind: PoissonClocks() for kind in PHASES}
+        self.activity = ActivityBook()
         self.event_rows: list[tuple] = []
         self.failed_trades = 0
         self.departures_step = 0
@@ -73,7 +76,10 @@ class FlywheelModel(mesa.Model):
         self.world = World(sc, self.ledger, seed)
         self.markets: dict[str, OptionsMarket] = {name: self._build_market(name) for name in sc.markets}
         self.history = metrics.History(self)
-        self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters(self))
+        self.quality_now = (0.0, 0.0, 0.0)
+        self.datacollector = mesa.DataCollector(
+            model_reporters=metrics.HEADLINE_REPORTERS, tables={metrics.TABLE: metrics.columns(self)}
+        )
         self._populate()
         self.shocks = ShockBook(self)
         self.running = True
@@ -118,8 +124,8 @@ class FlywheelModel(mesa.Model):
             if not mms:     # no market maker: a passive seed account supplies the AMM
                 seed = self.ledger.open_account(f"amm_seed:{token}")
                 nav = self.world.tokens[token].nav
-                self.fund_wallet(seed, token, reserve / 2, reserve / 2, price=nav)
-                self.world.tokens[token].amm.add_liquidity(seed, reserve / 2 / nav, reserve / 2)
+                self.fund_wallet(seed, token, reserve, reserve, price=nav)
+                self.world.tokens[token].amm.add_liquidity(seed, reserve / nav, reserve)
             for i in mms:
                 MarketMaker(self, stream(self.root_seed, "initial", KIND["market_maker"], i), token, reserve / len(mms))
         for i in range(ag.arbitrageurs):
@@ -339,7 +345,8 @@ class FlywheelModel(mesa.Model):
     def _arrivals(self, t: int) -> None:
         sc = self.spec
         arr = sc.arrivals
-        quality = self.current_quality()[0]
+        self.quality_now = self.current_quality()
+        quality = self.quality_now[0]
         for kind, bass, make in (
             ("trader", arr.traders, self._new_trader),
             ("liquidity_provider", arr.liquidity_providers, self._new_lp),
@@ -357,9 +364,12 @@ class FlywheelModel(mesa.Model):
         return LiquidityProvider(self, rng, markets[int(rng.integers(len(markets)))])
 
     def active_count(self, kind: str) -> int:
-        cls = DirectionalTrader if kind == "trader" else LiquidityProvider
-        t = self.step_count
-        return sum(1 for a in self.agents_by_type.get(cls, []) if a.is_active(t))
+        """Active traders (position open or traded in the last 7 days), or LPs holding shares."""
+        if kind == "trader":
+            window = int(round(ACTIVE_WINDOW_DAYS / self.step_days))
+            holding = [m.accounts_holding() for m in self.markets.values()]
+            return self.activity.count(self.step_count, window, holding)
+        return sum(1 for m in self.markets.values() for lp in m.shares if not isinstance(lp, str))
 
     def current_quality(self) -> tuple[float, float, float]:
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""
@@ -377,6 +387,7 @@ class FlywheelModel(mesa.Model):
         self.ledger.audit()
         self.history.record(t)
         self.row = metrics.current_row(self, t)
+        self.datacollector.add_table_row(metrics.TABLE, self.row)
         self.datacollector.collect(self)
         for m in self.markets.values():
             metrics.record_market_events(self, m)

@@ -82,7 +82,9 @@ class OptionsMarket:
         self.pos_series = np.zeros(256, dtype=np.int64)
         self.pos_size = np.zeros(256)                # signed, units of the underlying
         self.pos_entry = np.zeros(256)               # USD mark at entry
-        self.net_size = np.zeros(0)                  # traders' net size per series
+        self.net_size = np.zeros(0)                  # traders' net signed size per series
+        self.abs_size = np.zeros(0)                  # traders' gross size per series (open interest)
+        self.entry_notional = 0.0                    # USD, sum of n x entry over open positions
         # pool shares (ERC-4626 style) and the withdrawal queue
         self.total_shares = 0.0
         self.shares: dict[object, float] = {}
@@ -101,17 +103,19 @@ class OptionsMarket:
         self._util_cache = None
 
     def _sync_net_size(self) -> None:
+        """Recompute the per-series aggregates from the positions (after a kernel changed sizes)."""
         n = self.series.n
         k = self.n_positions
-        self.net_size = np.bincount(self.pos_series[:k], weights=self.pos_size[:k], minlength=n).astype(float)
+        ser, size = self.pos_series[:k], self.pos_size[:k]
+        self.net_size = np.bincount(ser, weights=size, minlength=n).astype(float)
+        self.abs_size = np.bincount(ser, weights=np.abs(size), minlength=n).astype(float)
+        self.entry_notional = float(np.dot(size, self.pos_entry[:k]))
         self._util_cache = None
 
     def traders_upnl_usd(self) -> float:
-        k = self.n_positions
-        if k == 0:
-            return 0.0
-        marks = self.series.mark[: self.series.n]
-        return float(np.dot(self.pos_size[:k], marks[self.pos_series[:k]] - self.pos_entry[:k]))
+        """Traders' unrealized PnL against the pool, USD: sum_s mark_s net_s - sum n entry."""
+        self._ensure_net_size()
+        return float(np.dot(self.series.view("mark"), self.net_size)) - self.entry_notional
 
     def pool_assets_tokens(self) -> float:
         """The pool's balance in tokens (a USDC balance, from USDC insurance payouts, converted)."""
@@ -153,12 +157,16 @@ class OptionsMarket:
         return max(self.cfg.max_utilization - self.utilization(), 0.0) * nav
 
     def open_interest_usd(self) -> float:
-        k = self.n_positions
-        return float(np.abs(self.pos_size[:k]) @ self.series.spot[self.pos_series[:k]]) if k else 0.0
+        self._ensure_net_size()
+        return float(np.dot(self.abs_size, self.series.view("spot")))
 
     def _ensure_net_size(self) -> None:
-        if self.net_size.shape[0] != self.series.n:
-            self._sync_net_size()
+        """Series listed since the last sync get zero aggregates."""
+        n = self.series.n
+        if self.net_size.shape[0] != n:
+            grow = n - self.net_size.shape[0]
+            self.net_size = np.concatenate([self.net_size, np.zeros(grow)])
+            self.abs_size = np.concatenate([self.abs_size, np.zeros(grow)])
 
     # ---------------------------------------------------------------- accounts
     def open_account(self, owner: object) -> int:
@@ -169,6 +177,13 @@ class OptionsMarket:
         self.account_owner.append(owner)
         self._positions_of.append([])
         return a
+
+    def accounts_holding(self) -> np.ndarray:
+        """Per account: does it hold an open position?"""
+        flags = np.zeros(self.n_accounts, dtype=bool)
+        k = self.n_positions
+        flags[self.pos_account[:k][self.pos_size[:k] != 0.0]] = True
+        return flags
 
     def deposit_collateral(self, account: int, wallet: int, tokens: float) -> float:
         return self.ledger.into_vector(self.token, wallet, self.collateral, account, tokens)
@@ -235,13 +250,13 @@ class OptionsMarket:
         if not pool_kernel.trade_allowed(before, after, self.cfg.max_utilization):
             return spread, after, False, "utilization"
         u = int(sb.underlying[s])
-        same_u = sb.underlying[: sb.n] == u
-        delta_usd = float(np.sum(self.net_size * sb.view("delta") * sb.view("spot") * same_u))
+        same_u = sb.view("underlying") == u
+        spot = sb.view("spot")
+        delta_usd = float(np.dot(self.net_size * sb.view("delta") * spot, same_u))
         new_delta = delta_usd + dn * sb.delta[s] * sb.spot[s]
         if abs(new_delta) > abs(delta_usd) and abs(new_delta) > self.cfg.max_net_delta_fraction * nav:
             return spread, after, False, "delta_cap"
-        k = self.n_positions
-        oi = float(np.abs(self.pos_size[:k]) @ (sb.spot[self.pos_series[:k]] * (sb.underlying[self.pos_series[:k]] == u)))
+        oi = float(np.dot(self.abs_size * spot, same_u))
         if oi + abs(dn) * sb.spot[s] > self.cfg.oi_cap_usd:
             return spread, after, False, "oi_cap"
         return spread, after, True, ""
@@ -290,6 +305,8 @@ class OptionsMarket:
         self._charge(a, abs(dn) * mark * spread, abs(dn) * spot * self.cfg.notional_fee)
         self.pos_size[p] = n + dn if fraction < 1.0 else 0.0
         self.net_size[s] += dn if fraction < 1.0 else -n
+        self.abs_size[s] -= abs(dn) if fraction < 1.0 else abs(n)
+        self.entry_notional -= (n - self.pos_size[p]) * float(self.pos_entry[p])
         self._util_cache = None
         self.stats.events.append(("close", a, dn, f"close series {s}"))
         self.stats.volume_usd += abs(dn) * spot
@@ -328,6 +345,8 @@ class OptionsMarket:
         self._positions_of[account].append(p)
         self._ensure_net_size()
         self.net_size[s] += n
+        self.abs_size[s] += abs(n)
+        self.entry_notional += n * entry
         self._util_cache = None
         return p
 

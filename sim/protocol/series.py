@@ -55,8 +55,8 @@ class SeriesBook:
         self.payoff = np.zeros(cap)
         self.spot = np.zeros(cap)
         self.sigma = np.zeros(cap)
-        self.stress_margin = np.zeros((self.margin_moves.size, cap))
-        self.stress_pool = np.zeros((self.pool_moves.size, cap))
+        self.stress_margin = np.zeros((self.margin_moves.size, 0))   # (points, n), contiguous
+        self.stress_pool = np.zeros((self.pool_moves.size, 0))
 
     def _grow(self) -> None:
         cap = 2 * self.underlying.shape[0]
@@ -108,16 +108,12 @@ class SeriesBook:
         pricing.everlasting_price_into(S, K, sig, T, call, self.mark[:n])
         pricing.everlasting_delta_into(S, K, sig, T, call, self.delta[:n])
         self.payoff[:n] = np.where(call == 1, np.maximum(S - K, 0.0), np.maximum(K - S, 0.0))
-        m = np.empty((self.margin_moves.size, n))
-        pricing.stress_marks_into(S, K, sig, T, call, self.margin_moves, m)
-        self.stress_margin[:, :n] = m
-        p = np.empty((self.pool_moves.size, n))
-        pricing.stress_marks_into(S, K, sig, T, call, self.pool_moves, p)
-        self.stress_pool[:, :n] = p
+        self.stress_margin = np.empty((self.margin_moves.size, n))
+        pricing.stress_marks_into(S, K, sig, T, call, self.margin_moves, self.stress_margin)
+        self.stress_pool = np.empty((self.pool_moves.size, n))
+        pricing.stress_marks_into(S, K, sig, T, call, self.pool_moves, self.stress_pool)
 
-    # Views of the first n entries, contiguous, for kernels.
     def view(self, name: str) -> np.ndarray:
+        """The first n entries (contiguous) of a per-series array, for kernels."""
         arr = getattr(self, name)
-        if arr.ndim == 2:
-            return np.ascontiguousarray(arr[:, : self.n])
-        return arr[: self.n]
+        return arr if arr.ndim == 2 else arr[: self.n]
