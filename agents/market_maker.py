@@ -6,7 +6,8 @@ import numpy as np
 
 from agents.base import FlywheelAgent
 
-STRESS_PREMIUM = 0.05  # |premium| beyond which a market maker pulls liquidity
+STRESS_PREMIUM = 0.05      # |premium| beyond which a market maker pulls liquidity
+DRIFT_OUT_FRACTION = 0.02  # share of its liquidity it takes out per ring when fees do not pay
 
 
 class MarketMaker(FlywheelAgent):
@@ -22,6 +23,7 @@ class MarketMaker(FlywheelAgent):
         self.token = token
         tok = model.world.tokens[token]
         self.amm = tok.amm
+        self.last_stress_day = -1.0
         price = tok.nav
         # Seed the AMM with ``initial_reserve_usd`` of USDC and as much in tokens at NAV; keep
         # capital_usd idle, half tokens and half USDC.
@@ -38,9 +40,13 @@ class MarketMaker(FlywheelAgent):
         premium = abs(tok.premium)
         charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
         shares = self.amm.shares_of(self.wallet)
+        day = step * model.step_days
         if premium > STRESS_PREMIUM or tok.oracle.safe_mode or tok.backing < 1.0:
-            if shares > 0:
+            if shares > 0 and day - self.last_stress_day >= 1.0:   # pull once per stressed day
                 self.amm.remove_liquidity(self.wallet, shares * p.stress_withdraw_fraction)
+                self.last_stress_day = day
+            return
+        if day < p.fee_window_days:          # no fee history yet to judge by
             return
         if fee_apr > charge:
             price = self.amm.price
@@ -50,4 +56,4 @@ class MarketMaker(FlywheelAgent):
             if pair_usd > 1.0:
                 self.amm.add_liquidity(self.wallet, pair_usd / price, pair_usd)
         elif fee_apr < 0.5 * charge and shares > 0:
-            self.amm.remove_liquidity(self.wallet, 0.1 * shares)
+            self.amm.remove_liquidity(self.wallet, DRIFT_OUT_FRACTION * shares)
