@@ -269,7 +269,16 @@ cdef Py_ssize_t _waterfall(const double[:, ::1] acc, const double[::1] frac, dou
     return k
 
 
-def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance):
+cdef double _upnl_after(const double[:, ::1] acc, const double[::1] frac) noexcept nogil:
+    """Traders' total unrealized PnL (USD) left after the liquidations closed fraction frac."""
+    cdef Py_ssize_t a
+    cdef double total = 0.0
+    for a in range(frac.shape[0]):
+        total += acc[a, _UPNL] * (1.0 - frac[a])
+    return total
+
+
+def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance, double upnl_usd):
     """Auto-deleverage (design section 6) if the pool's NAV in tokens is below 0.
 
     Positions with positive PnL are taken, accounts ranked by PnL / max(CV, TINY_USD), until
@@ -277,10 +286,12 @@ def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance):
     at 0. If all profits together fall short, all are closed, nothing is paid, and the NAV
     stays negative by what is left. Returns (pool_balance, position, account, profit, paid).
     """
+    # Cheap test first, from the per-account sums; positions are revisited only for an ADL.
+    nav = pool_balance - upnl_usd / price
+    if not nav < -ADL_REL_TOL * max(abs(pool_balance), abs(upnl_usd) / price, 1.0):
+        return pool_balance, None
     pnl = size * (mark[ser] - entry)
     nav = pool_balance - pnl.sum() / price
-    if not nav < -ADL_REL_TOL * max(abs(pool_balance), abs(pnl.sum()) / price, 1.0):
-        return pool_balance, None
     shortfall = -nav
     account_pnl = np.bincount(acct, weights=pnl, minlength=q.shape[0])
     cv = price * (np.maximum(q, 0.0) * (1.0 - h) + np.minimum(q, 0.0))
@@ -351,7 +362,7 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     n_wf = _waterfall(accv, fv, qv, &pool, &insurance, wf_buf, deficit, from_ins)
     deficit, from_ins = deficit[:n_wf].copy(), from_ins[:n_wf].copy()
 
-    pool_after, adl = _adl(q, price, h, acct, ser, size, entry, mark, pool)
+    pool_after, adl = _adl(q, price, h, acct, ser, size, entry, mark, pool, _upnl_after(accv, fv))
     result = LiquidationResult(
         equity_usd=equity, maint_req_usd=maint, initial_req_usd=init,
         insurance_balance=insurance, pool_balance=pool_after,
