@@ -20,7 +20,8 @@ ALL_MODULES = KERNEL_MODULES + ("model",)
 MIN_VS_PYTHON = 100.0
 MIN_VS_NUMPY = 1.5
 
-_HEADER = f"{'figure':<44} {'items':>9} {'items/s':>10} {'vs Python':>10} {'vs NumPy':>9} {'target/s':>9}  result"
+_HEADER = (f"{'figure':<44} {'items':>9} {'items/s':>10} {'vs Python':>10} {'vs NumPy':>9} "
+           f"{'target/s':>9}  result")
 
 
 def verdict(row: Row) -> str:
@@ -62,7 +63,8 @@ def _selected(args: argparse.Namespace) -> list[str]:
         names = [s.strip() for s in args.only.split(",") if s.strip()]
         unknown = [s for s in names if s not in ALL_MODULES]
         if unknown:
-            raise UserInputError(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(ALL_MODULES)})")
+            raise UserInputError(
+                f"--only: unknown {', '.join(unknown)} (choose from {', '.join(ALL_MODULES)})")
         return names
     return list(KERNEL_MODULES) + (["model"] if args.model else [])
 
@@ -79,7 +81,8 @@ def cli_bench(args: argparse.Namespace) -> int:
             module = importlib.import_module(f"benchmarks.{name}")
         except ImportError as exc:
             missing = getattr(exc, "name", None)
-            what = f"benchmarks/{name}.py is not there yet" if missing == f"benchmarks.{name}" else str(exc)
+            own = missing == f"benchmarks.{name}"
+            what = f"benchmarks/{name}.py is not there yet" if own else str(exc)
             print(f"{name}: skipped ({what})", flush=True)
             continue
         t0 = time.perf_counter()

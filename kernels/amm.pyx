@@ -183,7 +183,7 @@ def usd_in_to_raise_price(reserve_token, reserve_usd, frac):
 
 
 def token_in_to_lower_price(reserve_token, reserve_usd, frac):
-    """Token input (fees excluded) that lowers the price by ``frac`` in [0, 1): x(1/sqrt(1-frac) - 1)."""
+    """Tokens in (fees excluded) that lower the price by ``frac`` in [0, 1): x(1/sqrt(1-frac)-1)."""
     _check_frac(frac, 1.0)
     (x, y), scalar = _prepare(_RESERVES, (reserve_token, reserve_usd))
     out = np.empty(x.shape[0])

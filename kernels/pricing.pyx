@@ -310,7 +310,7 @@ def bs_delta(S, K, sigma, T, is_call, r=0.0):
 
 
 def everlasting_price(S, K, sigma, funding_period, is_call):
-    """Everlasting option mark, USD (funding_period in years; 0 gives the payoff; K = 0 call = S)."""
+    """Everlasting option mark, USD (funding_period in years: 0 gives the payoff; K = 0: S)."""
     (s, k, v, t), flags, scalar = _prepare(_EVER_ARGS, (S, K, sigma, funding_period), is_call)
     return _result(_ever_call(s, k, v, t, flags, False), scalar)
 
@@ -323,7 +323,7 @@ def everlasting_delta(S, K, sigma, funding_period, is_call):
 
 def everlasting_price_into(const double[::1] S, const double[::1] K, sigma,
                            double funding_period, const uint8[::1] is_call, double[::1] out):
-    """Unchecked: marks of n series into ``out`` (n,). ``sigma`` a float or a float64 (n,) array."""
+    """Unchecked: marks of n series into ``out`` (n,). ``sigma`` a float or a float64 (n,)."""
     cdef const double[::1] sig
     cdef double s0
     if is_scalar(sigma):
@@ -338,7 +338,7 @@ def everlasting_price_into(const double[::1] S, const double[::1] K, sigma,
 
 def everlasting_delta_into(const double[::1] S, const double[::1] K, sigma,
                            double funding_period, const uint8[::1] is_call, double[::1] out):
-    """Unchecked: deltas of n series into ``out`` (n,). ``sigma`` a float or a float64 (n,) array."""
+    """Unchecked: deltas of n series into ``out`` (n,). ``sigma`` a float or a float64 (n,)."""
     cdef const double[::1] sig
     cdef double s0
     if is_scalar(sigma):

@@ -90,7 +90,7 @@ def usd_in_to_raise_price(reserve_token: Any, reserve_usd: Any, frac: float) -> 
 
 
 def token_in_to_lower_price(reserve_token: Any, reserve_usd: Any, frac: float) -> FloatOrArray:
-    """Token input (fees excluded) that lowers the price by ``frac`` in [0, 1): x(1/sqrt(1-frac) - 1)."""
+    """Tokens in (fees excluded) that lower the price by ``frac`` in [0, 1): x(1/sqrt(1-frac)-1)."""
     check_fraction("frac", frac, 0.0, 1.0)
     (x, y), scalar = _prepare(_RESERVES, (reserve_token, reserve_usd))
     return _result([x[i] * (1.0 / math.sqrt(1.0 - frac) - 1.0) for i in range(len(x))], scalar)

@@ -144,8 +144,10 @@ def bs_delta(S: Any, K: Any, sigma: Any, T: Any, is_call: Any, r: Any = 0.0) -> 
     return _result(values, scalar)
 
 
-def everlasting_price(S: Any, K: Any, sigma: Any, funding_period: Any, is_call: Any) -> FloatOrArray:
-    """Everlasting option mark, USD (funding_period in years; 0 gives the payoff; K = 0 call = S)."""
+def everlasting_price(
+    S: Any, K: Any, sigma: Any, funding_period: Any, is_call: Any
+) -> FloatOrArray:
+    """Everlasting option mark, USD (funding_period in years: 0 gives the payoff; K = 0: S)."""
     (s, k, v, t), flags, scalar = _prepare(_EVER_ARGS, (S, K, sigma, funding_period), is_call)
     values = [
         _everlasting_price_one(s[i], k[i], v[i], t[i], bool(flags[i])) for i in range(len(s))
@@ -153,7 +155,9 @@ def everlasting_price(S: Any, K: Any, sigma: Any, funding_period: Any, is_call: 
     return _result(values, scalar)
 
 
-def everlasting_delta(S: Any, K: Any, sigma: Any, funding_period: Any, is_call: Any) -> FloatOrArray:
+def everlasting_delta(
+    S: Any, K: Any, sigma: Any, funding_period: Any, is_call: Any
+) -> FloatOrArray:
     """Everlasting option delta dPrice/dS (continuous at S = K, where the call's is (1+u)/(2u))."""
     (s, k, v, t), flags, scalar = _prepare(_EVER_ARGS, (S, K, sigma, funding_period), is_call)
     values = [
