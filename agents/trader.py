@@ -121,15 +121,27 @@ class DirectionalTrader(FlywheelAgent):
         s, sign = self._choose_series()
         spot = float(m.series.spot[s])
         size = sign * self.leverage * cv_usd / spot
-        for _ in range(2):                   # halve the size once if the margin check fails
-            pos = m.open_position(self.account, s, size, p.margin_buffer)
-            if pos is not None:
-                self.position, self.opened_step = pos, step
-                self._traded(step)
-                self.margin_at_open_usd = cv_usd
-                return
-            size *= 0.5
+        pos = m.open_position(self.account, s, size, p.margin_buffer)
+        if pos is None:     # too large for its margin: scale to what the requirement allows
+            size = self._affordable_size(s, sign)
+            pos = m.open_position(self.account, s, size, p.margin_buffer) if size != 0.0 else None
+        if pos is not None:
+            self.position, self.opened_step = pos, step
+            self._traded(step)
+            self.margin_at_open_usd = cv_usd
+            return
         self.model.failed_trades += 1
+
+    def _affordable_size(self, s: int, sign: float) -> float:
+        """90% of the largest size whose initial requirement fits (requirement ~ linear in size)."""
+        m = self.market
+        eq, _, ir0 = m.account_margin(self.account)
+        _, _, ir1 = m.account_margin(self.account, extra=(s, sign, float(m.series.mark[s])))
+        per_unit = ir1 - ir0
+        room = eq / self.params.margin_buffer - ir0
+        if per_unit <= 0 or room <= 0:
+            return 0.0
+        return 0.9 * sign * room / per_unit
 
     def _top_up_collateral(self) -> None:
         """Move wallet tokens to the margin account; buy tokens on the AMM with USDC only when

@@ -19,10 +19,11 @@ MARKET_COLUMNS = (
     "insurance_usd", "insurance_tokens", "liquidations", "liquidations_usd", "bad_debt_usd",
     "bad_debt_lp_usd", "adl_usd", "trader_pnl_usd", "spread_usd", "refused",
 )
-TOKEN_COLUMNS = ("nav", "amm_price", "premium", "oracle", "depth_2pct_usd", "safe_mode")
+TOKEN_COLUMNS = ("nav", "amm_price", "premium", "premium_after_arb", "oracle", "depth_2pct_usd", "safe_mode")
 TOTAL_COLUMNS = (
     "active_traders", "active_lps", "arrivals", "departures", "volume_usd", "depth_quality_usd",
     "quality", "liquidations", "liquidations_usd", "bad_debt_usd", "insurance_usd", "conservation_error",
+    "arbitrageurs_acted",
 )
 EVENT_COLUMNS = ("step", "time", "kind", "market", "account", "agent", "amount_tokens", "amount_usd", "detail")
 
@@ -76,6 +77,7 @@ def current_row(model, t: int) -> dict:
         row[f"nav[{name}]"] = tok.nav
         row[f"amm_price[{name}]"] = tok.amm.price
         row[f"premium[{name}]"] = tok.premium
+        row[f"premium_after_arb[{name}]"] = model.premium_after_arb.get(name, tok.premium)
         row[f"oracle[{name}]"] = o.price
         row[f"depth_2pct_usd[{name}]"] = tok.amm.depth_usd(0.02) if tok.amm.has_liquidity else 0.0
         row[f"safe_mode[{name}]"] = bool(o.safe_mode)
@@ -107,6 +109,7 @@ def current_row(model, t: int) -> dict:
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
         "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq, "liquidations_usd": tot_liq_usd,
         "bad_debt_usd": tot_bad, "insurance_usd": tot_ins, "conservation_error": model.ledger.max_relative_error,
+        "arbitrageurs_acted": model.acted["arbitrageur"],
     })
     return row
 

@@ -63,6 +63,8 @@ class FlywheelModel(mesa.Model):
         self.dt_years = sc.dt_years
         self.clocks = {kind: PoissonClocks() for kind in PHASES}
         self.activity = ActivityBook()
+        self.acted = {kind: 0 for kind in PHASES}          # agents that acted this step, by kind
+        self.premium_after_arb: dict[str, float] = {}
         self.event_rows: list[tuple] = []
         self.failed_trades = 0
         self.departures_step = 0
@@ -264,6 +266,7 @@ class FlywheelModel(mesa.Model):
         self._update_issuers_and_oracles(new_day)  # 2. issuer and oracle
         self._act("market_maker", t)            # 3. market makers
         self._act("arbitrageur", t)             # 4. arbitrageurs
+        self._note_after_arbitrage()
         self._act("trader", t)                  # 5. traders
         self._act("liquidity_provider", t)      # 6. LPs ...
         self._process_withdrawals(t)            #    ... and the withdrawal queue
@@ -308,9 +311,16 @@ class FlywheelModel(mesa.Model):
         sb.update_marks(spots, sigmas)
         m._util_cache = None
 
-    def _act(self, kind: str, t: int) -> None:
-        for agent in self.clocks[kind].due(t + 1):
+    def _act(self, kind: str, t: int) -> int:
+        due = self.clocks[kind].due(t + 1)
+        for agent in due:
             agent.ring(t)
+        self.acted[kind] = len(due)
+        return len(due)
+
+    def _note_after_arbitrage(self) -> None:
+        """Premium right after the arbitrageurs acted (what the band of design 4 speaks of)."""
+        self.premium_after_arb = {name: tok.premium for name, tok in self.world.tokens.items()}
 
     def _process_withdrawals(self, t: int) -> None:
         for m in self.markets.values():

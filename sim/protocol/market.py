@@ -380,8 +380,8 @@ class OptionsMarket:
                     step: int) -> None:
         """Phase 7: funding for every position, then the liquidation kernel (design 5-6)."""
         k, na = self.n_positions, self.n_accounts
-        if k == 0 or na == 0:
-            return
+        if na == 0 or (k == 0 and not np.any(self.collateral[:na] < 0.0)):
+            return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         self._ensure_net_size()
         tok, led = self.token, self.ledger
