@@ -130,7 +130,9 @@ def _naive_utc(values: Any) -> pd.DatetimeIndex:
     return times.tz_convert(None)
 
 
-def _shocks(events: pd.DataFrame | None, timeseries: pd.DataFrame) -> list[tuple[pd.Timestamp, str]]:
+def _shocks(
+    events: pd.DataFrame | None, timeseries: pd.DataFrame
+) -> list[tuple[pd.Timestamp, str]]:
     if events is None or len(events) == 0 or "kind" not in events.columns:
         return []
     shocks = events[events["kind"] == "shock"]
@@ -141,14 +143,19 @@ def _shocks(events: pd.DataFrame | None, timeseries: pd.DataFrame) -> list[tuple
     else:  # place by step
         step_time = pd.Series(_naive_utc(timeseries["time"]), index=timeseries["step"])
         times = pd.DatetimeIndex(step_time.reindex(shocks["step"]).to_numpy())
-    out = []
+    labels: dict[pd.Timestamp, list[str]] = {}  # shocks at one time share a line and a label
     for t, (_, row) in zip(times, shocks.iterrows(), strict=True):
         detail = row.get("detail")
         market = row.get("market")
         label = str(detail) if isinstance(detail, str) and detail else "shock"
         if isinstance(market, str) and market and market not in label:
             label = f"{label} ({market})"
-        out.append((t, label if len(label) <= 40 else label[:39] + "…"))
+        if label not in labels.setdefault(t, []):
+            labels[t].append(label)
+    out = []
+    for t, parts in labels.items():
+        label = " + ".join(parts)
+        out.append((t, label if len(label) <= 48 else label[:47] + "…"))
     return out
 
 
@@ -180,7 +187,8 @@ def _decorate(ax: Axes, view: _RunView, *, daily: bool = False, label_shocks: bo
         if label_shocks:
             ax.annotate(label, xy=(t, 1), xycoords=("data", "axes fraction"), xytext=(3, -4),
                         textcoords="offset points", rotation=90, va="top", ha="left", fontsize=8,
-                        color=SHOCK_COLOR, bbox=dict(fc="white", ec="none", alpha=0.75, pad=1))  # fmt: skip
+                        color=SHOCK_COLOR,
+                        bbox=dict(fc="white", ec="none", alpha=0.75, pad=1))  # fmt: skip
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -260,7 +268,8 @@ def prices_figure(view: _RunView, title: str = "") -> Figure:
         safe = view.ts.get(f"safe_mode[{token}]")
         if safe is not None and safe.astype(bool).any():
             low.fill_between(view.ts.index, 0, 1, where=safe.to_numpy(dtype=bool), color="tab:red",
-                             alpha=0.2, transform=low.get_xaxis_transform(), label="oracle safe mode")  # fmt: skip
+                             alpha=0.2, transform=low.get_xaxis_transform(),
+                             label="oracle safe mode")  # fmt: skip
         _decorate(low, view)
         _finish(low, f"{token}: premium over NAV", "premium (%)", xlabel=(g == groups - 1))
     _marker_legend(fig, view, daily=False)
@@ -293,7 +302,8 @@ def pools_figure(view: _RunView, title: str = "") -> Figure:
     axes = fig.subplots(3, 1, sharex=True)
     panels = (
         ("pool_nav_usd", "Main pool NAV", "USD", True),
-        ("lp_share_price", "LP share price (in the market's margin token)", "tokens per share", False),
+        ("lp_share_price", "LP share price (in the market's margin token)", "tokens per share",
+         False),
         ("insurance_usd", "Insurance pool balance", "USD", True),
     )
     for ax, (metric, panel_title, unit, usd) in zip(axes, panels, strict=True):
@@ -357,8 +367,9 @@ def flywheel_figure(view: _RunView, title: str = "") -> Figure:
     _finish(top, "Activity, depth and users (end of burn-in = 100)", "index (end of burn-in = 100)")
 
     width = 0.4
-    for offset, metric, color, label in ((-0.2, "arrivals", "tab:green", "arrivals"),
-                                         (0.2, "departures", "tab:gray", "departures")):  # fmt: skip
+    bars = ((-0.2, "arrivals", "tab:green", "arrivals"),
+            (0.2, "departures", "tab:gray", "departures"))  # fmt: skip
+    for offset, metric, color, label in bars:
         series = view.col(metric)
         if series is not None:
             per_day = view.daily(series, "sum")
@@ -409,8 +420,14 @@ def risk_figure(view: _RunView, title: str = "") -> Figure:
             if len(per_market) > 1:
                 total = sum(s.fillna(0.0) for _, s in per_market).cumsum()
                 ax.plot(total.index, total.to_numpy(), color="black", lw=1.6, label="total")
-            if per_market and max(float(s.abs().sum()) for _, s in per_market) == 0:
-                panel_title += " (none in this run)"
+        heights = [np.abs(ln.get_ydata()) for ln in ax.lines if len(ln.get_ydata())]
+        peak = max((float(np.nanmax(h)) for h in heights), default=0.0)
+        peak = max([peak] + [float(p.get_y() + p.get_height()) for p in ax.patches])
+        if not per_market or peak == 0:
+            panel_title += " (none in this run)"
+            ax.set_ylim(0, 1)  # not a symmetric range of tiny negative dollars
+        else:
+            ax.set_ylim(0, 1.08 * peak)
         if not per_market:
             ax.plot([], [], label=f"no {metric} columns")
         _decorate(ax, view, daily=True, label_shocks=(ax is axes[0, 0]))
@@ -458,7 +475,7 @@ def draw_run_charts(
 
 def cli_charts(args: Any) -> int:
     """``flywheel charts RUN_DIR``: redraw the charts of a stored run."""
-    from sim.run import CHARTS_DIR, EVENTS, SUMMARY, TIMESERIES
+    from sim.run import CHARTS_DIR, EVENTS, SUMMARY, TIMESERIES, run_title
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -471,7 +488,8 @@ def cli_charts(args: Any) -> int:
     title = run_dir.name
     if (run_dir / SUMMARY).is_file():
         s = rio.read_json(run_dir / SUMMARY)
-        title = f"{s.get('scenario', run_dir.parent.name)}  (seed {s.get('seed')}, run {s.get('run_key', run_dir.name)})"
+        title = run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
+                          s.get("run_key", run_dir.name))  # fmt: skip
     for path in draw_run_charts(timeseries, events, run_dir / CHARTS_DIR, title=title):
         print(path)
     return 0

@@ -55,6 +55,11 @@ class RunResult:
     reused: bool = False
 
 
+def run_title(scenario_name: str, seed: Any, key: str) -> str:
+    """The title line of a run's charts."""
+    return f"{scenario_name}  (seed {seed}, run {key})"
+
+
 def resolved_yaml(scenario: Any) -> str:
     """Every resolved value of ``scenario`` as YAML (``sim.scenario.dump_scenario``)."""
     from sim.scenario import dump_scenario
@@ -112,7 +117,7 @@ def run(
     seed = int(scenario.seed if seed is None else seed)
     yaml_text = resolved_yaml(scenario)
     key = _run_key_of(yaml_text, seed)
-    title = f"{scenario.name}  (seed {seed}, run {key})"
+    title = run_title(scenario.name, seed, key)
     run_dir = run_dir_for(out, scenario.name, key) if out is not None else None
 
     if run_dir is not None and is_complete(run_dir):
@@ -239,25 +244,27 @@ def load_run(run_dir: str | Path) -> RunResult:
     )
 
 
-# label, summary keys it may have (first found wins), how to show the value
-SUMMARY_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("days simulated", ("days_simulated", "days"), "days"),
-    ("steps", ("steps", "n_steps"), "count"),
-    ("active users at start", ("active_users_start",), "count"),
-    ("active users at end", ("active_users_end",), "count"),
-    ("option volume", ("option_volume_usd", "volume_usd"), "usd"),
-    ("LP return in token", ("lp_return_token", "lp_return_tokens"), "pct"),
-    ("LP return in USD", ("lp_return_usd",), "pct"),
-    ("LP max drawdown", ("lp_max_drawdown", "max_drawdown", "lp_max_drawdown_token"), "pct"),
-    ("liquidations", ("liquidations", "n_liquidations"), "count"),
-    ("liquidated", ("liquidations_usd",), "usd"),
-    ("bad debt", ("bad_debt_usd",), "usd"),
-    ("ADL", ("adl_usd",), "usd"),
-    ("insurance depleted", ("insurance_depleted",), "bool"),
-    ("insurance depleted at", ("insurance_depleted_at",), "text"),
-    ("peak premium", ("peak_premium", "max_premium"), "pct"),
-    ("peak discount", ("peak_discount", "max_discount"), "pct"),
-    ("conservation error", ("conservation_error", "conservation_max_error"), "sci"),
+# label, summary keys it may have (first found wins), how to show the value, and whether to
+# also show it per market when the summary has it per market
+SUMMARY_ROWS: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
+    ("days simulated", ("days_simulated", "days"), "days", False),
+    ("steps", ("steps", "n_steps"), "count", False),
+    ("active users at start", ("active_users_start",), "count", False),
+    ("active users at end", ("active_users_end",), "count", False),
+    ("option volume", ("option_volume_usd", "volume_usd"), "usd", False),
+    ("LP return in token", ("lp_return_token", "lp_return_tokens"), "pct", True),
+    ("LP return in USD", ("lp_return_usd",), "pct", True),
+    ("LP max drawdown", ("lp_max_drawdown", "max_drawdown"), "pct_abs", True),
+    ("liquidations", ("liquidations", "n_liquidations"), "count", False),
+    ("liquidated", ("liquidations_usd",), "usd", False),
+    ("bad debt", ("bad_debt_usd",), "usd", True),
+    ("ADL", ("adl_usd",), "usd", False),
+    ("insurance depleted", ("insurance_depleted",), "bool", False),
+    ("insurance depleted on", ("insurance_depleted_day",), "day", True),
+    ("insurance depleted at", ("insurance_depleted_at",), "text", True),
+    ("peak premium", ("peak_premium", "max_premium"), "pct", True),
+    ("peak discount", ("peak_discount", "max_discount"), "pct", True),
+    ("conservation error", ("conservation_error", "conservation_max_error"), "sci", False),
 )
 
 
@@ -277,6 +284,10 @@ def _format_value(value: Any, kind: str) -> str:
             return f"{value:,.0f} USD"
         case "pct":
             return f"{100 * value:+.2f} %"
+        case "pct_abs":
+            return f"{100 * value:.2f} %"
+        case "day":
+            return f"day {value:,.1f}"
         case "sci":
             return f"{value:.2e}"
     return f"{value:g}"
@@ -285,21 +296,34 @@ def _format_value(value: Any, kind: str) -> str:
 def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, formatted value) for the headline values ``summary`` has.
 
-    A value may be stored under its key, per market or token as ``key[TSLA.M]``, or as a
-    mapping ``{"TSLA.M": value}`` under its key.
+    A value may be stored under its key, per market or token as ``key[TSLA.M]``, as a
+    mapping ``{"TSLA.M": value}`` under its key, or under ``summary["markets"][m][key]``
+    (or ``"tokens"``); per-entity values follow the overall one.
     """
+    nested = {
+        str(entity): values
+        for group in ("markets", "tokens")
+        if isinstance(summary.get(group), Mapping)
+        for entity, values in summary[group].items()
+        if isinstance(values, Mapping)
+    }
     rows: list[tuple[str, str]] = []
-    for label, keys, kind in SUMMARY_ROWS:
+    for label, keys, kind, detail in SUMMARY_ROWS:
         for key in keys:
             per_entity = {k[len(key) + 1 : -1]: v for k, v in summary.items()
                           if k.startswith(f"{key}[") and k.endswith("]")}  # fmt: skip
+            per_entity |= {e: values[key] for e, values in nested.items() if key in values}
             value = summary.get(key)
+            overall = key in summary and not isinstance(value, Mapping)
             if isinstance(value, Mapping):
                 per_entity |= {str(k): v for k, v in value.items()}
-            elif key in summary:
+            if overall:
                 rows.append((label, _format_value(value, kind)))
-            rows += [(f"{label} [{e}]", _format_value(v, kind)) for e, v in per_entity.items()]
-            if key in summary or per_entity:
+            shown = {e: v for e, v in per_entity.items() if v is not None and v is not False}
+            # per market: when there is no overall value, or it hides differences between markets
+            if not overall or (detail and len(shown) > 1 and any(shown.values())):
+                rows += [(f"{label} [{e}]", _format_value(v, kind)) for e, v in shown.items()]
+            if overall or per_entity:
                 break
     return rows
 
@@ -331,7 +355,8 @@ def cli_run(args: Any) -> int:
         if result.reused
         else f"computed in {s.get('wall_time_s', float('nan')):.1f} s"
     )
-    print(f"{s.get('scenario', scenario.name)}  seed {s.get('seed')}  run {s.get('run_key')}  ({how})")
+    name = s.get("scenario", scenario.name)
+    print(f"{name}  seed {s.get('seed')}  run {s.get('run_key')}  ({how})")
     print(format_summary_table(s))
     print(f"results: {result.path}")
     return 0

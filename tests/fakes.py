@@ -1,4 +1,4 @@
-"""A stand-in for ``sim.model.FlywheelModel`` and ``Scenario`` in tests of runs and charts.
+"""Stand-ins for ``sim.model.FlywheelModel`` and a light ``Scenario``, for run and chart tests.
 
 ``FakeModel`` produces a plausible synthetic run (random walks, a NYSE-like calendar, a shock or
 two) whose columns follow docs/interfaces.md section 4 exactly, deterministically from its seed.
@@ -38,7 +38,10 @@ class FakeScenario:
     )
     tokens: dict[str, str] = field(default_factory=lambda: {"TSLA.M": "TSLA", "NVDA.M": "NVDA"})
     markets: tuple[str, ...] = ("TSLA.M", "NVDA.M")
-    shocks: tuple[tuple[float, str], ...] = ((6.5, "crypto_jump BTC -14%"), (9.0, "pin TSLA.M -30%"))
+    shocks: tuple[tuple[float, str], ...] = (
+        (6.5, "crypto_jump BTC -14%"),
+        (9.0, "pin TSLA.M -30%"),
+    )
 
     @property
     def n_steps(self) -> int:
@@ -77,17 +80,37 @@ def load_fake_scenario(path, overrides=()) -> FakeScenario:
     return FakeScenario(**data)
 
 
+def layout_of(scenario) -> FakeScenario:
+    """The FakeScenario that mirrors a real ``sim.scenario.Scenario`` (clock, assets, tokens,
+    markets; one shock on day 1.5 so charts have a marker), or ``scenario`` itself."""
+    if isinstance(scenario, FakeScenario):
+        return scenario
+    clock = scenario.clock
+    return FakeScenario(
+        name=scenario.name,
+        seed=scenario.seed,
+        start=clock.start.isoformat(),
+        days=float(clock.days),
+        step_minutes=int(clock.step_minutes),
+        burn_in_days=float(clock.burn_in_days),
+        assets={a: float(spec.price) for a, spec in scenario.assets.items()},
+        tokens={t: spec.underlying for t, spec in scenario.tokens.items()},
+        markets=tuple(scenario.markets),
+        shocks=((1.5, "crypto_jump BTC -14%"),),
+    )
+
+
 class FakeModel:
     """A model-shaped object: ``n_steps``, ``step()``, ``timeseries()``, ``events_frame()``,
     ``summary()``. ``fail_at_step`` makes ``step()`` raise there (to test failed runs)."""
 
     def __init__(self, scenario, rng: int | None = None, *, impulse=None, fail_at_step=None):
-        self.scenario = scenario
+        self.scenario = layout_of(scenario)
         self.seed = scenario.seed if rng is None else rng
         self.n_steps = scenario.n_steps
         self.steps_done = 0
         self.fail_at_step = fail_at_step
-        self._ts, self._events = _synthesize(scenario, np.random.default_rng(self.seed))
+        self._ts, self._events = _synthesize(self.scenario, np.random.default_rng(self.seed))
 
     def step(self) -> None:
         if self.fail_at_step is not None and self.steps_done == self.fail_at_step:
@@ -244,7 +267,8 @@ def _synthesize(s, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
     }
     for k, (_, detail) in zip(shock_steps, s.shocks, strict=False):
         events.append(dict(step=k, time=times[k], kind="shock", market=None, account=None,
-                           agent=None, amount_tokens=np.nan, amount_usd=np.nan, detail=detail))  # fmt: skip
+                           agent=None, amount_tokens=np.nan, amount_usd=np.nan,
+                           detail=detail))  # fmt: skip
     ev = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
     ev = ev.sort_values(["step", "kind"], kind="stable").reset_index(drop=True)
     ev = ev.astype({"step": "int64", "account": "Int64", "amount_tokens": "float64",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import struct
-import sys
-import types
+from pathlib import Path
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -15,7 +14,9 @@ from matplotlib.patches import Rectangle
 
 from sim import charts
 from sim.cli import main
-from tests.fakes import FakeModel, FakeScenario, dump_fake_scenario, usdc_only
+from tests.fakes import FakeModel, FakeScenario, usdc_only
+
+TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
 EXPECTED_AXES = {  # chart -> panel titles it must have (one axis per metric)
     "prices.png": ["TSLA.M: price", "TSLA.M: premium over NAV", "NVDA.M: price",
@@ -98,8 +99,9 @@ def test_market_closed_periods_are_merged_spans_not_one_patch_per_step(two_token
     spans = charts.closed_spans(pd.to_datetime(ts["time"]), ts["market_open"])
     closed_steps = int((~ts["market_open"]).sum())
     assert 5 < len(spans) < closed_steps / 5
-    grey = [p for p in figures["prices.png"].axes[0].patches
-            if isinstance(p, Rectangle) and p.get_facecolor()[:3] == (0.93, 0.93, 0.93)]  # fmt: skip
+    patches = figures["prices.png"].axes[0].patches
+    closed_rgb = (0.93, 0.93, 0.93)
+    grey = [p for p in patches if isinstance(p, Rectangle) and p.get_facecolor()[:3] == closed_rgb]
     assert len(grey) == len(spans)
 
 
@@ -205,17 +207,51 @@ def test_flywheel_charts_on_a_folder_without_a_timeseries_exits_2(tmp_path, caps
     assert err.count("\n") == 1 and "timeseries.parquet" in err
 
 
-def test_flywheel_charts_redraws_a_stored_run(tmp_path, capsys, monkeypatch):
-    scenario_module = types.ModuleType("sim.scenario")
-    scenario_module.dump_scenario = dump_fake_scenario
-    monkeypatch.setitem(sys.modules, "sim.scenario", scenario_module)
+def test_flywheel_charts_redraws_a_stored_run(tmp_path, capsys):
     from sim.run import run
+    from sim.scenario import load_scenario
 
-    result = run(FakeScenario(days=4, burn_in_days=1), out=tmp_path, charts=False,
-                 model_factory=FakeModel)  # fmt: skip
+    scenario = load_scenario(TINY)
+    result = run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
     assert not (result.path / "charts").exists()
     assert main(["charts", str(result.path)]) == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(result.path / "charts" / name) for name in charts.CHART_FILES]
     for name in charts.CHART_FILES:
         assert png_size((result.path / "charts" / name).read_bytes()) == (1400, 800)
+
+
+def test_the_real_models_frames_chart_with_every_panel_filled():
+    try:
+        from sim.model import FlywheelModel
+        from sim.scenario import load_scenario
+    except Exception as exc:  # noqa: BLE001 - written elsewhere
+        pytest.skip(f"the model is not importable: {exc}")
+    model = FlywheelModel(scenario=load_scenario(TINY), rng=1)
+    for _ in range(model.n_steps):
+        model.step()
+    figs = charts.build_figures(model.timeseries(), model.events_frame(), title="tiny")
+    for name, fig in figs.items():
+        for ax in fig.axes:
+            labels = [t.get_text() for t in ax.get_legend().get_texts()]
+            assert not any(label.startswith("no ") for label in labels), (name, labels)
+
+
+def test_shocks_at_one_time_share_one_line_and_one_label():
+    same_time = ((2.0, "crypto_jump BTC"), (2.0, "crypto_jump ETH"))
+    ts, events = frames(FakeScenario(days=4, burn_in_days=1, shocks=same_time))
+    fig = charts.build_figures(ts, events)["risk.png"]
+    ax = fig.axes[0]
+    assert len(shock_lines(ax)) == 1
+    assert [t.get_text() for t in ax.texts] == ["crypto_jump BTC + crypto_jump ETH"]
+
+
+def test_an_empty_risk_panel_says_so_and_shows_no_negative_dollars():
+    ts, events = frames(FakeScenario(days=4, burn_in_days=1))
+    for col in ts.columns:
+        if col.startswith("adl_usd"):
+            ts[col] = 0.0
+    ax = next(a for a in charts.build_figures(ts, events)["risk.png"].axes
+              if a.get_title(loc="left").startswith("Auto-deleveraging"))  # fmt: skip
+    assert ax.get_title(loc="left").endswith("(none in this run)")
+    assert ax.get_ylim() == (0, 1)
