@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim import results_io as rio
 from sim.errors import UserInputError
@@ -378,6 +378,7 @@ def flywheel_figure(view: _RunView, title: str = "") -> Figure:
     if not low.get_legend_handles_labels()[0]:
         low.plot([], [], label="no arrival/departure columns")
     _decorate(low, view, daily=True)
+    low.yaxis.set_major_locator(MaxNLocator(integer=True))
     _finish(low, "New and leaving users", "users per day", xlabel=True)
     _marker_legend(fig, view, daily=True)
     return fig
@@ -430,6 +431,8 @@ def risk_figure(view: _RunView, title: str = "") -> Figure:
             ax.set_ylim(0, 1.08 * peak)
         if not per_market:
             ax.plot([], [], label=f"no {metric} columns")
+        if metric == "liquidations":
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         _decorate(ax, view, daily=True, label_shocks=(ax is axes[0, 0]))
         _finish(ax, panel_title, unit, usd="USD" in unit, xlabel=(ax in axes[1]))
     _marker_legend(fig, view, daily=True)
