@@ -17,10 +17,7 @@ from sim.errors import UserInputError
 from sim.scenario import Scenario, dump_scenario, load_scenario
 from tests.fakes import FakeModel, FakeScenario
 
-try:  # the real model, for the one end-to-end test below (the others use the fake)
-    from sim.model import FlywheelModel as REAL_MODEL
-except Exception:  # noqa: BLE001 - being written elsewhere; that test is skipped
-    REAL_MODEL = None
+from sim.model import FlywheelModel as REAL_MODEL  # the end-to-end test below; others use the fake
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
 RUN_FILES = {"scenario.resolved.yaml", "timeseries.parquet", "events.parquet", "summary.json"}
@@ -210,7 +207,6 @@ def test_same_scenario_and_seed_give_byte_identical_results(scenario, tmp_path):
     }
 
 
-@pytest.mark.skipif(REAL_MODEL is None, reason="sim.model not importable")
 def test_the_real_model_on_tiny_gives_byte_identical_results(scenario, tmp_path):
     a = run_mod.run(scenario, out=tmp_path / "a", charts=False, model_factory=REAL_MODEL)
     b = run_mod.run(scenario, out=tmp_path / "b", charts=False, model_factory=REAL_MODEL)
