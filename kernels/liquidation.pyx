@@ -198,6 +198,50 @@ def margin_pass(collateral, oracle_price, haircut, pos_account, pos_series, pos_
     return equity, maint, init
 
 
+def margin_table(series_mark, series_delta, series_spot, series_is_perp, stress_marks,
+                 params=MarginParams()):
+    """Per-series table the margin rules read (checked), shape (n_series, 5 + n_crypto).
+
+    Columns: mark (USD); delta-rule USD per unit of size for maintenance long / short and
+    initial long / short (``S (ratio |delta| + floor)``, perpetuals at the short ratios); then
+    ``mark - stress_mark`` at each crypto stress point. Price the series once per step, build
+    this once, and value any number of accounts with ``margin_from_table``.
+    """
+    if not isinstance(params, MarginParams):
+        raise ValueError(f"params: expected a MarginParams, got {type(params).__name__}")
+    mark = as_finite_array("series_mark", series_mark, non_negative=True)
+    ns = mark.shape[0]
+    delta = as_finite_array("series_delta", series_delta, ns)
+    spot = as_finite_array("series_spot", series_spot, ns, non_negative=True)
+    perp = np.asarray(series_is_perp)
+    if perp.ndim != 1 or perp.shape[0] != ns or (perp.dtype.kind not in "biu" and perp.size):
+        raise ValueError(f"series_is_perp: expected {ns} bools or 0/1 integers")
+    grid = as_stress_grid("stress_marks", stress_marks, ns)
+    return _series_table(mark, delta, spot, perp != 0, grid, params)
+
+
+def margin_from_table(const double[::1] collateral, double oracle_price, double haircut,
+                      const int64_t[::1] pos_account, const int64_t[::1] pos_series,
+                      const double[::1] pos_size, const double[::1] pos_entry,
+                      const double[:, ::1] table, const double[::1] token_moves,
+                      double stress_maint_mult, double stress_initial_mult):
+    """``margin_pass`` from a ``margin_table``: per account (equity, maint, initial) USD.
+
+    Unchecked: the protocol's hot path (one account's margin before a trade) calls it with
+    arrays it built itself; ``margin_pass`` is the checked entry and gives the same numbers.
+    """
+    cdef Py_ssize_t na = collateral.shape[0], nc = table.shape[1] - _D0
+    acc = np.zeros((na, _L0 + nc))
+    equity, maint, init = np.empty(na), np.empty(na), np.empty(na)
+    cdef double[:, ::1] accv = acc
+    cdef double[::1] eo = equity, mo = maint, io = init
+    with nogil:
+        _accumulate(pos_account, pos_series, pos_size, pos_entry, table, accv)
+        _requirements(collateral, oracle_price, haircut, token_moves, nc, stress_maint_mult,
+                      stress_initial_mult, accv, eo, mo, io)
+    return equity, maint, init
+
+
 cdef Py_ssize_t _close(const double[::1] equity, const double[::1] maint, const double[:, ::1] acc,
                        double close_factor, double full_close_below,
                        double[::1] frac, int64_t[::1] liq_acct) noexcept nogil:

@@ -211,6 +211,25 @@ def utilization_after_trade(net_size, marks, stress_marks, nav_usd, series, dn):
     return _max_loss(losses) / nav
 
 
+def utilization_from_losses(const double[::1] losses, const double[:, ::1] stress_marks,
+                            const double[::1] marks, Py_ssize_t series, double dn, double nav_usd):
+    """Utilization after a trade of ``dn`` in ``series``, from the pool's current ``losses``
+    (``stress_losses``): max(0, max_g losses_g + dn (stress_marks[g, s] - marks[s])) / NAV.
+
+    Unchecked: the protocol keeps ``losses`` for its book and quotes many trades against it;
+    ``utilization_after_trade`` is the checked entry and gives the same number.
+    """
+    if nav_usd <= 0.0:
+        return INFINITY
+    cdef Py_ssize_t g
+    cdef double worst = 0.0, x
+    for g in range(losses.shape[0]):
+        x = losses[g] + dn * (stress_marks[g, series] - marks[series])
+        if x > worst:
+            worst = x
+    return worst / nav_usd
+
+
 def trade_allowed(util_before, util_after, max_utilization):
     """False only if the trade raises utilization and leaves it above ``max_utilization``."""
     for name, v in (("util_before", util_before), ("util_after", util_after)):

@@ -328,3 +328,38 @@ def test_in_place_arguments_and_balances_are_checked() -> None:
         kern.run_liquidations(**adl_book(), pool_balance=math.nan)
     with pytest.raises(ValueError, match="params.close_factor"):
         MarginParams(close_factor=1.5)
+
+
+# -- the hot path: margin from a per-series table -------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_acc=st.integers(1, 12), n_pos=st.integers(0, 40),
+       n_series=st.integers(1, 8), n_crypto=st.integers(1, 4))
+def test_margin_from_table_equals_margin_pass_and_its_twin(seed, n_acc, n_pos, n_series, n_crypto):
+    from kernels import liquidation as fast
+    from kernels.reference import liquidation as ref
+
+    rng = np.random.default_rng(seed)
+    q = rng.normal(50.0, 60.0, n_acc)
+    acct = rng.integers(0, n_acc, n_pos).astype(np.int64)
+    ser = rng.integers(0, n_series, n_pos).astype(np.int64)
+    size = rng.normal(0.0, 2.0, n_pos)
+    entry = rng.uniform(1.0, 500.0, n_pos)
+    mark = rng.uniform(1.0, 500.0, n_series)
+    delta = rng.uniform(-1.0, 1.0, n_series)
+    spot = rng.uniform(100.0, 2000.0, n_series)
+    perp = rng.integers(0, 2, n_series).astype(np.uint8)
+    stress = np.ascontiguousarray(rng.uniform(1.0, 600.0, (n_crypto, n_series)))
+    moves = np.array([0.0, -0.1, -0.25])
+    params = MarginParams()
+    price, h = 300.0, 0.25
+    want = ref.margin_pass(q, price, h, acct, ser, size, entry, mark, delta, spot, perp, stress, moves, params)
+    table = fast.margin_table(mark, delta, spot, perp, stress, params)
+    np.testing.assert_allclose(table, ref.margin_table(mark, delta, spot, perp, stress, params), rtol=1e-12)
+    got = fast.margin_from_table(q, price, h, acct, ser, size, entry, table, moves,
+                                 params.stress_maint_mult, params.stress_initial_mult)
+    twin = ref.margin_from_table(q, price, h, acct, ser, size, entry, table, moves,
+                                 params.stress_maint_mult, params.stress_initial_mult)
+    scale = 1.0 + np.abs(q).max() * price + np.abs(size).sum() * 2000.0
+    for g, t, w in zip(got, twin, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_allclose(t, w, rtol=1e-9, atol=1e-9 * scale)

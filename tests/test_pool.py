@@ -249,3 +249,26 @@ def test_bad_arguments_raise_value_error_naming_them() -> None:
         pool.unrealized_pnl_usd(ser, size, np.array([1.0, -1.0]), [10.0])
     with pytest.raises(ValueError, match="util_after"):
         pool.trade_allowed(0.1, math.nan, 0.8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_series=st.integers(1, 10), n_points=st.integers(1, 8),
+       dn=st.floats(-50, 50), nav=st.floats(-1e3, 1e7))
+def test_utilization_from_losses_equals_utilization_after_trade(seed, n_series, n_points, dn, nav):
+    from kernels import pool as fast
+    from kernels.reference import pool as ref
+
+    rng = np.random.default_rng(seed)
+    net = rng.normal(0.0, 5.0, n_series)
+    marks = rng.uniform(1.0, 100.0, n_series)
+    grid = np.ascontiguousarray(rng.uniform(1.0, 150.0, (n_points, n_series)))
+    s = int(rng.integers(n_series))
+    losses = fast.stress_losses(net, marks, grid)
+    want = ref.utilization_after_trade(net, marks, grid, nav, s, dn)
+    got = fast.utilization_from_losses(losses, grid, marks, s, dn, nav)
+    twin = ref.utilization_from_losses(losses, grid, marks, s, dn, nav)
+    if math.isinf(want):
+        assert math.isinf(got) and math.isinf(twin)
+    else:
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert twin == pytest.approx(want, rel=1e-9, abs=1e-12)

@@ -64,6 +64,50 @@ def margin_pass(collateral, oracle_price, haircut, pos_account, pos_series, pos_
     return equity, maint, init
 
 
+def margin_table(series_mark, series_delta, series_spot, series_is_perp, stress_marks,
+                 params=MarginParams()):
+    """Per series: [mark, maint long, maint short, initial long, initial short, mark - stress_c...]
+    where the delta-rule columns are USD per unit of size, S (ratio |delta| + floor)."""
+    table = []
+    for s in range(len(series_mark)):
+        perp = bool(series_is_perp[s])
+        row = [float(series_mark[s])]
+        for is_long, pick in ((True, 0), (False, 0), (True, 1), (False, 1)):
+            ratio = _ratios(params, is_long, perp)[pick]
+            row.append(series_spot[s] * (ratio * abs(series_delta[s]) + params.floor))
+        row.extend(series_mark[s] - stress_marks[c][s] for c in range(len(stress_marks)))
+        table.append(row)
+    return np.array(table, dtype=float).reshape(len(series_mark), 5 + len(stress_marks))
+
+
+def margin_from_table(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
+                      pos_entry, table, token_moves, stress_maint_mult, stress_initial_mult):
+    """margin_pass from a margin_table: per account (equity, maint, initial) in USD."""
+    n_accounts, n_crypto = len(collateral), len(table[0]) - 5 if len(table) else 0
+    upnl = [0.0] * n_accounts
+    d_maint = [0.0] * n_accounts
+    d_init = [0.0] * n_accounts
+    crypto_loss = [[0.0] * n_crypto for _ in range(n_accounts)]
+    for i in range(len(pos_size)):
+        a, row, n = pos_account[i], table[pos_series[i]], pos_size[i]
+        side = 0 if n > 0 else 1
+        upnl[a] += n * (row[0] - pos_entry[i])
+        d_maint[a] += abs(n) * row[1 + side]
+        d_init[a] += abs(n) * row[3 + side]
+        for c in range(n_crypto):
+            crypto_loss[a][c] += n * row[5 + c]
+    equity, maint, init = np.zeros(n_accounts), np.zeros(n_accounts), np.zeros(n_accounts)
+    for a in range(n_accounts):
+        cv = collateral_value_usd(collateral[a], oracle_price, haircut)
+        equity[a] = cv + upnl[a]
+        worst = 0.0
+        if n_crypto and len(token_moves):
+            worst = max(max(crypto_loss[a]) + max(-t * cv for t in token_moves), 0.0)
+        maint[a] = max(d_maint[a], stress_maint_mult * worst)
+        init[a] = max(d_init[a], stress_initial_mult * worst)
+    return equity, maint, init
+
+
 def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
                      pos_entry, series_mark, series_delta, series_spot, series_is_perp,
                      stress_marks, token_moves, params=MarginParams(), insurance_balance=0.0,

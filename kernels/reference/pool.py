@@ -53,6 +53,14 @@ def utilization_after_trade(net_size, marks, stress_marks, nav_usd, series, dn):
     return utilization(trial, marks, stress_marks, nav_usd)
 
 
+def utilization_from_losses(losses, stress_marks, marks, series, dn, nav_usd):
+    """Utilization after a trade of ``dn`` in ``series`` from the book's current stress losses."""
+    if nav_usd <= 0:
+        return math.inf
+    after = [losses[g] + dn * (stress_marks[g][series] - marks[series]) for g in range(len(losses))]
+    return max(0.0, max(after, default=0.0)) / nav_usd
+
+
 def trade_allowed(util_before, util_after, max_utilization):
     """A trade is refused only if it raises utilization and leaves it above the cap."""
     return not (util_after > util_before and util_after > max_utilization)
