@@ -35,10 +35,19 @@ class FlywheelAgent(mesa.Agent):
         """Act once (``act`` is each subclass's decision), then set the clock past this step."""
         self.act(step)
         if not self.has_left:
-            nxt = step + self._wait()
-            while nxt < step + 1:
-                nxt += self._wait()
-            self._clock.set_next(self, nxt)
+            self._clock.set_next(self, self.next_ring(step))
+
+    def next_ring(self, step: int) -> float:
+        """When to act next: after an exponential wait (a Poisson clock), past this step."""
+        nxt = step + self._wait()
+        while nxt < step + 1:
+            nxt += self._wait()
+        return nxt
+
+    def wake(self, step: float) -> None:
+        """Ring at ``step`` (state-dependent: a triggered order, a liquidation)."""
+        if not self.has_left:
+            self._clock.set_next(self, step)
 
     def leave(self) -> None:
         """Stop acting; the model counts the departure and the user returns to the potential pool."""

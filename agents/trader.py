@@ -56,7 +56,16 @@ class DirectionalTrader(FlywheelAgent):
             self.position = remap.get(self.position)
 
     def on_liquidated(self) -> None:
+        """Woken next step to decide whether to leave (design 8)."""
         self.liquidated = True
+        self.wake(self.model.step_count + 1)
+
+    def next_ring(self, step: int) -> float:
+        """Holding: at the end of the holding time (take-profit and stop-loss are orders that
+        wake it earlier). Flat: its Poisson clock, at ``act_rate_per_day``."""
+        if self.position is not None:
+            return max(step + 1.0, self.opened_step + self.holding_steps)
+        return super().next_ring(step)
 
     # -- decisions ---------------------------------------------------------------------------
     def act(self, step: int) -> None:
@@ -78,7 +87,7 @@ class DirectionalTrader(FlywheelAgent):
         pnl = m.position_pnl_usd(self.position)
         margin = max(self.margin_at_open_usd, 1e-9)
         held = step - self.opened_step
-        if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or held >= self.holding_steps:
+        if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or held >= self.holding_steps - 1e-9:
             m.close_position(self.position, 1.0)
             self.position = None
             self._traded(step)
@@ -122,15 +131,18 @@ class DirectionalTrader(FlywheelAgent):
         spot = float(m.series.spot[s])
         size = sign * self.leverage * cv_usd / spot
         pos = m.open_position(self.account, s, size, p.margin_buffer)
-        if pos is None:     # too large for its margin: scale to what the requirement allows
+        if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
             size = self._affordable_size(s, sign)
             pos = m.open_position(self.account, s, size, p.margin_buffer) if size != 0.0 else None
         if pos is not None:
             self.position, self.opened_step = pos, step
             self._traded(step)
             self.margin_at_open_usd = cv_usd
+            m.set_triggers(pos, p.take_profit * cv_usd, p.stop_loss * cv_usd)
             return
         self.model.failed_trades += 1
+        if m.last_refusal != "margin" and self.stream.random() < p.leave_prob_after_refusal:
+            self._exit()
 
     def _affordable_size(self, s: int, sign: float) -> float:
         """90% of the largest size whose initial requirement fits (requirement ~ linear in size)."""

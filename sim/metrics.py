@@ -105,7 +105,7 @@ def current_row(model, t: int) -> dict:
         tot_ins += ins_t * P
     quality, depth, _ = model.quality_now
     row.update({
-        "active_traders": model.active_count("trader"), "active_lps": model.active_count("liquidity_provider"),
+        "active_traders": model.active_now["trader"], "active_lps": model.active_now["liquidity_provider"],
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
         "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq, "liquidations_usd": tot_liq_usd,
         "bad_debt_usd": tot_bad, "insurance_usd": tot_ins, "conservation_error": model.ledger.max_relative_error,

@@ -271,6 +271,7 @@ class FlywheelModel(mesa.Model):
         self._act("liquidity_provider", t)      # 6. LPs ...
         self._process_withdrawals(t)            #    ... and the withdrawal queue
         self._settle_markets(t)                 # 7. funding, margin, liquidation, waterfall
+        self._wake_triggered(t)                 #    take-profit / stop-loss orders: act next step
         self._sell(t)                           # 8. keepers and exiting users sell
         self._arrivals(t)                       # 9. arrivals (departures counted as they happen)
         self._collect(t)                        # 10. metrics and the conservation audit
@@ -309,7 +310,7 @@ class FlywheelModel(mesa.Model):
         prem = self.spec.markets[name].vol_premium
         sigmas = np.array([self.world.sigma(u) * (1.0 + prem) for u in sb.underlyings])
         sb.update_marks(spots, sigmas)
-        m._util_cache = None
+        m.marks_changed()
 
     def _act(self, kind: str, t: int) -> int:
         due = self.clocks[kind].due(t + 1)
@@ -317,6 +318,13 @@ class FlywheelModel(mesa.Model):
             agent.ring(t)
         self.acted[kind] = len(due)
         return len(due)
+
+    def _wake_triggered(self, t: int) -> None:
+        """Owners whose orders crossed at this step's marks act in the next step's phase 5 (an
+        hourly order bot: a one-step jump meets the liquidation engine first)."""
+        for m in self.markets.values():
+            for owner in m.triggered_owners():
+                owner.wake(t + 1)
 
     def _note_after_arbitrage(self) -> None:
         """Premium right after the arbitrageurs acted (what the band of design 4 speaks of)."""
@@ -357,12 +365,14 @@ class FlywheelModel(mesa.Model):
         arr = sc.arrivals
         self.quality_now = self.current_quality()
         quality = self.quality_now[0]
+        # Arrivals are not active until they trade or deposit, so these counts hold for the row too.
+        self.active_now = {kind: self.active_count(kind) for kind in ("trader", "liquidity_provider")}
         for kind, bass, make in (
             ("trader", arr.traders, self._new_trader),
             ("liquidity_provider", arr.liquidity_providers, self._new_lp),
         ):
             u = float(stream(self.root_seed, "arrival_count", KIND[kind], t).random())
-            active = self.active_count(kind)
+            active = self.active_now[kind]
             n = bass_arrivals(u, self.dt_years, quality, bass.p, bass.q, active, bass.potential)
             for k in range(n):
                 agent = make(stream(self.root_seed, "arrival", KIND[kind], t, k))

@@ -20,6 +20,9 @@ from sim.ledger import Ledger
 from sim.protocol.series import SeriesBook
 
 
+_POSITION_ARRAYS = ("pos_account", "pos_series", "pos_size", "pos_entry", "pos_take_profit", "pos_stop_loss")
+
+
 @dataclass
 class StepStats:
     """What happened in a market during one step (reset every step, read by metrics)."""
@@ -82,6 +85,9 @@ class OptionsMarket:
         self.pos_series = np.zeros(256, dtype=np.int64)
         self.pos_size = np.zeros(256)                # signed, units of the underlying
         self.pos_entry = np.zeros(256)               # USD mark at entry
+        self.pos_take_profit = np.full(256, np.inf)  # USD PnL at which the owner is woken (order)
+        self.pos_stop_loss = np.full(256, np.inf)    # USD loss at which the owner is woken (order)
+        self.last_refusal = ""                       # why the last open_position returned None
         self.net_size = np.zeros(0)                  # traders' net signed size per series
         self.abs_size = np.zeros(0)                  # traders' gross size per series (open interest)
         self.entry_notional = 0.0                    # USD, sum of n x entry over open positions
@@ -96,11 +102,31 @@ class OptionsMarket:
         self.safe_mode = False
         self.stats = StepStats()
         self._util_cache: float | None = None
+        self._losses: np.ndarray | None = None       # pool stress losses per grid point (USD)
+        self.table = np.zeros((0, 5))                # margin_table of the current marks
+        self.token_moves = np.ascontiguousarray(cfg.token_moves, dtype=float)  # margin stress grid
 
     # ---------------------------------------------------------------- prices and NAV
     def set_prices(self, price: float, price_in: float, price_out: float, safe_mode: bool) -> None:
         self.price, self.price_in, self.price_out, self.safe_mode = price, price_in, price_out, safe_mode
         self._util_cache = None
+
+    def marks_changed(self) -> None:
+        """The series were repriced: rebuild the margin table, forget cached pool risk."""
+        sb = self.series
+        self.table = liq_kernel.margin_table(sb.view("mark"), sb.view("delta"), sb.view("spot"),
+                                             sb.view("is_perp"), sb.view("stress_margin"), self.cfg.margin)
+        self._ensure_net_size()
+        self._util_cache = None
+        self._losses = None
+
+    def _pool_losses(self) -> np.ndarray:
+        """The pool's loss (USD) at each utilization stress point, cached until the book moves."""
+        if self._losses is None:
+            self._ensure_net_size()
+            sb = self.series
+            self._losses = pool_kernel.stress_losses(self.net_size, sb.view("mark"), sb.view("stress_pool"))
+        return self._losses
 
     def _sync_net_size(self) -> None:
         """Recompute the per-series aggregates from the positions (after a kernel changed sizes)."""
@@ -111,6 +137,7 @@ class OptionsMarket:
         self.abs_size = np.bincount(ser, weights=np.abs(size), minlength=n).astype(float)
         self.entry_notional = float(np.dot(size, self.pos_entry[:k]))
         self._util_cache = None
+        self._losses = None
 
     def traders_upnl_usd(self) -> float:
         """Traders' unrealized PnL against the pool, USD: sum_s mark_s net_s - sum n entry."""
@@ -142,12 +169,15 @@ class OptionsMarket:
         return bal
 
     def utilization(self) -> float:
+        """Largest stress loss of the pool's book over its NAV (design 5)."""
         if self._util_cache is None:
-            self._ensure_net_size()
-            self._util_cache = pool_kernel.utilization(
-                self.net_size, self.series.view("mark"), self.series.view("stress_pool"), max(self.nav_usd(), 0.0)
-            ) if self.nav_usd() > 0 else float("inf")
+            self._util_cache = self._utilization_after(0, 0.0, self.nav_usd())
         return self._util_cache
+
+    def _utilization_after(self, s: int, dn: float, nav_usd: float) -> float:
+        sb = self.series
+        return pool_kernel.utilization_from_losses(self._pool_losses(), sb.stress_pool, sb.view("mark"),
+                                                   s, dn, nav_usd)
 
     def capacity_usd(self) -> float:
         """USD of stress loss the pool can still take: (max_utilization - utilization) x NAV."""
@@ -195,24 +225,19 @@ class OptionsMarket:
                        collateral_change: float = 0.0) -> tuple[float, float, float]:
         """(equity, maintenance, initial) in USD of one account, optionally with a new position
         ``extra = (series, size, entry)`` and a change of collateral in tokens."""
-        ps = self.positions_of(account)
-        series = [int(self.pos_series[p]) for p in ps]
-        size = [float(self.pos_size[p]) for p in ps]
-        entry = [float(self.pos_entry[p]) for p in ps]
+        slots = [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
+        ser, size, entry = self.pos_series[slots], self.pos_size[slots], self.pos_entry[slots]
         if extra is not None:
-            series.append(extra[0]); size.append(extra[1]); entry.append(extra[2])
-        k = len(series)
-        sb = self.series
-        eq, mr, ir = liq_kernel.margin_pass(
+            ser = np.append(ser, np.int64(extra[0]))
+            size = np.append(size, extra[1])
+            entry = np.append(entry, extra[2])
+        mg = self.cfg.margin
+        eq, mr, ir = liq_kernel.margin_from_table(
             np.array([self.collateral[account] + collateral_change]), self.price, self.cfg.haircut,
-            np.zeros(k, dtype=np.int64), np.array(series, dtype=np.int64), np.array(size, dtype=float),
-            np.array(entry, dtype=float), sb.view("mark"), sb.view("delta"), sb.view("spot"),
-            sb.view("is_perp"), sb.view("stress_margin"), self._token_moves(), self.cfg.margin,
+            np.zeros(ser.shape[0], dtype=np.int64), ser, size, entry, self.table, self.token_moves,
+            mg.stress_maint_mult, mg.stress_initial_mult,
         )
         return float(eq[0]), float(mr[0]), float(ir[0])
-
-    def _token_moves(self) -> np.ndarray:
-        return np.ascontiguousarray(self.cfg.token_moves, dtype=float)
 
     def withdraw_collateral(self, account: int, wallet: int, tokens: float | None = None) -> float:
         """Move free collateral back to the wallet (all of it when no position is open)."""
@@ -243,9 +268,8 @@ class OptionsMarket:
         nav = self.nav_usd()
         if nav <= 0:
             return self._spread(s, 1.0), float("inf"), False, "pool_insolvent"
-        marks, stress = sb.view("mark"), sb.view("stress_pool")
         before = self.utilization()
-        after = pool_kernel.utilization_after_trade(self.net_size, marks, stress, nav, s, dn)
+        after = self._utilization_after(s, dn, nav)
         spread = self._spread(s, after)
         if not pool_kernel.trade_allowed(before, after, self.cfg.max_utilization):
             return spread, after, False, "utilization"
@@ -264,14 +288,13 @@ class OptionsMarket:
     def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0) -> int | None:
         """Open a position of signed size ``dn`` in series ``s``; returns its slot or None if refused."""
         if dn == 0.0 or not np.isfinite(dn):
+            self.last_refusal = "size"
             return None
         if self.safe_mode:
-            self.stats.refused += 1
-            return None
-        spread, _, allowed, _ = self.quote(s, dn)
+            return self._refuse("safe_mode")
+        spread, _, allowed, why = self.quote(s, dn)
         if not allowed:
-            self.stats.refused += 1
-            return None
+            return self._refuse(why)
         sb = self.series
         mark, spot = float(sb.mark[s]), float(sb.spot[s])
         spread_usd = abs(dn) * mark * spread
@@ -279,7 +302,7 @@ class OptionsMarket:
         cost_tokens = (spread_usd + fee_usd) / self.price_in
         eq, _, ir = self.account_margin(account, extra=(s, dn, mark), collateral_change=-cost_tokens)
         if eq < margin_buffer * ir:
-            self.stats.refused += 1
+            self.last_refusal = "margin"       # the trader's own limit, not the pool's
             return None
         self._charge(account, spread_usd, fee_usd)
         p = self._new_position(account, s, dn, mark)
@@ -287,6 +310,26 @@ class OptionsMarket:
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
         return p
+
+    def _refuse(self, reason: str) -> None:
+        self.last_refusal = reason
+        self.stats.refused += 1
+        return None
+
+    def set_triggers(self, p: int, take_profit_usd: float, stop_loss_usd: float) -> None:
+        """Take-profit / stop-loss orders on position ``p`` (USD of PnL): the owner is woken."""
+        self.pos_take_profit[p] = take_profit_usd
+        self.pos_stop_loss[p] = stop_loss_usd
+
+    def triggered_owners(self) -> list:
+        """Owners of positions whose PnL crossed their take-profit or stop-loss this step."""
+        k = self.n_positions
+        if k == 0:
+            return []
+        size = self.pos_size[:k]
+        pnl = size * (self.series.mark[self.pos_series[:k]] - self.pos_entry[:k])
+        hit = (size != 0.0) & ((pnl >= self.pos_take_profit[:k]) | (pnl <= -self.pos_stop_loss[:k]))
+        return [self.account_owner[a] for a in np.unique(self.pos_account[:k][hit])]
 
     def close_position(self, p: int, fraction: float = 1.0) -> float:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
@@ -308,6 +351,7 @@ class OptionsMarket:
         self.abs_size[s] -= abs(dn) if fraction < 1.0 else abs(n)
         self.entry_notional -= (n - self.pos_size[p]) * float(self.pos_entry[p])
         self._util_cache = None
+        self._losses = None
         self.stats.events.append(("close", a, dn, f"close series {s}"))
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
@@ -342,12 +386,14 @@ class OptionsMarket:
         p = self.n_positions
         self.n_positions += 1
         self.pos_account[p], self.pos_series[p], self.pos_size[p], self.pos_entry[p] = account, s, n, entry
+        self.pos_take_profit[p] = self.pos_stop_loss[p] = np.inf
         self._positions_of[account].append(p)
         self._ensure_net_size()
         self.net_size[s] += n
         self.abs_size[s] += abs(n)
         self.entry_notional += n * entry
         self._util_cache = None
+        self._losses = None
         return p
 
     def _compact_or_grow(self) -> None:
@@ -356,17 +402,18 @@ class OptionsMarket:
         live = np.flatnonzero(self.pos_size[:k] != 0.0)
         if live.size < k // 2:
             remap = {int(old): new for new, old in enumerate(live)}
-            for name in ("pos_account", "pos_series", "pos_size", "pos_entry"):
+            for name in _POSITION_ARRAYS:
                 arr = getattr(self, name)
                 arr[: live.size] = arr[live]
-                arr[live.size:] = 0
+                arr[live.size:] = np.inf if name in ("pos_take_profit", "pos_stop_loss") else 0
             self.n_positions = int(live.size)
             self._positions_of = [[remap[p] for p in ps if p in remap] for ps in self._positions_of]
             self._on_compact(remap)
         else:
-            for name in ("pos_account", "pos_series", "pos_size", "pos_entry"):
+            for name in _POSITION_ARRAYS:
                 arr = getattr(self, name)
-                setattr(self, name, np.concatenate([arr, np.zeros_like(arr)]))
+                fill = np.inf if name in ("pos_take_profit", "pos_stop_loss") else 0
+                setattr(self, name, np.concatenate([arr, np.full_like(arr, fill)]))
 
     def _on_compact(self, remap: dict[int, int]) -> None:
         """Tell the owners of positions their new slots (owners keep slot ids)."""
@@ -398,7 +445,7 @@ class OptionsMarket:
         res = liq_kernel.run_liquidations(
             self.collateral[:na], self.price, self.cfg.haircut, self.pos_account[:k], self.pos_series[:k],
             self.pos_size[:k], self.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
-            sb.view("is_perp"), sb.view("stress_margin"), self._token_moves(), self.cfg.margin,
+            sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
             ins_tok + ins_usdc, self.pool_assets_tokens(),
         )
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)

@@ -62,6 +62,9 @@ class TraderBehaviour(FrozenModel):
     leave_prob_after_loss: Fraction = Field(
         0.2, description="Chance of leaving after a loss above loss_threshold."
     )
+    leave_prob_after_refusal: Fraction = Field(
+        0.05, description="Chance of leaving after the pool refused a trade (utilization, caps, safe mode)."
+    )
     loss_threshold: float = Field(
         0.5, gt=0, description="Loss, as a fraction of starting wealth, that counts as large."
     )
