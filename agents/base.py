@@ -23,9 +23,9 @@ class FlywheelAgent(mesa.Agent):
         self.joined_step = model.step_count
         self.has_left = False
         self._clock = model.clocks[self.kind]
-        self._clock.add(self, model.step_count + self._wait())
+        self._clock.add(self, model.step_count + self.wait())
 
-    def _wait(self) -> float:
+    def wait(self) -> float:
         """Steps until the next ring (exponential); infinite for a zero rate."""
         if self.rate_per_step <= 0:
             return float("inf")
@@ -39,9 +39,9 @@ class FlywheelAgent(mesa.Agent):
 
     def next_ring(self, step: int) -> float:
         """When to act next: after an exponential wait (a Poisson clock), past this step."""
-        nxt = step + self._wait()
+        nxt = step + self.wait()
         while nxt < step + 1:
-            nxt += self._wait()
+            nxt += self.wait()
         return nxt
 
     def wake(self, step: float) -> None:

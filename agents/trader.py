@@ -41,6 +41,7 @@ class DirectionalTrader(FlywheelAgent):
         self.last_trade_step = -10**9
         self.liquidated = False
         self.exiting = False
+        self.parked = False       # flat while its market is in safe mode: its rate is zero
 
     # -- state read by the model -------------------------------------------------------------
     def _traded(self, step: int) -> None:
@@ -62,7 +63,10 @@ class DirectionalTrader(FlywheelAgent):
 
     def next_ring(self, step: int) -> float:
         """Holding: at the end of the holding time (take-profit and stop-loss are orders that
-        wake it earlier). Flat: its Poisson clock, at ``act_rate_per_day``."""
+        wake it earlier). Parked (flat in safe mode): never, until woken. Flat: its Poisson
+        clock, at ``act_rate_per_day``."""
+        if self.parked:
+            return float("inf")
         if self.position is not None:
             return max(step + 1.0, self.opened_step + self.holding_steps)
         return super().next_ring(step)
@@ -123,6 +127,9 @@ class DirectionalTrader(FlywheelAgent):
 
     def _maybe_open(self, step: int) -> None:
         m, p = self.market, self.params
+        if m.safe_mode:          # no new positions (design 4): sleep until safe mode ends
+            self.model.park_until_safe_mode_ends(self)
+            return
         self._top_up_collateral()
         cv_usd = m.collateral[self.account] * m.price * (1.0 - m.cfg.haircut)
         if cv_usd <= 0:

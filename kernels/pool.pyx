@@ -130,6 +130,14 @@ def spread_for(base_spread, skew, utilization_after):
 
     Scalars give a float; arrays (scalars broadcast) give a new float64 array.
     """
+    if type(base_spread) is float and type(skew) is float and type(utilization_after) is float:
+        # Plain floats (the protocol's quotes): skip the array machinery.
+        if not (isfinite(base_spread) and isfinite(skew) and isfinite(utilization_after)):
+            for name, v in (("base_spread", base_spread), ("skew", skew),
+                            ("utilization_after", utilization_after)):
+                if not isfinite(v):
+                    raise ValueError(f"{name}: must be finite (got NaN or inf)")
+        return base_spread + skew * utilization_after
     scalar = np.ndim(base_spread) == 0 and np.ndim(skew) == 0 and np.ndim(utilization_after) == 0
     b, k, u = broadcast(
         ("base_spread", "skew", "utilization_after"),
@@ -232,6 +240,10 @@ def utilization_from_losses(const double[::1] losses, const double[:, ::1] stres
 
 def trade_allowed(util_before, util_after, max_utilization):
     """False only if the trade raises utilization and leaves it above ``max_utilization``."""
+    if type(util_before) is float and type(util_after) is float and type(max_utilization) is float \
+            and util_before >= 0.0 and util_after >= 0.0 and isfinite(max_utilization) \
+            and max_utilization >= 0.0:
+        return not (util_after > util_before and util_after > max_utilization)
     for name, v in (("util_before", util_before), ("util_after", util_after)):
         if np.ndim(v) != 0 or math.isnan(float(v)) or float(v) < 0:
             raise ValueError(f"{name}: must be a number >= 0 (inf allowed), got {v!r}")

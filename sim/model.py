@@ -70,6 +70,7 @@ class FlywheelModel(mesa.Model):
         self.departures_step = 0
         self.arrivals_step = 0
         self._sales: list[tuple[int, str, float]] = []
+        self._parked: dict[str, list] = {}      # market -> traders waiting for safe mode to end
 
         assets = [*sc.tokens, USDC]
         self.ledger = Ledger(assets)
@@ -267,7 +268,8 @@ class FlywheelModel(mesa.Model):
         self._act("market_maker", t)            # 3. market makers
         self._act("arbitrageur", t)             # 4. arbitrageurs
         self._note_after_arbitrage()
-        self._act("trader", t)                  # 5. traders
+        self._unpark(t)                         # 5. traders
+        self._act("trader", t)
         self._act("liquidity_provider", t)      # 6. LPs ...
         self._process_withdrawals(t)            #    ... and the withdrawal queue
         self._settle_markets(t)                 # 7. funding, margin, liquidation, waterfall
@@ -318,6 +320,19 @@ class FlywheelModel(mesa.Model):
             agent.ring(t)
         self.acted[kind] = len(due)
         return len(due)
+
+    def park_until_safe_mode_ends(self, trader) -> None:
+        """A flat trader's rate is zero while its market is in safe mode (thinning): park it."""
+        trader.parked = True
+        self._parked.setdefault(trader.market_name, []).append(trader)
+
+    def _unpark(self, t: int) -> None:
+        """Markets out of safe mode: parked traders' Poisson clocks restart now (memoryless)."""
+        for name in list(self._parked):
+            if not self.markets[name].safe_mode:
+                for trader in self._parked.pop(name):
+                    trader.parked = False
+                    trader.wake(t + trader.wait())
 
     def _wake_triggered(self, t: int) -> None:
         """Owners whose orders crossed at this step's marks act in the next step's phase 5 (an

@@ -174,6 +174,13 @@ class OptionsMarket:
             self._util_cache = self._utilization_after(0, 0.0, self.nav_usd())
         return self._util_cache
 
+    def _book_changed(self, s: int, dn: float) -> None:
+        """Traders' net size of series ``s`` moved by ``dn``: shift the cached pool losses."""
+        self._util_cache = None
+        if self._losses is not None:
+            sb = self.series
+            self._losses += dn * (sb.stress_pool[:, s] - sb.mark[s])
+
     def _utilization_after(self, s: int, dn: float, nav_usd: float) -> float:
         sb = self.series
         return pool_kernel.utilization_from_losses(self._pool_losses(), sb.stress_pool, sb.view("mark"),
@@ -350,8 +357,7 @@ class OptionsMarket:
         self.net_size[s] += dn if fraction < 1.0 else -n
         self.abs_size[s] -= abs(dn) if fraction < 1.0 else abs(n)
         self.entry_notional -= (n - self.pos_size[p]) * float(self.pos_entry[p])
-        self._util_cache = None
-        self._losses = None
+        self._book_changed(s, dn)
         self.stats.events.append(("close", a, dn, f"close series {s}"))
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
@@ -392,8 +398,7 @@ class OptionsMarket:
         self.net_size[s] += n
         self.abs_size[s] += abs(n)
         self.entry_notional += n * entry
-        self._util_cache = None
-        self._losses = None
+        self._book_changed(s, n)
         return p
 
     def _compact_or_grow(self) -> None:
@@ -517,6 +522,10 @@ class OptionsMarket:
         for entry in list(self.queue):
             lp, shares, ready = entry
             if ready > step:
+                continue
+            shares = entry[1] = min(shares, self.shares.get(lp, 0.0), self.total_shares)  # rounding
+            if shares <= 0:
+                self.queue.remove(entry)
                 continue
             nav_t = self.nav_tokens()
             if nav_t <= 0 or self.total_shares <= 0:
