@@ -228,7 +228,8 @@ def summary(model) -> dict:
     markets = {}
     for name in sc.markets:
         sp = post[f"lp_share_price[{name}]"].to_numpy()
-        price = post[f"oracle[{name}]"].to_numpy() if name in sc.tokens else np.ones(len(post))
+        # USD per token at NAV: the oracle can spike on a thin AMM at the last step.
+        price = post[f"nav[{name}]"].to_numpy() if name in sc.tokens else np.ones(len(post))
         ins = post[f"insurance_usd[{name}]"].to_numpy()
         depleted = np.flatnonzero(ins <= 0.01 * max(ins[0], 1e-12)) if ins[0] > 0 else np.array([0])
         running_max = np.maximum.accumulate(sp)
