@@ -7,12 +7,12 @@ import numpy as np
 from agents.base import FlywheelAgent
 
 STRESS_PREMIUM = 0.05      # |premium| beyond which a market maker pulls liquidity
-DRIFT_OUT_FRACTION = 0.02  # share of its liquidity it takes out per ring when fees do not pay
 
 
 class MarketMaker(FlywheelAgent):
     """Adds liquidity when trailing fee APR beats cost of capital plus a charge for volatility
-    and depeg risk; withdraws a fraction under stress (design section 8)."""
+    and depeg risk; withdraws a fraction under stress (design section 8). Low fees alone do not
+    make it leave: it stops adding."""
 
     kind = "market_maker"
 
@@ -24,6 +24,7 @@ class MarketMaker(FlywheelAgent):
         tok = model.world.tokens[token]
         self.amm = tok.amm
         self.last_stress_day = -1.0
+        self.pulled_usd = 0.0       # USDC side it took out under stress, to put back when calm
         price = tok.nav
         # Seed the AMM with ``initial_reserve_usd`` of USDC and as much in tokens at NAV; keep
         # capital_usd idle, half tokens and half USDC.
@@ -35,25 +36,33 @@ class MarketMaker(FlywheelAgent):
     def act(self, step: int) -> None:
         p, model = self.params, self.model
         tok = model.world.tokens[self.token]
-        fee_apr = model.amm_fee_apr(self.token, p.fee_window_days)
-        sigma = model.realized_sigma(model.spec.tokens[self.token].underlying)
         premium = abs(tok.premium)
-        charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
         shares = self.amm.shares_of(self.wallet)
         day = step * model.step_days
         if premium > STRESS_PREMIUM or tok.oracle.safe_mode or tok.backing < 1.0:
             if shares > 0 and day - self.last_stress_day >= 1.0:   # pull once per stressed day
+                before = shares * self.amm.reserve_usd / self.amm.total_shares
                 self.amm.remove_liquidity(self.wallet, shares * p.stress_withdraw_fraction)
+                self.pulled_usd += before * p.stress_withdraw_fraction
                 self.last_stress_day = day
+            return
+        if self.pulled_usd > 0 and day - self.last_stress_day >= 1.0:
+            # A calm day after the stress: put back what it pulled (it is still in the business).
+            self.pulled_usd -= self._add(min(self.pulled_usd, self.balance("USDC")))
             return
         if day < p.fee_window_days:          # no fee history yet to judge by
             return
+        fee_apr = model.amm_fee_apr(self.token, p.fee_window_days)
+        sigma = model.realized_sigma(model.spec.tokens[self.token].underlying)
+        charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
         if fee_apr > charge:
-            price = self.amm.price
-            tokens = 0.25 * self.balance(self.token)
-            usd = 0.25 * self.balance("USDC")
-            pair_usd = min(tokens * price, usd)       # add in proportion at the pool price
-            if pair_usd > 1.0:
-                self.amm.add_liquidity(self.wallet, pair_usd / price, pair_usd)
-        elif fee_apr < 0.5 * charge and shares > 0:
-            self.amm.remove_liquidity(self.wallet, DRIFT_OUT_FRACTION * shares)
+            self._add(0.25 * self.balance("USDC"))
+
+    def _add(self, usd: float) -> float:
+        """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC used."""
+        price = self.amm.price
+        pair_usd = min(self.balance(self.token) * price, usd)
+        if pair_usd <= 1.0:
+            return 0.0
+        self.amm.add_liquidity(self.wallet, pair_usd / price, pair_usd)
+        return pair_usd
