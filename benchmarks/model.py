@@ -14,6 +14,16 @@ import time
 from benchmarks.common import Row
 
 AGENTS = {"liquidity_providers": 800, "traders": 9_180, "market_makers": 12, "arbitrageurs": 8}  # 10,000
+# The baseline world scaled ten-fold with its population: pools, AMMs and potential markets, so
+# that 10,000 agents meet the depth a venue of that size would have (not a venue that refuses
+# most of them and empties).
+SCALE_10X = {
+    "pool": {"initial_usd": 2.0e7},
+    "tokens": {"TSLA.M": {"underlying": "TSLA", "amm": {"reserve_usd": 2.0e7}},
+               "NVDA.M": {"underlying": "NVDA", "amm": {"reserve_usd": 2.0e7}}},
+    "arrivals": {"traders": {"potential": 30_000}, "liquidity_providers": {"potential": 3_000},
+                 "depth_ref_usd": 1.0e7},
+}
 YEAR_STEPS = 8_760
 TARGET_SECONDS = 60.0
 
@@ -24,7 +34,7 @@ def run(n: int) -> list[Row]:
 
     days = 2.0 if n <= 100_000 else 10.0
     sc = scenario_from_dict({"name": "bench", "clock": {"days": days, "burn_in_days": 0.0},
-                             "agents": AGENTS})
+                             "agents": AGENTS, **SCALE_10X})
     t0 = time.perf_counter()
     model = FlywheelModel(sc, rng=1)
     build_s = time.perf_counter() - t0

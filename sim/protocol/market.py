@@ -233,11 +233,12 @@ class OptionsMarket:
         """(equity, maintenance, initial) in USD of one account, optionally with a new position
         ``extra = (series, size, entry)`` and a change of collateral in tokens."""
         slots = [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
-        ser, size, entry = self.pos_series[slots], self.pos_size[slots], self.pos_entry[slots]
+        ser = [int(self.pos_series[p]) for p in slots]
+        size = [float(self.pos_size[p]) for p in slots]
+        entry = [float(self.pos_entry[p]) for p in slots]
         if extra is not None:
-            ser = np.append(ser, np.int64(extra[0]))
-            size = np.append(size, extra[1])
-            entry = np.append(entry, extra[2])
+            ser.append(extra[0]), size.append(extra[1]), entry.append(extra[2])
+        ser, size, entry = np.array(ser, dtype=np.int64), np.array(size), np.array(entry)
         mg = self.cfg.margin
         eq, mr, ir = liq_kernel.margin_from_table(
             np.array([self.collateral[account] + collateral_change]), self.price, self.cfg.haircut,
@@ -347,7 +348,7 @@ class OptionsMarket:
         fraction = min(max(fraction, 0.0), 1.0)
         s, a = int(self.pos_series[p]), int(self.pos_account[p])
         dn = -fraction * n
-        spread, _, _, _ = self.quote(s, dn)
+        spread = self._spread(s, self._utilization_after(s, dn, self.nav_usd()))
         sb = self.series
         mark, spot = float(sb.mark[s]), float(sb.spot[s])
         realized_usd = fraction * n * (mark - float(self.pos_entry[p]))
