@@ -356,6 +356,10 @@ def assets_for_shares(shares, total_shares, total_assets):
 
 def split_fee(fee, lp_share):
     """Split a fee (tokens) into (to_main_pool, to_insurance); the parts add up exactly."""
+    if type(fee) is float and type(lp_share) is float:      # plain floats: the protocol's path
+        if isfinite(fee) and fee >= 0.0 and isfinite(lp_share) and 0.0 <= lp_share <= 1.0:
+            main = fee * lp_share            # Python floats: no fused multiply-add, exact split
+            return main, fee - main
     f = as_scalar("fee", fee, non_negative=True)
     share = as_scalar("lp_share", lp_share, non_negative=True)
     if share > 1.0:

@@ -103,6 +103,7 @@ class OptionsMarket:
         self.stats = StepStats()
         self._util_cache: float | None = None
         self._losses: np.ndarray | None = None       # pool stress losses per grid point (USD)
+        self._exposure_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.table = np.zeros((0, 5))                # margin_table of the current marks
         self.token_moves = np.ascontiguousarray(cfg.token_moves, dtype=float)  # margin stress grid
 
@@ -119,6 +120,7 @@ class OptionsMarket:
         self._ensure_net_size()
         self._util_cache = None
         self._losses = None
+        self._exposure_cache = None
 
     def _pool_losses(self) -> np.ndarray:
         """The pool's loss (USD) at each utilization stress point, cached until the book moves."""
@@ -138,6 +140,7 @@ class OptionsMarket:
         self.entry_notional = float(np.dot(size, self.pos_entry[:k]))
         self._util_cache = None
         self._losses = None
+        self._exposure_cache = None
 
     def traders_upnl_usd(self) -> float:
         """Traders' unrealized PnL against the pool, USD: sum_s mark_s net_s - sum n entry."""
@@ -174,12 +177,17 @@ class OptionsMarket:
             self._util_cache = self._utilization_after(0, 0.0, self.nav_usd())
         return self._util_cache
 
-    def _book_changed(self, s: int, dn: float) -> None:
-        """Traders' net size of series ``s`` moved by ``dn``: shift the cached pool losses."""
+    def _book_changed(self, s: int, dn: float, abs_change: float) -> None:
+        """Traders' net size of series ``s`` moved by ``dn`` (gross by ``abs_change``): shift
+        the cached pool losses and exposures."""
         self._util_cache = None
+        sb = self.series
         if self._losses is not None:
-            sb = self.series
             self._losses += dn * (sb.stress_pool[:, s] - sb.mark[s])
+        if self._exposure_cache is not None:
+            u = sb.underlying[s]
+            self._exposure_cache[0][u] += dn * sb.delta[s] * sb.spot[s]
+            self._exposure_cache[1][u] += abs_change * sb.spot[s]
 
     def _utilization_after(self, s: int, dn: float, nav_usd: float) -> float:
         sb = self.series
@@ -276,22 +284,34 @@ class OptionsMarket:
         nav = self.nav_usd()
         if nav <= 0:
             return self._spread(s, 1.0), float("inf"), False, "pool_insolvent"
-        before = self.utilization()
+        if self._util_cache is None:
+            self._util_cache = self._utilization_after(0, 0.0, nav)
+        before = self._util_cache
         after = self._utilization_after(s, dn, nav)
         spread = self._spread(s, after)
         if not pool_kernel.trade_allowed(before, after, self.cfg.max_utilization):
             return spread, after, False, "utilization"
         u = int(sb.underlying[s])
-        same_u = sb.view("underlying") == u
-        spot = sb.view("spot")
-        delta_usd = float(np.dot(self.net_size * sb.view("delta") * spot, same_u))
-        new_delta = delta_usd + dn * sb.delta[s] * sb.spot[s]
-        if abs(new_delta) > abs(delta_usd) and abs(new_delta) > self.cfg.max_net_delta_fraction * nav:
+        delta_usd, oi_usd = self._exposure()
+        new_delta = delta_usd[u] + dn * sb.delta[s] * sb.spot[s]
+        if abs(new_delta) > abs(delta_usd[u]) and abs(new_delta) > self.cfg.max_net_delta_fraction * nav:
             return spread, after, False, "delta_cap"
-        oi = float(np.dot(self.abs_size * spot, same_u))
-        if oi + abs(dn) * sb.spot[s] > self.cfg.oi_cap_usd:
+        if oi_usd[u] + abs(dn) * sb.spot[s] > self.cfg.oi_cap_usd:
             return spread, after, False, "oi_cap"
         return spread, after, True, ""
+
+    def _exposure(self) -> tuple[np.ndarray, np.ndarray]:
+        """Traders' net delta notional and open interest (USD) per underlying, cached until
+        the marks move; trades shift them in ``_book_changed``."""
+        if self._exposure_cache is None:
+            self._ensure_net_size()
+            sb = self.series
+            nu = len(sb.underlyings)
+            und, spot = sb.view("underlying"), sb.view("spot")
+            delta = pool_kernel.net_delta_usd(self.net_size, sb.view("delta"), spot, und, nu)
+            oi = np.bincount(und, weights=self.abs_size * spot, minlength=nu).astype(float)
+            self._exposure_cache = (delta, oi)
+        return self._exposure_cache
 
     def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0) -> int | None:
         """Open a position of signed size ``dn`` in series ``s``; returns its slot or None if refused."""
@@ -355,10 +375,11 @@ class OptionsMarket:
         self._settle_pnl(a, realized_usd)
         self._charge(a, abs(dn) * mark * spread, abs(dn) * spot * self.cfg.notional_fee)
         self.pos_size[p] = n + dn if fraction < 1.0 else 0.0
-        self.net_size[s] += dn if fraction < 1.0 else -n
-        self.abs_size[s] -= abs(dn) if fraction < 1.0 else abs(n)
-        self.entry_notional -= (n - self.pos_size[p]) * float(self.pos_entry[p])
-        self._book_changed(s, dn)
+        closed = n - float(self.pos_size[p])
+        self.net_size[s] -= closed
+        self.abs_size[s] -= abs(closed)
+        self.entry_notional -= closed * float(self.pos_entry[p])
+        self._book_changed(s, -closed, -abs(closed))
         self.stats.events.append(("close", a, dn, f"close series {s}"))
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
@@ -399,7 +420,7 @@ class OptionsMarket:
         self.net_size[s] += n
         self.abs_size[s] += abs(n)
         self.entry_notional += n * entry
-        self._book_changed(s, n)
+        self._book_changed(s, n, abs(n))
         return p
 
     def _compact_or_grow(self) -> None:
