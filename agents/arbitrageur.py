@@ -9,8 +9,9 @@ from agents.base import FlywheelAgent
 
 class Arbitrageur(FlywheelAgent):
     """While NYSE is open: mints and sells when the AMM trades above NAV plus costs, buys and
-    redeems when below (bounded by capital and the issuer's capacity). Sells keeper rewards
-    (phase 8). Design section 8."""
+    redeems when below (bounded by capital and the issuer's capacity). Trades the pool's ATM
+    call against the external implied vol (the asset's own sigma) when the pool's vol differs
+    by more than ``vol_edge``. Sells keeper rewards (phase 8). Design section 8."""
 
     kind = "arbitrageur"
 
@@ -21,12 +22,51 @@ class Arbitrageur(FlywheelAgent):
         model.fund_wallet(self.wallet, "USDC", 0.0, p.capital_usd)
         for name, tok in model.world.tokens.items():
             model.fund_wallet(self.wallet, name, p.capital_usd / max(len(model.world.tokens), 1), 0.0, price=tok.nav)
+        self.accounts: dict[str, int] = {}            # market -> its margin account there
+        self.option_position: dict[str, tuple[int, int]] = {}  # market -> (slot, opened step)
         self.inventory = {name: self.balance(name) for name in model.world.tokens}
         self.is_keeper = p.keeper
 
     def act(self, step: int) -> None:
         for name, tok in self.model.world.tokens.items():
             self._arbitrage(tok)
+        for name in self.model.markets:
+            self._option_arbitrage(name, step)
+
+    def _option_arbitrage(self, name: str, step: int) -> None:
+        """Buy the pool's ATM call when the pool prices vol below the external vol, sell it
+        when above; close when the gap has closed or after ``option_holding_days``."""
+        m, p, model = self.model.markets[name], self.params, self.model
+        sb = m.series
+        u = 0
+        external = model.spec.assets[sb.underlyings[u]].sigma
+        gap = model.pool_sigma(name, u) / external - 1.0
+        held = self.option_position.get(name)
+        if held is not None:
+            slot, opened = held
+            if m.pos_size[slot] == 0.0 or abs(gap) < p.vol_edge / 2 or \
+                    (step - opened) * model.step_days >= p.option_holding_days:
+                m.close_position(slot, 1.0)
+                del self.option_position[name]
+            return
+        if abs(gap) <= p.vol_edge or m.safe_mode:
+            return
+        account = self._account(name)
+        s = sb.listed_near(u, 0.0, True)
+        size = p.option_notional_fraction * p.capital_usd / float(sb.spot[s])
+        slot = m.open_position(account, s, -size if gap > 0 else size, 1.0)
+        if slot is not None:
+            self.option_position[name] = (slot, step)
+
+    def _account(self, name: str) -> int:
+        """Its margin account in market ``name``, funded once with half of its inventory there."""
+        if name not in self.accounts:
+            m = self.model.markets[name]
+            self.accounts[name] = m.open_account(self)
+            m.deposit_collateral(self.accounts[name], self.wallet, 0.5 * self.balance(name))
+            if name in self.inventory:
+                self.inventory[name] = self.balance(name)
+        return self.accounts[name]
 
     def _arbitrage(self, tok) -> None:
         amm, iss, edge = tok.amm, tok.issuer, self.params.min_edge

@@ -43,7 +43,7 @@ class LiquidityProvider(FlywheelAgent):
                 self._finish_exit()
                 return
             cover = model.insurance_cover(self.market_name)
-            risk = p.risk_charge * (drawdown + max(0.0, 0.05 - cover))
+            risk = p.risk_charge * (drawdown + max(0.0, p.target_cover - cover))
             if apy - risk > self.hurdle_apy and not model.in_panic(self.market_name):
                 tokens = self.balance(self.market_name) * p.deposit_fraction
                 if tokens > 0:
@@ -55,7 +55,7 @@ class LiquidityProvider(FlywheelAgent):
         if model.in_panic(self.market_name):
             herd = model.lp_leaving_share(self.market_name)
             panic = self.stream.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
-        if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - 0.05:
+        if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
             self.exit_reason = "panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield")
             self.leaving = True
             m.request_withdrawal(self, step)

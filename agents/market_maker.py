@@ -6,7 +6,6 @@ import numpy as np
 
 from agents.base import FlywheelAgent
 
-STRESS_PREMIUM = 0.05      # |premium| beyond which a market maker pulls liquidity
 
 
 class MarketMaker(FlywheelAgent):
@@ -39,7 +38,7 @@ class MarketMaker(FlywheelAgent):
         premium = abs(tok.premium)
         shares = self.amm.shares_of(self.wallet)
         day = step * model.step_days
-        if premium > STRESS_PREMIUM or tok.oracle.safe_mode or tok.backing < 1.0:
+        if premium > p.stress_premium or tok.oracle.safe_mode or tok.backing < 1.0:
             if shares > 0 and day - self.last_stress_day >= 1.0:   # pull once per stressed day
                 before = shares * self.amm.reserve_usd / self.amm.total_shares
                 self.amm.remove_liquidity(self.wallet, shares * p.stress_withdraw_fraction)
@@ -56,7 +55,7 @@ class MarketMaker(FlywheelAgent):
         sigma = model.realized_sigma(model.spec.tokens[self.token].underlying)
         charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
         if fee_apr > charge:
-            self._add(0.25 * self.balance("USDC"))
+            self._add(p.add_fraction * self.balance("USDC"))
 
     def _add(self, usd: float) -> float:
         """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC used."""

@@ -31,8 +31,9 @@ class DirectionalTrader(FlywheelAgent):
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
         self.underlying = int(rng.integers(len(self.market.series.underlyings)))
-        model.fund_wallet(self.wallet, market_name, 0.8 * wealth_usd, 0.2 * wealth_usd)
-        self.target_margin_usd = 0.8 * wealth_usd   # margin it wants posted (USD)
+        token_usd = p.token_share_of_wealth * wealth_usd
+        model.fund_wallet(self.wallet, market_name, token_usd, wealth_usd - token_usd)
+        self.target_margin_usd = token_usd          # margin it wants posted (USD)
         self.account = self.market.open_account(self)
         self.activity_slot = model.activity.add(list(model.markets).index(market_name), self.account)
         self.position: int | None = None
@@ -115,15 +116,14 @@ class DirectionalTrader(FlywheelAgent):
         direction = self._direction()
         u = self.underlying
         if self.style == "volatility":
-            rich = self.model.pool_sigma(self.market_name, u) > 1.15 * self.model.realized_sigma(sb.underlyings[u])
+            rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * self.model.realized_sigma(sb.underlyings[u])
             call = self.stream.random() < 0.5
-            rel = 0.05 if call else -0.05
-            return sb.listed[(u, rel, call)], (-1.0 if rich else 1.0)
+            return sb.listed_near(u, p.otm_strike if call else -p.otm_strike, call), (-1.0 if rich else 1.0)
         if sb.include_perpetual and self.stream.random() < p.perp_share:
             return sb.perp_of[u], float(direction)
         call = direction > 0
-        rel = (0.05 if call else -0.05) if self.stream.random() < 0.5 else 0.0
-        return sb.listed[(u, rel, call)], 1.0
+        rel = (p.otm_strike if call else -p.otm_strike) if self.stream.random() < 0.5 else 0.0
+        return sb.listed_near(u, rel, call), 1.0
 
     def _maybe_open(self, step: int) -> None:
         m, p = self.market, self.params

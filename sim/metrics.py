@@ -60,9 +60,7 @@ def standard_spread(market) -> float:
     """Quoted spread of a USD 100k-notional ATM BTC call (first underlying if no BTC)."""
     sb = market.series
     u = sb.underlyings.index("BTC") if "BTC" in sb.underlyings else 0
-    s = sb.listed.get((u, 0.0, True))
-    if s is None:
-        return market.cfg.base_spread
+    s = sb.listed_near(u, 0.0, True)
     return float(market.quote(s, STANDARD_NOTIONAL_USD / sb.spot[s])[0])
 
 

@@ -28,7 +28,6 @@ from sim.shocks import ShockBook
 from sim.world import World
 
 USDC = "USDC"
-PANIC_DISCOUNT = 0.05        # a token this far below NAV (or depegged) puts its LPs in panic
 PHASES = ("market_maker", "arbitrageur", "trader", "liquidity_provider")
 ACTIVE_WINDOW_DAYS = 7.0     # an active user holds a position or traded in the last 7 days
 
@@ -224,7 +223,7 @@ class FlywheelModel(mesa.Model):
         if market == USDC:
             return False
         tok = self.world.tokens[market]
-        return tok.backing < 1.0 or tok.premium < -PANIC_DISCOUNT
+        return tok.backing < 1.0 or tok.premium < -self.spec.agents.lp.panic_discount
 
     def lp_leaving_share(self, market: str) -> float:
         lps = [a for a in self.agents_by_type.get(LiquidityProvider, []) if a.market_name == market and not a.has_left]

@@ -116,7 +116,7 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
 def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     """Design 17: with no insurance, the pool (the LPs) pays a deficit token for token."""
     m = run_model(small(insurance={"initial": 0.0},
-                        agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2, "arbitrageurs": 2},
+                        agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2, "arbitrageurs": 0},
                         arrivals={"traders": {"potential": 0}, "liquidity_providers": {"potential": 0}}),
                   seed=2, steps=30)
     assert m.markets["TSLA.M"].n_positions == 0 and m.markets["TSLA.M"].insurance_tokens() == 0.0
@@ -226,3 +226,23 @@ def test_model_run_for_advances_mesa_time():
     m = FlywheelModel(small(days=1.0), rng=1)
     m.run_for(5)
     assert m.step_count == 5 and m.steps == 5
+
+
+def test_arbitrageur_sells_rich_pool_vol_and_buys_cheap_pool_vol(monkeypatch):
+    m = _model_for_agents()
+    arb = m.agents_by_type[Arbitrageur][0]
+    arb.option_position.clear()
+    external = m.spec.assets["BTC"].sigma
+    mk = m.markets["TSLA.M"]
+    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)     # pool vol rich
+    arb._option_arbitrage("TSLA.M", m.step_count)
+    slot, _ = arb.option_position["TSLA.M"]
+    assert mk.pos_size[slot] < 0
+    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external)           # gap closed
+    arb._option_arbitrage("TSLA.M", m.step_count)
+    assert "TSLA.M" not in arb.option_position and mk.pos_size[slot] == 0.0
+    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 0.5)     # pool vol cheap
+    arb._option_arbitrage("TSLA.M", m.step_count)
+    slot, _ = arb.option_position["TSLA.M"]
+    assert mk.pos_size[slot] > 0
+    assert m.ledger.audit() <= TOL

@@ -94,6 +94,11 @@ class SeriesBook:
             if self.include_perpetual:
                 self.perp_of[u] = self._get_or_create(u, 0, True, perp=True)
 
+    def listed_near(self, u: int, rel: float, call: bool) -> int:
+        """The listed series of underlying ``u`` whose relative strike is nearest ``rel``."""
+        best = min(self.strikes_rel, key=lambda r: (abs(r - rel), r))
+        return self.listed[(u, best, call)]
+
     def update_marks(self, spots: np.ndarray, sigmas: np.ndarray) -> None:
         """Price every series now and at every stress point (spots USD, sigmas annual)."""
         n = self.n

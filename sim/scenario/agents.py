@@ -39,6 +39,15 @@ class LPBehaviour(FrozenModel):
     exit_sell_fraction: Fraction = Field(
         0.5, description="Fraction of tokens an LP sells on the AMM when leaving after a drawdown."
     )
+    panic_discount: Fraction = Field(
+        0.05, description="Token discount to NAV (or any depeg) at which LPs start to panic."
+    )
+    exit_yield_gap: float = Field(
+        0.05, ge=0, description="An LP leaves for yield when APY falls this far below its hurdle."
+    )
+    target_cover: float = Field(
+        0.05, ge=0, description="Insurance / pool NAV below which LPs charge for uncovered risk."
+    )
 
 
 class TraderBehaviour(FrozenModel):
@@ -56,6 +65,15 @@ class TraderBehaviour(FrozenModel):
     take_profit: float = Field(0.5, gt=0, description="Close at this gain, fraction of margin.")
     stop_loss: float = Field(0.3, gt=0, description="Close at this loss, fraction of margin.")
     holding_days_mean: float = Field(3.0, gt=0, description="Mean holding time in days.")
+    token_share_of_wealth: Fraction = Field(
+        0.8, description="Share of a trader's wealth held in its margin token (the rest in USDC)."
+    )
+    vol_rich_ratio: float = Field(
+        1.15, gt=0, description="Volatility traders sell options when pool vol / realized vol exceeds it."
+    )
+    otm_strike: float = Field(
+        0.05, ge=0, lt=1, description="Moneyness of the out-of-the-money strikes traders pick."
+    )
     leave_prob_after_liquidation: Fraction = Field(
         0.5, description="Chance of leaving after being liquidated."
     )
@@ -106,6 +124,12 @@ class MMBehaviour(FrozenModel):
         0.3, description="Fraction of liquidity withdrawn at a decision under stress."
     )
     fee_window_days: float = Field(7.0, gt=0, description="Trailing window of the fee APR.")
+    stress_premium: float = Field(
+        0.05, gt=0, description="|premium| above which the token counts as stressed."
+    )
+    add_fraction: Fraction = Field(
+        0.25, description="Fraction of its idle USDC it adds (with tokens) when fees pay."
+    )
 
 
 class ArbBehaviour(FrozenModel):
@@ -120,6 +144,12 @@ class ArbBehaviour(FrozenModel):
         0.05, ge=0, description="Relative gap between pool vol and external vol worth trading."
     )
     keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")
+    option_notional_fraction: Fraction = Field(
+        0.05, description="Underlying notional of one option arbitrage, as a fraction of capital."
+    )
+    option_holding_days: float = Field(
+        1.0, gt=0, description="Longest it holds an option arbitrage before closing it."
+    )
 
 
 class Agents(FrozenModel):
