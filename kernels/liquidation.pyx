@@ -128,6 +128,20 @@ cdef void _requirements(const double[::1] q, double price, double haircut,
         init[a] = fmax(acc[a, _DINIT], init_mult * worst)
 
 
+def _check_series(series_mark, series_delta, series_spot, series_is_perp, stress_marks):
+    """Checked per-series arrays: (mark, delta, spot, is_perp as uint8, stress grid)."""
+    mark = as_finite_array("series_mark", series_mark, non_negative=True)
+    ns = mark.shape[0]
+    delta = as_finite_array("series_delta", series_delta, ns)
+    spot = as_finite_array("series_spot", series_spot, ns, non_negative=True)
+    perp = np.asarray(series_is_perp)
+    if perp.ndim != 1 or perp.shape[0] != ns or (perp.dtype.kind not in "biu" and perp.size):
+        raise ValueError(f"series_is_perp: expected {ns} bools or 0/1 integers")
+    perp = np.ascontiguousarray(perp != 0, dtype=np.uint8)
+    grid = as_stress_grid("stress_marks", stress_marks, ns)
+    return mark, delta, spot, perp, grid
+
+
 def _check(collateral, oracle_price, haircut, pos_account, pos_series, pos_size, pos_entry,
            series_mark, series_delta, series_spot, series_is_perp, stress_marks, token_moves,
            params, bint in_place):
@@ -139,15 +153,9 @@ def _check(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
         raise ValueError(f"haircut: must be in [0, 1), got {h}")
     q = as_inout_array("collateral", collateral) if in_place else \
         as_finite_array("collateral", collateral)
-    mark = as_finite_array("series_mark", series_mark, non_negative=True)
+    mark, delta, spot, perp, grid = _check_series(series_mark, series_delta, series_spot,
+                                                  series_is_perp, stress_marks)
     ns = mark.shape[0]
-    delta = as_finite_array("series_delta", series_delta, ns)
-    spot = as_finite_array("series_spot", series_spot, ns, non_negative=True)
-    perp = np.asarray(series_is_perp)
-    if perp.ndim != 1 or perp.shape[0] != ns or (perp.dtype.kind not in "biu" and perp.size):
-        raise ValueError(f"series_is_perp: expected {ns} bools or 0/1 integers")
-    perp = np.ascontiguousarray(perp != 0, dtype=np.uint8)
-    grid = as_stress_grid("stress_marks", stress_marks, ns)
     moves = as_finite_array("token_moves", token_moves)
     if moves.shape[0] and moves.min() < -1.0:
         raise ValueError("token_moves: a move below -1 (-100%) is impossible")
@@ -209,15 +217,8 @@ def margin_table(series_mark, series_delta, series_spot, series_is_perp, stress_
     """
     if not isinstance(params, MarginParams):
         raise ValueError(f"params: expected a MarginParams, got {type(params).__name__}")
-    mark = as_finite_array("series_mark", series_mark, non_negative=True)
-    ns = mark.shape[0]
-    delta = as_finite_array("series_delta", series_delta, ns)
-    spot = as_finite_array("series_spot", series_spot, ns, non_negative=True)
-    perp = np.asarray(series_is_perp)
-    if perp.ndim != 1 or perp.shape[0] != ns or (perp.dtype.kind not in "biu" and perp.size):
-        raise ValueError(f"series_is_perp: expected {ns} bools or 0/1 integers")
-    grid = as_stress_grid("stress_marks", stress_marks, ns)
-    return _series_table(mark, delta, spot, perp != 0, grid, params)
+    return _series_table(*_check_series(series_mark, series_delta, series_spot, series_is_perp,
+                                        stress_marks), params)
 
 
 def margin_from_table(const double[::1] collateral, double oracle_price, double haircut,
