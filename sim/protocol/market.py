@@ -234,13 +234,16 @@ class OptionsMarket:
         return self.ledger.into_vector(self.token, wallet, self.collateral, account, tokens)
 
     def positions_of(self, account: int) -> list[int]:
-        return [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
+        """Open position slots of an account (closed ones are dropped from its list)."""
+        live = [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
+        self._positions_of[account] = live
+        return live
 
     def account_margin(self, account: int, extra: tuple[int, float, float] | None = None,
                        collateral_change: float = 0.0) -> tuple[float, float, float]:
         """(equity, maintenance, initial) in USD of one account, optionally with a new position
         ``extra = (series, size, entry)`` and a change of collateral in tokens."""
-        slots = [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
+        slots = self.positions_of(account)
         ser = [int(self.pos_series[p]) for p in slots]
         size = [float(self.pos_size[p]) for p in slots]
         entry = [float(self.pos_entry[p]) for p in slots]
