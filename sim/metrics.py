@@ -25,7 +25,6 @@ TOTAL_COLUMNS = (
     "quality", "liquidations", "liquidations_usd", "bad_debt_usd", "insurance_usd", "conservation_error",
     "arbitrageurs_acted",
 )
-EVENT_COLUMNS = ("step", "time", "kind", "market", "account", "agent", "amount_tokens", "amount_usd", "detail")
 
 
 def columns(model) -> list[str]:
@@ -127,6 +126,8 @@ def record_market_events(model, m) -> None:
                 model.record_event("waterfall_pool", m.token, account, agent, from_pool, from_pool * P)
         elif kind == "liquidation":
             model.record_event("liquidation", m.token, account, agent, ev[2], ev[2] * P, "penalty in tokens")
+        elif kind in ("trade", "close"):        # signed underlying notional in USD
+            model.record_event(kind, m.token, account, agent, 0.0, float(ev[2]))
         else:
             amount = float(ev[2]) if len(ev) > 2 else 0.0
             model.record_event(kind, m.token, account, agent, amount, amount * P, ev[3] if len(ev) > 3 else "")
@@ -198,12 +199,7 @@ def timeseries_frame(model) -> pd.DataFrame:
 
 
 def events_frame(model) -> pd.DataFrame:
-    rows = model.event_rows
-    times = model.world.times
-    df = pd.DataFrame(rows, columns=["step", "kind", "market", "account", "agent", "amount_tokens", "amount_usd", "detail"])
-    df.insert(1, "time", pd.to_datetime([times[min(s + 1, len(times) - 1)] for s in df["step"]], utc=True))
-    return df.astype({"step": "int64", "account": "int64", "agent": "int64",
-                      "amount_tokens": "float64", "amount_usd": "float64"})
+    return model.events.frame(model.world.times)
 
 
 def summary(model) -> dict:

@@ -20,6 +20,7 @@ from sim import metrics
 from sim.activity import ActivityBook
 from sim.arrivals import bass_arrivals, market_quality
 from sim.clocks import PoissonClocks
+from sim.events import EventLog
 from sim.ledger import Ledger
 from sim.protocol.market import MarketConfig, OptionsMarket
 from sim.protocol.series import SeriesBook
@@ -64,7 +65,7 @@ class FlywheelModel(mesa.Model):
         self.activity = ActivityBook()
         self.acted = {kind: 0 for kind in PHASES}          # agents that acted this step, by kind
         self.premium_after_arb: dict[str, float] = {}
-        self.event_rows: list[tuple] = []
+        self.events = EventLog()
         self.failed_trades = 0
         self.departures_step = 0
         self.arrivals_step = 0
@@ -234,7 +235,7 @@ class FlywheelModel(mesa.Model):
 
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
                      amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "") -> None:
-        self.event_rows.append((self.step_count, kind, market, account, agent, amount_tokens, amount_usd, detail))
+        self.events.append(self.step_count, kind, market, account, agent, amount_tokens, amount_usd, detail)
 
     def panic_sell(self, token: str, fraction: float) -> None:
         """Depeg panic: every agent holding ``token`` in its wallet sells ``fraction`` of it."""

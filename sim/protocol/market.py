@@ -337,7 +337,7 @@ class OptionsMarket:
             return None
         self._charge(account, spread_usd, fee_usd)
         p = self._new_position(account, s, dn, mark)
-        self.stats.events.append(("trade", account, dn, f"open series {s}"))
+        self.stats.events.append(("trade", account, dn * spot))   # signed notional, USD
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
         return p
@@ -383,7 +383,7 @@ class OptionsMarket:
         self.abs_size[s] -= abs(closed)
         self.entry_notional -= closed * float(self.pos_entry[p])
         self._book_changed(s, -closed, -abs(closed))
-        self.stats.events.append(("close", a, dn, f"close series {s}"))
+        self.stats.events.append(("close", a, dn * spot))
         self.stats.volume_usd += abs(dn) * spot
         self.stats.trades += 1
         return realized_usd
