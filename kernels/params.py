@@ -103,3 +103,42 @@ class LiquidationResult:
     def keeper_tokens(self) -> float:
         """Total penalty paid to keepers (tokens); the caller credits the keeper."""
         return float(np.sum(self.liq_keeper_tokens))
+
+
+# Why ``TradeBook.open`` refused (its return value is minus the code); code 0 is "accepted".
+REFUSALS = ("", "pool_insolvent", "utilization", "delta_cap", "oi_cap", "margin", "size")
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    """The numbers a market's trade book quotes and charges with (design sections 5-7).
+
+    Spreads and fees are fractions: the option spread is ``base_spread + skew x utilization
+    after the trade`` of the mark, perpetuals pay ``perp_spread``; ``notional_fee`` is a
+    fraction of underlying notional, ``lp_share`` of it goes to the main pool and the rest to
+    insurance. Caps: ``max_utilization`` (stress loss / NAV), ``max_net_delta_fraction`` (of
+    NAV, per underlying) and ``oi_cap_usd`` (per underlying).
+    """
+
+    haircut: float = 0.25
+    base_spread: float = 0.005
+    skew: float = 0.02
+    perp_spread: float = 0.0005
+    notional_fee: float = 0.0003
+    lp_share: float = 0.8
+    max_utilization: float = 0.8
+    max_net_delta_fraction: float = 0.5
+    oi_cap_usd: float = math.inf
+    stress_maint_mult: float = 1.0
+    stress_initial_mult: float = 1.5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, (int, float, np.floating, np.integer)) or math.isnan(v) or v < 0:
+                raise ValueError(f"book.{f.name}: must be a number >= 0, got {v!r}")
+            if f.name != "oi_cap_usd" and math.isinf(v):
+                raise ValueError(f"book.{f.name}: must be finite, got {v}")
+        for name in ("haircut", "lp_share"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"book.{name}: must be <= 1, got {getattr(self, name)}")

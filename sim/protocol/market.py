@@ -9,18 +9,17 @@ Token amounts are in units of the margin token; USD amounts say so in their name
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kernels import liquidation as liq_kernel
 from kernels import pool as pool_kernel
-from kernels.params import MarginParams
+from kernels.book import TradeBook
+from kernels.params import REFUSALS, BookConfig, MarginParams
 from sim.ledger import Ledger
 from sim.protocol.series import SeriesBook
-
-
-_POSITION_ARRAYS = ("pos_account", "pos_series", "pos_size", "pos_entry", "pos_take_profit", "pos_stop_loss")
 
 
 @dataclass
@@ -64,7 +63,12 @@ class MarketConfig:
 
 
 class OptionsMarket:
-    """Pool, insurance, accounts and positions of one margin token."""
+    """Pool, insurance, accounts and positions of one margin token.
+
+    Accounts and positions live in a Cython ``TradeBook`` (``kernels.book``): an order is one
+    call that quotes, checks the caps and the account's margin, charges and books it. This
+    class adds the ledger, the step's statistics, compaction and the LP shares.
+    """
 
     def __init__(self, cfg: MarketConfig, ledger: Ledger, series: SeriesBook) -> None:
         self.cfg = cfg
@@ -73,24 +77,17 @@ class OptionsMarket:
         self.token = cfg.name
         self.pool_holder = ledger.open_account(f"pool:{cfg.name}")
         self.insurance_holder = ledger.open_account(f"insurance:{cfg.name}")
-        # accounts
-        self.n_accounts = 0
-        self.collateral = np.zeros(64)              # tokens, may go negative
+        mg = cfg.margin
+        self.book = TradeBook(BookConfig(
+            haircut=cfg.haircut, base_spread=cfg.base_spread, skew=cfg.skew, perp_spread=cfg.perp_spread,
+            notional_fee=cfg.notional_fee, lp_share=cfg.lp_share, max_utilization=cfg.max_utilization,
+            max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
+            stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
+        ), series.pool_moves.size)
         self.account_owner: list[object] = []
-        self._positions_of: list[list[int]] = []
-        ledger.register_vector(f"collateral:{cfg.name}", cfg.name, lambda: self.collateral[: self.n_accounts])
-        # positions
-        self.n_positions = 0
-        self.pos_account = np.zeros(256, dtype=np.int64)
-        self.pos_series = np.zeros(256, dtype=np.int64)
-        self.pos_size = np.zeros(256)                # signed, units of the underlying
-        self.pos_entry = np.zeros(256)               # USD mark at entry
-        self.pos_take_profit = np.full(256, np.inf)  # USD PnL at which the owner is woken (order)
-        self.pos_stop_loss = np.full(256, np.inf)    # USD loss at which the owner is woken (order)
+        ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
+                               lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = ""                       # why the last open_position returned None
-        self.net_size = np.zeros(0)                  # traders' net signed size per series
-        self.abs_size = np.zeros(0)                  # traders' gross size per series (open interest)
-        self.entry_notional = 0.0                    # USD, sum of n x entry over open positions
         # pool shares (ERC-4626 style) and the withdrawal queue
         self.total_shares = 0.0
         self.shares: dict[object, float] = {}
@@ -101,51 +98,40 @@ class OptionsMarket:
         self.price_out = 1.0         # USD per token for tokens going out (safe mode: max)
         self.safe_mode = False
         self.stats = StepStats()
-        self._util_cache: float | None = None
-        self._losses: np.ndarray | None = None       # pool stress losses per grid point (USD)
-        self._exposure_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.table = np.zeros((0, 5))                # margin_table of the current marks
         self.token_moves = np.ascontiguousarray(cfg.token_moves, dtype=float)  # margin stress grid
+
+    # ---------------------------------------------------------------- the book's arrays
+    # Views of the TradeBook's state (capacity-sized; the first n_accounts / n_positions count).
+    collateral = property(lambda self: self.book.collateral, doc="Tokens per account, may go negative.")
+    n_accounts = property(lambda self: self.book.n_accounts)
+    n_positions = property(lambda self: self.book.n_positions)
+    pos_account = property(lambda self: self.book.pos_account)
+    pos_series = property(lambda self: self.book.pos_series)
+    pos_size = property(lambda self: self.book.pos_size, doc="Signed, units of the underlying.")
+    pos_entry = property(lambda self: self.book.pos_entry, doc="USD mark at entry.")
+    pos_take_profit = property(lambda self: self.book.pos_take_profit, doc="USD PnL that wakes the owner.")
+    pos_stop_loss = property(lambda self: self.book.pos_stop_loss, doc="USD loss that wakes the owner.")
+    net_size = property(lambda self: self.book.net_size, doc="Traders' net signed size per series.")
+    abs_size = property(lambda self: self.book.abs_size, doc="Traders' gross size per series.")
 
     # ---------------------------------------------------------------- prices and NAV
     def set_prices(self, price: float, price_in: float, price_out: float, safe_mode: bool) -> None:
         self.price, self.price_in, self.price_out, self.safe_mode = price, price_in, price_out, safe_mode
-        self._util_cache = None
+        self.book.set_prices(price, price_in, price_out)
 
     def marks_changed(self) -> None:
-        """The series were repriced: rebuild the margin table, forget cached pool risk."""
+        """The series were repriced: rebuild the margin table and the pool's running risk."""
         sb = self.series
         self.table = liq_kernel.margin_table(sb.view("mark"), sb.view("delta"), sb.view("spot"),
                                              sb.view("is_perp"), sb.view("stress_margin"), self.cfg.margin)
-        self._ensure_net_size()
-        self._util_cache = None
-        self._losses = None
-        self._exposure_cache = None
-
-    def _pool_losses(self) -> np.ndarray:
-        """The pool's loss (USD) at each utilization stress point, cached until the book moves."""
-        if self._losses is None:
-            self._ensure_net_size()
-            sb = self.series
-            self._losses = pool_kernel.stress_losses(self.net_size, sb.view("mark"), sb.view("stress_pool"))
-        return self._losses
-
-    def _sync_net_size(self) -> None:
-        """Recompute the per-series aggregates from the positions (after a kernel changed sizes)."""
-        n = self.series.n
-        k = self.n_positions
-        ser, size = self.pos_series[:k], self.pos_size[:k]
-        self.net_size = np.bincount(ser, weights=size, minlength=n).astype(float)
-        self.abs_size = np.bincount(ser, weights=np.abs(size), minlength=n).astype(float)
-        self.entry_notional = float(np.dot(size, self.pos_entry[:k]))
-        self._util_cache = None
-        self._losses = None
-        self._exposure_cache = None
+        self.book.bind_series(sb.view("mark"), sb.view("delta"), sb.view("spot"), sb.view("underlying"),
+                              sb.view("is_perp"), sb.stress_pool, self.table, self.token_moves,
+                              len(sb.underlyings))
 
     def traders_upnl_usd(self) -> float:
         """Traders' unrealized PnL against the pool, USD: sum_s mark_s net_s - sum n entry."""
-        self._ensure_net_size()
-        return float(np.dot(self.series.view("mark"), self.net_size)) - self.entry_notional
+        return self.book.upnl_usd()
 
     def pool_assets_tokens(self) -> float:
         """The pool's balance in tokens (a USDC balance, from USDC insurance payouts, converted)."""
@@ -173,26 +159,7 @@ class OptionsMarket:
 
     def utilization(self) -> float:
         """Largest stress loss of the pool's book over its NAV (design 5)."""
-        if self._util_cache is None:
-            self._util_cache = self._utilization_after(0, 0.0, self.nav_usd())
-        return self._util_cache
-
-    def _book_changed(self, s: int, dn: float, abs_change: float) -> None:
-        """Traders' net size of series ``s`` moved by ``dn`` (gross by ``abs_change``): shift
-        the cached pool losses and exposures."""
-        self._util_cache = None
-        sb = self.series
-        if self._losses is not None:
-            self._losses += dn * (sb.stress_pool[:, s] - sb.mark[s])
-        if self._exposure_cache is not None:
-            u = sb.underlying[s]
-            self._exposure_cache[0][u] += dn * sb.delta[s] * sb.spot[s]
-            self._exposure_cache[1][u] += abs_change * sb.spot[s]
-
-    def _utilization_after(self, s: int, dn: float, nav_usd: float) -> float:
-        sb = self.series
-        return pool_kernel.utilization_from_losses(self._pool_losses(), sb.stress_pool, sb.view("mark"),
-                                                   s, dn, nav_usd)
+        return self.book.utilization(self.pool_assets_tokens())
 
     def capacity_usd(self) -> float:
         """USD of stress loss the pool can still take: (max_utilization - utilization) x NAV."""
@@ -202,26 +169,12 @@ class OptionsMarket:
         return max(self.cfg.max_utilization - self.utilization(), 0.0) * nav
 
     def open_interest_usd(self) -> float:
-        self._ensure_net_size()
-        return float(np.dot(self.abs_size, self.series.view("spot")))
-
-    def _ensure_net_size(self) -> None:
-        """Series listed since the last sync get zero aggregates."""
-        n = self.series.n
-        if self.net_size.shape[0] != n:
-            grow = n - self.net_size.shape[0]
-            self.net_size = np.concatenate([self.net_size, np.zeros(grow)])
-            self.abs_size = np.concatenate([self.abs_size, np.zeros(grow)])
+        return float(self.book.oi_usd.sum())
 
     # ---------------------------------------------------------------- accounts
     def open_account(self, owner: object) -> int:
-        if self.n_accounts == self.collateral.shape[0]:
-            self.collateral = np.concatenate([self.collateral, np.zeros_like(self.collateral)])
-        a = self.n_accounts
-        self.n_accounts += 1
         self.account_owner.append(owner)
-        self._positions_of.append([])
-        return a
+        return self.book.add_account()
 
     def accounts_holding(self) -> np.ndarray:
         """Per account: does it hold an open position?"""
@@ -231,32 +184,19 @@ class OptionsMarket:
         return flags
 
     def deposit_collateral(self, account: int, wallet: int, tokens: float) -> float:
-        return self.ledger.into_vector(self.token, wallet, self.collateral, account, tokens)
+        return self.ledger.into_vector(self.token, wallet, self.book.collateral, account, tokens)
 
     def positions_of(self, account: int) -> list[int]:
-        """Open position slots of an account (closed ones are dropped from its list)."""
-        live = [p for p in self._positions_of[account] if self.pos_size[p] != 0.0]
-        self._positions_of[account] = live
-        return live
+        """Open position slots of an account, newest first."""
+        return self.book.positions_of(account)
 
     def account_margin(self, account: int, extra: tuple[int, float, float] | None = None,
                        collateral_change: float = 0.0) -> tuple[float, float, float]:
         """(equity, maintenance, initial) in USD of one account, optionally with a new position
         ``extra = (series, size, entry)`` and a change of collateral in tokens."""
-        slots = self.positions_of(account)
-        ser = [int(self.pos_series[p]) for p in slots]
-        size = [float(self.pos_size[p]) for p in slots]
-        entry = [float(self.pos_entry[p]) for p in slots]
-        if extra is not None:
-            ser.append(extra[0]), size.append(extra[1]), entry.append(extra[2])
-        ser, size, entry = np.array(ser, dtype=np.int64), np.array(size), np.array(entry)
-        mg = self.cfg.margin
-        eq, mr, ir = liq_kernel.margin_from_table(
-            np.array([self.collateral[account] + collateral_change]), self.price, self.cfg.haircut,
-            np.zeros(ser.shape[0], dtype=np.int64), ser, size, entry, self.table, self.token_moves,
-            mg.stress_maint_mult, mg.stress_initial_mult,
-        )
-        return float(eq[0]), float(mr[0]), float(ir[0])
+        if extra is None:
+            return self.book.margin(account, -1, 0.0, 0.0, collateral_change)
+        return self.book.margin(account, extra[0], extra[1], extra[2], collateral_change)
 
     def withdraw_collateral(self, account: int, wallet: int, tokens: float | None = None) -> float:
         """Move free collateral back to the wallet (all of it when no position is open)."""
@@ -272,74 +212,31 @@ class OptionsMarket:
             amount = min(q, limit if tokens is None else min(tokens, limit))
         else:
             amount = q if tokens is None else min(tokens, q)
-        return self.ledger.from_vector(self.token, self.collateral, account, wallet, amount)
+        return self.ledger.from_vector(self.token, self.book.collateral, account, wallet, amount)
 
     # ---------------------------------------------------------------- trading
-    def _spread(self, s: int, util_after: float) -> float:
-        if self.series.is_perp[s]:
-            return self.cfg.perp_spread
-        return pool_kernel.spread_for(self.cfg.base_spread, self.cfg.skew, min(util_after, 10.0))
-
     def quote(self, s: int, dn: float) -> tuple[float, float, bool, str]:
         """(spread fraction, utilization after, allowed, reason) for a trade of ``dn`` in ``s``."""
-        self._ensure_net_size()
-        sb = self.series
-        nav = self.nav_usd()
-        if nav <= 0:
-            return self._spread(s, 1.0), float("inf"), False, "pool_insolvent"
-        if self._util_cache is None:
-            self._util_cache = self._utilization_after(0, 0.0, nav)
-        before = self._util_cache
-        after = self._utilization_after(s, dn, nav)
-        spread = self._spread(s, after)
-        if not pool_kernel.trade_allowed(before, after, self.cfg.max_utilization):
-            return spread, after, False, "utilization"
-        u = int(sb.underlying[s])
-        delta_usd, oi_usd = self._exposure()
-        new_delta = delta_usd[u] + dn * sb.delta[s] * sb.spot[s]
-        if abs(new_delta) > abs(delta_usd[u]) and abs(new_delta) > self.cfg.max_net_delta_fraction * nav:
-            return spread, after, False, "delta_cap"
-        if oi_usd[u] + abs(dn) * sb.spot[s] > self.cfg.oi_cap_usd:
-            return spread, after, False, "oi_cap"
-        return spread, after, True, ""
-
-    def _exposure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Traders' net delta notional and open interest (USD) per underlying, cached until
-        the marks move; trades shift them in ``_book_changed``."""
-        if self._exposure_cache is None:
-            self._ensure_net_size()
-            sb = self.series
-            nu = len(sb.underlyings)
-            und, spot = sb.view("underlying"), sb.view("spot")
-            delta = pool_kernel.net_delta_usd(self.net_size, sb.view("delta"), spot, und, nu)
-            oi = np.bincount(und, weights=self.abs_size * spot, minlength=nu).astype(float)
-            self._exposure_cache = (delta, oi)
-        return self._exposure_cache
+        spread, after, why = self.book.quote(s, dn, self.pool_assets_tokens())
+        return spread, after, why == 0, REFUSALS[why]
 
     def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0) -> int | None:
         """Open a position of signed size ``dn`` in series ``s``; returns its slot or None if refused."""
-        if dn == 0.0 or not np.isfinite(dn):
-            self.last_refusal = "size"
-            return None
-        if self.safe_mode:
+        if self.safe_mode and dn != 0.0 and math.isfinite(dn):
             return self._refuse("safe_mode")
-        spread, _, allowed, why = self.quote(s, dn)
-        if not allowed:
+        book = self.book
+        if book.n_positions == book.position_capacity:
+            self._compact_or_grow()
+        p = book.open(account, s, dn, margin_buffer, self.pool_assets_tokens())
+        if p < 0:
+            why = REFUSALS[-p]
+            if why in ("margin", "size"):        # the trader's own limit, not the pool's
+                self.last_refusal = why
+                return None
             return self._refuse(why)
-        sb = self.series
-        mark, spot = float(sb.mark[s]), float(sb.spot[s])
-        spread_usd = abs(dn) * mark * spread
-        fee_usd = abs(dn) * spot * self.cfg.notional_fee
-        cost_tokens = (spread_usd + fee_usd) / self.price_in
-        eq, _, ir = self.account_margin(account, extra=(s, dn, mark), collateral_change=-cost_tokens)
-        if eq < margin_buffer * ir:
-            self.last_refusal = "margin"       # the trader's own limit, not the pool's
-            return None
-        self._charge(account, spread_usd, fee_usd)
-        p = self._new_position(account, s, dn, mark)
-        self.stats.events.append(("trade", account, dn * spot))   # signed notional, USD
-        self.stats.volume_usd += abs(dn) * spot
-        self.stats.trades += 1
+        self._settle_book()
+        self.stats.events.append(("trade", account, book.last_notional_usd))   # signed notional, USD
+        self._count_trade()
         return p
 
     def _refuse(self, reason: str) -> None:
@@ -349,8 +246,8 @@ class OptionsMarket:
 
     def set_triggers(self, p: int, take_profit_usd: float, stop_loss_usd: float) -> None:
         """Take-profit / stop-loss orders on position ``p`` (USD of PnL): the owner is woken."""
-        self.pos_take_profit[p] = take_profit_usd
-        self.pos_stop_loss[p] = stop_loss_usd
+        self.book.pos_take_profit[p] = take_profit_usd
+        self.book.pos_stop_loss[p] = stop_loss_usd
 
     def triggered_owners(self) -> list:
         """Owners of positions whose PnL crossed their take-profit or stop-loss this step."""
@@ -365,85 +262,41 @@ class OptionsMarket:
     def close_position(self, p: int, fraction: float = 1.0) -> float:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
         the realized PnL in USD (before spread and fees). Never refused."""
-        n = float(self.pos_size[p])
-        if n == 0.0:
+        book = self.book
+        if book.pos_size[p] == 0.0:
             return 0.0
-        fraction = min(max(fraction, 0.0), 1.0)
-        s, a = int(self.pos_series[p]), int(self.pos_account[p])
-        dn = -fraction * n
-        spread = self._spread(s, self._utilization_after(s, dn, self.nav_usd()))
-        sb = self.series
-        mark, spot = float(sb.mark[s]), float(sb.spot[s])
-        realized_usd = fraction * n * (mark - float(self.pos_entry[p]))
-        self._settle_pnl(a, realized_usd)
-        self._charge(a, abs(dn) * mark * spread, abs(dn) * spot * self.cfg.notional_fee)
-        self.pos_size[p] = n + dn if fraction < 1.0 else 0.0
-        closed = n - float(self.pos_size[p])
-        self.net_size[s] -= closed
-        self.abs_size[s] -= abs(closed)
-        self.entry_notional -= closed * float(self.pos_entry[p])
-        self._book_changed(s, -closed, -abs(closed))
-        self.stats.events.append(("close", a, dn * spot))
-        self.stats.volume_usd += abs(dn) * spot
-        self.stats.trades += 1
+        a = int(book.pos_account[p])
+        realized_usd = book.close(p, fraction, self.pool_assets_tokens())
+        self.stats.trader_pnl_usd += realized_usd
+        self._settle_book()
+        self.stats.events.append(("close", a, book.last_notional_usd))
+        self._count_trade()
         return realized_usd
 
     def position_pnl_usd(self, p: int) -> float:
         return float(self.pos_size[p] * (self.series.mark[self.pos_series[p]] - self.pos_entry[p]))
 
-    def _settle_pnl(self, account: int, usd: float) -> None:
-        """Realized PnL between the account's collateral and the pool's balance."""
-        if usd == 0.0:
-            return
-        tokens = usd / (self.price_out if usd > 0 else self.price_in)
-        self.stats.trader_pnl_usd += usd
-        self.collateral[account] += tokens
-        self.ledger.settle_kernel(self.token, {self.pool_holder: -tokens})
+    def _settle_book(self) -> None:
+        """The other side of the book's last order: spread, fees and realized PnL to the pool
+        and insurance (the book moved the account's collateral)."""
+        book = self.book
+        self.ledger.settle_kernel(self.token, {self.pool_holder: book.last_pool_tokens,
+                                               self.insurance_holder: book.last_insurance_tokens})
+        self.stats.spread_usd += book.last_spread_usd
+        self.stats.fees_usd += book.last_fee_usd
 
-    def _charge(self, account: int, spread_usd: float, fee_usd: float) -> None:
-        """Spread to the main pool; the notional fee split main/insurance (design 5)."""
-        spread_t = spread_usd / self.price_in
-        fee_t = fee_usd / self.price_in
-        to_main, to_ins = pool_kernel.split_fee(fee_t, self.cfg.lp_share)
-        led, tok = self.ledger, self.token
-        led.from_vector(tok, self.collateral, account, self.pool_holder, spread_t + to_main)
-        led.from_vector(tok, self.collateral, account, self.insurance_holder, to_ins)
-        self.stats.spread_usd += spread_usd
-        self.stats.fees_usd += fee_usd
-
-    def _new_position(self, account: int, s: int, n: float, entry: float) -> int:
-        if self.n_positions == self.pos_size.shape[0]:
-            self._compact_or_grow()
-        p = self.n_positions
-        self.n_positions += 1
-        self.pos_account[p], self.pos_series[p], self.pos_size[p], self.pos_entry[p] = account, s, n, entry
-        self.pos_take_profit[p] = self.pos_stop_loss[p] = np.inf
-        self._positions_of[account].append(p)
-        self._ensure_net_size()
-        self.net_size[s] += n
-        self.abs_size[s] += abs(n)
-        self.entry_notional += n * entry
-        self._book_changed(s, n, abs(n))
-        return p
+    def _count_trade(self) -> None:
+        self.stats.volume_usd += abs(self.book.last_notional_usd)
+        self.stats.trades += 1
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) or, if most are open, double the arrays."""
-        k = self.n_positions
-        live = np.flatnonzero(self.pos_size[:k] != 0.0)
-        if live.size < k // 2:
-            remap = {int(old): new for new, old in enumerate(live)}
-            for name in _POSITION_ARRAYS:
-                arr = getattr(self, name)
-                arr[: live.size] = arr[live]
-                arr[live.size:] = np.inf if name in ("pos_take_profit", "pos_stop_loss") else 0
-            self.n_positions = int(live.size)
-            self._positions_of = [[remap[p] for p in ps if p in remap] for ps in self._positions_of]
-            self._on_compact(remap)
+        book = self.book
+        if np.count_nonzero(book.pos_size[: book.n_positions]) < book.n_positions // 2:
+            live = book.compact()
+            self._on_compact({int(old): new for new, old in enumerate(live)})
         else:
-            for name in _POSITION_ARRAYS:
-                arr = getattr(self, name)
-                fill = np.inf if name in ("pos_take_profit", "pos_stop_loss") else 0
-                setattr(self, name, np.concatenate([arr, np.full_like(arr, fill)]))
+            book.grow_positions()
 
     def _on_compact(self, remap: dict[int, int]) -> None:
         """Tell the owners of positions their new slots (owners keep slot ids)."""
@@ -460,7 +313,6 @@ class OptionsMarket:
         if na == 0 or (k == 0 and not np.any(self.collateral[:na] < 0.0)):
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
-        self._ensure_net_size()
         tok, led = self.token, self.ledger
         funding = pool_kernel.accrue_funding(
             self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], sb.view("mark"),
@@ -479,7 +331,7 @@ class OptionsMarket:
             ins_tok + ins_usdc, self.pool_assets_tokens(),
         )
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
-        self._sync_net_size()
+        self.book.resync()           # the kernel moved sizes in place
         self.last_margin = res
 
     def _settle_liquidations(self, res, ins_tok: float, keepers: list[int],
@@ -532,7 +384,6 @@ class OptionsMarket:
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
-        self._util_cache = None
         return shares
 
     def request_withdrawal(self, lp: object, step: int) -> None:
@@ -568,7 +419,6 @@ class OptionsMarket:
             self.total_shares -= burn
             self.shares[lp] -= burn
             entry[1] -= burn
-            self._util_cache = None
             paid.append((lp, out))
             if entry[1] <= 1e-12 * max(shares, 1.0):
                 self.queue.remove(entry)

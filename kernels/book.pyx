@@ -1,0 +1,452 @@
+# cython: language_level=3
+"""The trade book of one market: accounts, positions, quotes, opens and closes in C.
+
+A trader's order is one call: the quote (spread from utilization after the trade; the
+utilization, net-delta and open-interest caps), the account's initial-margin check (a walk of
+that account's own positions through the step's ``margin_table``), the charge and the new
+position, with the pool's running risk shifted in place. The formulas are those of
+``kernels.pool`` and ``kernels.liquidation``; ``kernels.reference.book`` is the plain-Python
+twin the tests hold this class to.
+
+Units: sizes in units of the underlying (signed), marks and spots in USD, collateral and the
+``last_*_tokens`` settlements in margin tokens, ``*_usd`` in USD. Collateral moves in place;
+the caller settles ``last_pool_tokens`` and ``last_insurance_tokens`` in its ledger.
+"""
+
+import numpy as np
+cimport numpy as cnp
+from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY
+from libc.stdint cimport int64_t, uint8_t
+
+from kernels.params import BookConfig
+
+cnp.import_array()
+
+# Columns of a margin_table row (kernels.liquidation): mark, delta-rule USD per unit for
+# maintenance long / short and initial long / short, then mark - stress mark per crypto point.
+cdef enum:
+    _MARK = 0
+    _WM_LONG = 1
+    _WI_LONG = 3
+    _D0 = 5
+    _MAX_CRYPTO = 64        # crypto stress points a margin check can hold on the stack
+
+_POSITION_FILL = {"pos_account": 0, "pos_series": 0, "pos_size": 0.0, "pos_entry": 0.0,
+                  "pos_take_profit": np.inf, "pos_stop_loss": np.inf, "pos_next": -1}
+
+
+cdef inline double _cv(double q, double price, double haircut) noexcept nogil:
+    """Margin value (USD) of q tokens: positive balances are haircut, debts are not."""
+    return price * (fmax(q, 0.0) * (1.0 - haircut) + fmin(q, 0.0))
+
+
+cdef class TradeBook:
+    """Accounts, positions and the pool's running risk of one market (see the module doc and
+    ``kernels.reference.book.TradeBook``, whose docstrings state each method's rule)."""
+
+    cdef readonly object cfg
+    cdef readonly Py_ssize_t n_accounts, n_positions
+    cdef readonly object collateral, acct_head
+    cdef readonly object pos_account, pos_series, pos_size, pos_entry, pos_take_profit, pos_stop_loss, pos_next
+    cdef readonly object net_size, abs_size, losses, delta_usd, oi_usd
+    cdef readonly double entry_notional, price, price_in, price_out
+    cdef readonly double last_pool_tokens, last_insurance_tokens, last_spread_usd, last_fee_usd, last_notional_usd
+    cdef double[::1] _q, _size, _entry, _tp, _sl, _net, _abs, _losses, _dusd, _oi
+    cdef int64_t[::1] _head, _acct, _ser, _next
+    cdef double[::1] _mark, _delta, _spot, _moves
+    cdef int64_t[::1] _und
+    cdef uint8_t[::1] _perp
+    cdef double[:, ::1] _stress, _table
+    cdef Py_ssize_t _n_series, _nc
+    cdef object _series_refs
+    cdef double _haircut, _base, _skew, _perp_spread, _fee, _lp_share, _max_util, _max_delta, _oi_cap, _mm, _im
+
+    def __init__(self, cfg, Py_ssize_t n_pool_points):
+        if not isinstance(cfg, BookConfig):
+            raise ValueError(f"cfg: expected a BookConfig, got {type(cfg).__name__}")
+        if n_pool_points < 0:
+            raise ValueError(f"n_pool_points: must be >= 0, got {n_pool_points}")
+        self.cfg = cfg
+        self._haircut, self._base, self._skew = cfg.haircut, cfg.base_spread, cfg.skew
+        self._perp_spread, self._fee, self._lp_share = cfg.perp_spread, cfg.notional_fee, cfg.lp_share
+        self._max_util, self._max_delta, self._oi_cap = cfg.max_utilization, cfg.max_net_delta_fraction, cfg.oi_cap_usd
+        self._mm, self._im = cfg.stress_maint_mult, cfg.stress_initial_mult
+        self.collateral = np.zeros(16)
+        self.acct_head = np.full(16, -1, dtype=np.int64)
+        for name, fill in _POSITION_FILL.items():
+            self._set(name, np.full(16, fill, dtype=np.int64 if isinstance(fill, int) else np.float64))
+        self.net_size = np.zeros(0)
+        self.abs_size = np.zeros(0)
+        self.losses = np.zeros(n_pool_points)
+        self.delta_usd = np.zeros(0)
+        self.oi_usd = np.zeros(0)
+        self.price = self.price_in = self.price_out = 1.0
+        self._bind_accounts()
+        self._bind_positions()
+        self._bind_aggregates()
+
+    # ------------------------------------------------------------------ binding arrays
+    def _bind_accounts(self):
+        self._q = self.collateral
+        self._head = self.acct_head
+
+    def _bind_positions(self):
+        self._acct, self._ser, self._next = self.pos_account, self.pos_series, self.pos_next
+        self._size, self._entry = self.pos_size, self.pos_entry
+        self._tp, self._sl = self.pos_take_profit, self.pos_stop_loss
+
+    def _bind_aggregates(self):
+        self._net, self._abs, self._losses = self.net_size, self.abs_size, self.losses
+        self._dusd, self._oi = self.delta_usd, self.oi_usd
+
+    def _set(self, str name, value):
+        if name == "pos_account": self.pos_account = value
+        elif name == "pos_series": self.pos_series = value
+        elif name == "pos_size": self.pos_size = value
+        elif name == "pos_entry": self.pos_entry = value
+        elif name == "pos_take_profit": self.pos_take_profit = value
+        elif name == "pos_stop_loss": self.pos_stop_loss = value
+        elif name == "pos_next": self.pos_next = value
+
+    # ------------------------------------------------------------------ capacity
+    @property
+    def position_capacity(self):
+        return self.pos_size.shape[0]
+
+    def add_account(self):
+        """A new account with no collateral and no positions; returns its index."""
+        if self.n_accounts == self.collateral.shape[0]:
+            self.collateral = np.concatenate([self.collateral, np.zeros_like(self.collateral)])
+            self.acct_head = np.concatenate([self.acct_head, np.full_like(self.acct_head, -1)])
+            self._bind_accounts()
+        self.n_accounts += 1
+        return self.n_accounts - 1
+
+    def grow_positions(self):
+        """Double the position arrays."""
+        for name, fill in _POSITION_FILL.items():
+            arr = getattr(self, name)
+            self._set(name, np.concatenate([arr, np.full_like(arr, fill)]))
+        self._bind_positions()
+
+    def compact(self):
+        """Drop closed positions; return the old slots of the kept ones, in their new order."""
+        k = self.n_positions
+        live = np.flatnonzero(self.pos_size[:k] != 0.0)
+        for name, fill in _POSITION_FILL.items():
+            arr = getattr(self, name)
+            arr[: live.size] = arr[live]
+            arr[live.size:] = fill
+        self.n_positions = live.size
+        self.acct_head[:] = -1
+        cdef Py_ssize_t p
+        cdef int64_t a
+        for p in range(self.n_positions):          # oldest first, so each list is newest first
+            a = self._acct[p]
+            self._next[p] = self._head[a]
+            self._head[a] = p
+        return live
+
+    # ------------------------------------------------------------------ series and prices
+    def bind_series(self, mark, delta, spot, underlying, is_perp, stress_pool, table, token_moves,
+                    Py_ssize_t n_underlyings):
+        """The series were (re)priced: take their arrays and recompute the pool's risk."""
+        refs = (np.ascontiguousarray(mark, dtype=np.float64), np.ascontiguousarray(delta, dtype=np.float64),
+                np.ascontiguousarray(spot, dtype=np.float64), np.ascontiguousarray(underlying, dtype=np.int64),
+                np.ascontiguousarray(is_perp, dtype=np.uint8), np.ascontiguousarray(stress_pool, dtype=np.float64),
+                np.ascontiguousarray(table, dtype=np.float64), np.ascontiguousarray(token_moves, dtype=np.float64))
+        n = refs[0].shape[0]
+        for name, arr in zip(("delta", "spot", "underlying", "is_perp"), refs[1:5]):
+            if arr.shape[0] != n:
+                raise ValueError(f"{name}: expected {n} series, got {arr.shape[0]}")
+        if refs[5].ndim != 2 or refs[5].shape[1] != n or refs[5].shape[0] != self.losses.shape[0]:
+            raise ValueError(f"stress_pool: expected shape ({self.losses.shape[0]}, {n}), got {refs[5].shape}")
+        if refs[6].ndim != 2 or refs[6].shape[0] != n or not 0 <= refs[6].shape[1] - _D0 <= _MAX_CRYPTO:
+            raise ValueError(f"table: expected a margin_table of {n} rows, got shape {refs[6].shape}")
+        if n and (refs[3].min() < 0 or refs[3].max() >= n_underlyings):
+            raise ValueError(f"underlying: must be in [0, {n_underlyings})")
+        self._series_refs = refs
+        self._mark, self._delta, self._spot, self._und, self._perp, self._stress, self._table, self._moves = refs
+        self._n_series = n
+        self._nc = refs[6].shape[1] - _D0
+        if n > self.net_size.shape[0]:
+            grow = n - self.net_size.shape[0]
+            self.net_size = np.concatenate([self.net_size, np.zeros(grow)])
+            self.abs_size = np.concatenate([self.abs_size, np.zeros(grow)])
+        self.delta_usd = np.zeros(n_underlyings)
+        self.oi_usd = np.zeros(n_underlyings)
+        self._bind_aggregates()
+        self._recompute_risk()
+
+    def set_prices(self, double price, double price_in, double price_out):
+        """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
+        if not (price > 0 and price_in > 0 and price_out > 0 and isfinite(price) and isfinite(price_in)
+                and isfinite(price_out)):
+            raise ValueError(f"prices: must be finite and > 0, got {price}, {price_in}, {price_out}")
+        self.price, self.price_in, self.price_out = price, price_in, price_out
+
+    def resync(self):
+        """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
+        cdef Py_ssize_t p, s
+        cdef double n, total = 0.0
+        for s in range(self._net.shape[0]):
+            self._net[s] = 0.0
+            self._abs[s] = 0.0
+        for p in range(self.n_positions):
+            s, n = self._ser[p], self._size[p]
+            self._net[s] += n
+            self._abs[s] += fabs(n)
+            total += n * self._entry[p]
+        self.entry_notional = total
+        self._recompute_risk()
+
+    cdef void _recompute_risk(self) noexcept:
+        cdef Py_ssize_t g, s, u
+        cdef double total
+        for g in range(self._losses.shape[0]):
+            total = 0.0
+            for s in range(self._n_series):
+                total += self._net[s] * (self._stress[g, s] - self._mark[s])
+            self._losses[g] = total
+        for u in range(self._dusd.shape[0]):
+            self._dusd[u] = 0.0
+            self._oi[u] = 0.0
+        for s in range(self._n_series):
+            u = self._und[s]
+            self._dusd[u] += self._net[s] * self._delta[s] * self._spot[s]
+            self._oi[u] += self._abs[s] * self._spot[s]
+
+    # ------------------------------------------------------------------ reading
+    cdef double _upnl(self) noexcept:
+        cdef Py_ssize_t s
+        cdef double total = 0.0
+        for s in range(self._n_series):
+            total += self._mark[s] * self._net[s]
+        return total - self.entry_notional
+
+    cdef double _nav(self, double pool_tokens) noexcept:
+        return pool_tokens * self.price - self._upnl()
+
+    cdef double _util_after(self, Py_ssize_t s, double dn, double nav) noexcept:
+        cdef Py_ssize_t g
+        cdef double worst = 0.0, x
+        if nav <= 0.0:
+            return INFINITY
+        for g in range(self._losses.shape[0]):
+            x = self._losses[g]
+            if dn != 0.0:
+                x += dn * (self._stress[g, s] - self._mark[s])
+            if x > worst:
+                worst = x
+        return worst / nav
+
+    def upnl_usd(self):
+        """Traders' unrealized PnL against the pool (USD)."""
+        return self._upnl()
+
+    def nav_usd(self, double pool_tokens):
+        """Pool NAV (USD) given its balance in tokens: assets minus traders' unrealized PnL."""
+        return self._nav(pool_tokens)
+
+    def utilization(self, double pool_tokens):
+        return self._util_after(0, 0.0, self._nav(pool_tokens))
+
+    def positions_of(self, Py_ssize_t a):
+        """Open positions of account ``a``, newest first (closed ones are unlinked)."""
+        self._check_account(a)
+        out = []
+        cdef int64_t p = self._head[a], prev = -1, nxt
+        while p >= 0:
+            nxt = self._next[p]
+            if self._size[p] == 0.0:
+                if prev < 0:
+                    self._head[a] = nxt
+                else:
+                    self._next[prev] = nxt
+            else:
+                out.append(p)
+                prev = p
+            p = nxt
+        return out
+
+    cdef void _margin(self, Py_ssize_t a, Py_ssize_t xs, double xn, double xe, double dq,
+                      double* eq, double* mr, double* ir) noexcept:
+        """One account's (equity, maintenance, initial) in USD, as margin_from_table."""
+        cdef double upnl = 0.0, dm = 0.0, di = 0.0, cv, crypto, token, worst = 0.0
+        cdef double L[_MAX_CRYPTO]
+        cdef Py_ssize_t c, t, nc = self._nc, nt = self._moves.shape[0]
+        cdef int64_t p = self._head[a], prev = -1, nxt
+        for c in range(nc):
+            L[c] = 0.0
+        while p >= 0 or xs >= 0:
+            if p >= 0:
+                nxt = self._next[p]
+                if self._size[p] == 0.0:         # closed: unlink it
+                    if prev < 0:
+                        self._head[a] = nxt
+                    else:
+                        self._next[prev] = nxt
+                    p = nxt
+                    continue
+                self._accumulate(self._ser[p], self._size[p], self._entry[p], &upnl, &dm, &di, L)
+                prev = p
+                p = nxt
+            else:
+                self._accumulate(xs, xn, xe, &upnl, &dm, &di, L)
+                xs = -1
+        cv = _cv(self._q[a] + dq, self.price, self._haircut)
+        eq[0] = cv + upnl
+        if nc > 0 and nt > 0:
+            crypto = L[0]
+            for c in range(1, nc):
+                crypto = fmax(crypto, L[c])
+            token = -self._moves[0] * cv
+            for t in range(1, nt):
+                token = fmax(token, -self._moves[t] * cv)
+            worst = fmax(crypto + token, 0.0)
+        mr[0] = fmax(dm, self._mm * worst)
+        ir[0] = fmax(di, self._im * worst)
+
+    cdef inline void _accumulate(self, Py_ssize_t s, double n, double entry, double* upnl,
+                                 double* dm, double* di, double* L) noexcept:
+        cdef Py_ssize_t c
+        cdef int j = n <= 0.0            # 0: long, 1: short
+        cdef double an = fabs(n)
+        upnl[0] += n * (self._table[s, _MARK] - entry)
+        dm[0] += an * self._table[s, _WM_LONG + j]
+        di[0] += an * self._table[s, _WI_LONG + j]
+        for c in range(self._nc):
+            L[c] += n * self._table[s, _D0 + c]
+
+    def margin(self, Py_ssize_t a, Py_ssize_t extra_series=-1, double extra_size=0.0,
+               double extra_entry=0.0, double collateral_change=0.0):
+        """(equity, maintenance, initial) USD of account ``a``, optionally with one more
+        position and a change of collateral (tokens)."""
+        self._check_account(a)
+        if extra_series >= 0:
+            self._check_series(extra_series)
+        cdef double eq, mr, ir
+        self._margin(a, extra_series, extra_size, extra_entry, collateral_change, &eq, &mr, &ir)
+        return eq, mr, ir
+
+    # ------------------------------------------------------------------ trading
+    cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:
+        if self._perp[s]:
+            return self._perp_spread
+        return self._base + self._skew * fmin(util_after, 10.0)
+
+    cdef int _quote(self, Py_ssize_t s, double dn, double nav, double* spread, double* after) noexcept:
+        cdef double before, old_delta, new_delta
+        cdef Py_ssize_t u
+        if nav <= 0.0:
+            spread[0] = self._spread(s, 1.0)
+            after[0] = INFINITY
+            return 1
+        before = self._util_after(0, 0.0, nav)
+        after[0] = self._util_after(s, dn, nav)
+        spread[0] = self._spread(s, after[0])
+        if after[0] > before and after[0] > self._max_util:
+            return 2
+        u = self._und[s]
+        old_delta = self._dusd[u]
+        new_delta = old_delta + dn * self._delta[s] * self._spot[s]
+        if fabs(new_delta) > fabs(old_delta) and fabs(new_delta) > self._max_delta * nav:
+            return 3
+        if self._oi[u] + fabs(dn) * self._spot[s] > self._oi_cap:
+            return 4
+        return 0
+
+    def quote(self, Py_ssize_t s, double dn, double pool_tokens):
+        """(spread fraction, utilization after, refusal code) of a trade of ``dn`` in ``s``."""
+        self._check_series(s)
+        cdef double spread, after
+        cdef int why = self._quote(s, dn, self._nav(pool_tokens), &spread, &after)
+        return spread, after, why
+
+    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens):
+        """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
+        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code."""
+        self._check_account(a)
+        self._check_series(s)
+        if dn == 0.0 or not isfinite(dn):
+            return -6
+        if self.n_positions == self._size.shape[0]:
+            raise IndexError("position arrays are full: compact() or grow_positions() first")
+        cdef double spread, after, spread_usd, fee_usd, eq, mr, ir, mark = self._mark[s]
+        cdef int why = self._quote(s, dn, self._nav(pool_tokens), &spread, &after)
+        if why:
+            return -why
+        spread_usd = fabs(dn) * mark * spread
+        fee_usd = fabs(dn) * self._spot[s] * self._fee
+        self._margin(a, s, dn, mark, -(spread_usd + fee_usd) / self.price_in, &eq, &mr, &ir)
+        if eq < margin_buffer * ir:
+            return -5
+        self._charge(a, spread_usd, fee_usd, 0.0)
+        cdef Py_ssize_t p = self.n_positions
+        self.n_positions += 1
+        self._acct[p], self._ser[p], self._size[p], self._entry[p] = a, s, dn, mark
+        self._tp[p] = INFINITY
+        self._sl[p] = INFINITY
+        self._next[p] = self._head[a]
+        self._head[a] = p
+        self.entry_notional += dn * mark
+        self._book_moved(s, dn, fabs(dn))
+        self.last_notional_usd = dn * self._spot[s]
+        return p
+
+    def close(self, Py_ssize_t p, double fraction, double pool_tokens):
+        """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
+        the realized PnL in USD before spread and fees."""
+        if p < 0 or p >= self.n_positions:
+            raise IndexError(f"position {p} out of range [0, {self.n_positions})")
+        cdef double n = self._size[p]
+        if n == 0.0:
+            self.last_pool_tokens = self.last_insurance_tokens = 0.0
+            self.last_spread_usd = self.last_fee_usd = self.last_notional_usd = 0.0
+            return 0.0
+        fraction = fmin(fmax(fraction, 0.0), 1.0)
+        cdef Py_ssize_t s = self._ser[p], a = self._acct[p]
+        cdef double dn = -fraction * n, mark = self._mark[s], closed, pnl_tokens = 0.0
+        cdef double spread = self._spread(s, self._util_after(s, dn, self._nav(pool_tokens)))
+        cdef double realized_usd = fraction * n * (mark - self._entry[p])
+        if realized_usd != 0.0:
+            pnl_tokens = realized_usd / (self.price_out if realized_usd > 0 else self.price_in)
+            self._q[a] += pnl_tokens
+        self._charge(a, fabs(dn) * mark * spread, fabs(dn) * self._spot[s] * self._fee, pnl_tokens)
+        self._size[p] = n + dn if fraction < 1.0 else 0.0
+        closed = n - self._size[p]
+        self.entry_notional -= closed * self._entry[p]
+        self._book_moved(s, -closed, -fabs(closed))
+        self.last_notional_usd = dn * self._spot[s]
+        return realized_usd
+
+    cdef void _charge(self, Py_ssize_t a, double spread_usd, double fee_usd, double pnl_tokens) noexcept:
+        """Spread to the main pool, the fee split main/insurance; realized PnL out of the pool."""
+        cdef double spread_t = spread_usd / self.price_in, fee_t = fee_usd / self.price_in
+        cdef double to_main = fee_t * self._lp_share
+        cdef double to_ins = fee_t - to_main
+        self._q[a] -= spread_t + to_main + to_ins
+        self.last_pool_tokens = spread_t + to_main - pnl_tokens
+        self.last_insurance_tokens = to_ins
+        self.last_spread_usd = spread_usd
+        self.last_fee_usd = fee_usd
+
+    cdef void _book_moved(self, Py_ssize_t s, double dn, double gross) noexcept:
+        """Traders' net size of ``s`` moved by ``dn`` and gross size by ``gross``."""
+        cdef Py_ssize_t g, u = self._und[s]
+        cdef double mark = self._mark[s]
+        self._net[s] += dn
+        self._abs[s] += gross
+        for g in range(self._losses.shape[0]):
+            self._losses[g] += dn * (self._stress[g, s] - mark)
+        self._dusd[u] += dn * self._delta[s] * self._spot[s]
+        self._oi[u] += gross * self._spot[s]
+
+    # ------------------------------------------------------------------ checks
+    cdef inline void _check_account(self, Py_ssize_t a) except *:
+        if a < 0 or a >= self.n_accounts:
+            raise IndexError(f"account {a} out of range [0, {self.n_accounts})")
+
+    cdef inline void _check_series(self, Py_ssize_t s) except *:
+        if s < 0 or s >= self._n_series:
+            raise IndexError(f"series {s} out of range [0, {self._n_series})")
