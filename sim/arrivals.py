@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import poisson
+from scipy import special
 
 
 def market_quality(capacity_usd: float, amm_depth_usd: float, spread: float, depth_ref_usd: float,
@@ -30,4 +30,14 @@ def bass_arrivals(u: float, dt_years: float, quality: float, p: float, q: float,
     lam = dt_years * quality * (p + q * active / potential) * (potential - active)
     if lam <= 0:
         return 0
-    return int(min(poisson.ppf(u, lam), potential - active))
+    return int(min(poisson_quantile(u, lam), potential - active))
+
+
+def poisson_quantile(u: float, lam: float) -> int:
+    """Smallest k with P(Poisson(lam) <= k) >= u: ``scipy.stats.poisson.ppf``'s own rule, called
+    through ``scipy.special`` (the distribution object costs ~0.3 ms a call, a step's budget)."""
+    if u <= 0.0:
+        return 0
+    k = math.ceil(special.pdtrik(u, lam))
+    below = max(k - 1, 0)
+    return below if special.pdtr(below, lam) >= u else k

@@ -48,6 +48,18 @@ class EventLog:
         self._tokens.append(amount_tokens)
         self._usd.append(amount_usd)
 
+    def extend(self, step: int, kinds: list[str], market: str, accounts: list[int], agents: list[int],
+               amounts_usd: list[float]) -> None:
+        """Many rows of one step and market at once (the step's trades), no tokens or detail."""
+        n = len(accounts)
+        self._step.extend([step] * n)
+        self._kind.extend([self._code(k) for k in kinds])
+        self._market.extend([self._code(market)] * n)
+        self._account.extend(accounts)
+        self._agent.extend(agents)
+        self._tokens.extend([0.0] * n)
+        self._usd.extend(amounts_usd)
+
     def __len__(self) -> int:
         return len(self._step)
 

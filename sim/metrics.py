@@ -112,8 +112,15 @@ def current_row(model, t: int) -> dict:
 
 
 def record_market_events(model, m) -> None:
-    """Turn a market's step events into event rows (token amounts and USD at the oracle)."""
+    """Turn a market's step events into event rows (token amounts and USD at the oracle).
+
+    The step's trades and closes come first (as columns), then its other events in order.
+    """
     P = m.price
+    st = m.stats
+    if st.trade_account:
+        model.events.extend(model.step_count, st.trade_kind, m.token, st.trade_account,
+                            [m.account_agent[a] for a in st.trade_account], st.trade_usd)
     for ev in m.stats.events:
         kind, account = ev[0], ev[1]
         owner = m.account_owner[account] if 0 <= account < len(m.account_owner) else None
@@ -126,8 +133,6 @@ def record_market_events(model, m) -> None:
                 model.record_event("waterfall_pool", m.token, account, agent, from_pool, from_pool * P)
         elif kind == "liquidation":
             model.record_event("liquidation", m.token, account, agent, ev[2], ev[2] * P, "penalty in tokens")
-        elif kind in ("trade", "close"):        # signed underlying notional in USD
-            model.record_event(kind, m.token, account, agent, 0.0, float(ev[2]))
         else:
             amount = float(ev[2]) if len(ev) > 2 else 0.0
             model.record_event(kind, m.token, account, agent, amount, amount * P, ev[3] if len(ev) > 3 else "")

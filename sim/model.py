@@ -71,6 +71,9 @@ class FlywheelModel(mesa.Model):
         self.arrivals_step = 0
         self._sales: list[tuple[int, str, float]] = []
         self._parked: dict[str, list] = {}      # market -> traders waiting for safe mode to end
+        # The Bass arrivals' uniforms: one per step and kind, so twin runs' arrivals are nested.
+        self._arrival_uniforms = {kind: stream(seed, "arrival_count", KIND[kind]).random(self.n_steps)
+                                  for kind in ("trader", "liquidity_provider")}
 
         assets = [*sc.tokens, USDC]
         self.ledger = Ledger(assets)
@@ -357,7 +360,7 @@ class FlywheelModel(mesa.Model):
     def _settle_markets(self, t: int) -> None:
         keepers = [a.wallet for a in self.agents_by_type.get(Arbitrageur, []) if a.is_keeper]
         for k, (name, m) in enumerate(self.markets.items()):
-            m.settle_step(self.dt_years, keepers, stream(self.root_seed, "keepers", k, t), t)
+            m.settle_step(self.dt_years, keepers, lambda k=k: stream(self.root_seed, "keepers", k, t), t)
             res = getattr(m, "last_margin", None)
             if res is not None and len(res.liq_account):
                 for a in set(int(x) for x in res.liq_account):
@@ -386,7 +389,7 @@ class FlywheelModel(mesa.Model):
             ("trader", arr.traders, self._new_trader),
             ("liquidity_provider", arr.liquidity_providers, self._new_lp),
         ):
-            u = float(stream(self.root_seed, "arrival_count", KIND[kind], t).random())
+            u = float(self._arrival_uniforms[kind][t])
             active = self.active_now[kind]
             n = bass_arrivals(u, self.dt_years, quality, bass.p, bass.q, active, bass.potential)
             for k in range(n):

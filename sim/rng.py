@@ -15,7 +15,7 @@ COMPONENT = {
     "initial": 2,        # agents present at the start: (kind, i)
     "arrival": 3,        # agents arriving later: (kind, step, k)
     "impulse": 4,        # extra agents of an impulse run: (kind, j)
-    "arrival_count": 5,  # one uniform per step and kind for the Bass arrivals: (kind, step)
+    "arrival_count": 5,  # the Bass arrivals' uniforms, one per step (its index): (kind,)
     "events": 6,         # shock side effects: (event index,)
     "keepers": 7,        # which keeper executes a liquidation: (market, step)
 }

@@ -126,7 +126,7 @@ def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     mk.collateral[a] -= 1000.0                       # an account in deficit with no position
     m.ledger.settle_kernel("TSLA.M", {mk.pool_holder: 1000.0})   # its loss was booked by the pool
     after_loss = mk.nav_tokens()
-    mk.settle_step(m.dt_years, [], np.random.default_rng(0), m.step_count)
+    mk.settle_step(m.dt_years, [], lambda: np.random.default_rng(0), m.step_count)
     assert mk.collateral[a] == pytest.approx(0.0, abs=1e-9)
     assert mk.nav_tokens() == pytest.approx(after_loss - 1000.0, rel=1e-12)
     assert after_loss - before == pytest.approx(1000.0, rel=1e-9)

@@ -10,6 +10,7 @@ Token amounts are in units of the margin token; USD amounts say so in their name
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,11 @@ class StepStats:
     trader_pnl_usd: float = 0.0      # realized PnL paid to traders by the pool (negative: received)
     refused: int = 0
     events: list = field(default_factory=list)
+    # Trades and closes, as columns (the step's most numerous events): kind, account, signed
+    # underlying notional (USD).
+    trade_kind: list = field(default_factory=list)
+    trade_account: list = field(default_factory=list)
+    trade_usd: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class OptionsMarket:
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
         ), series.pool_moves.size)
         self.account_owner: list[object] = []
+        self.account_agent: list[int] = []           # the owner's Mesa unique_id (-1: none)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = ""                       # why the last open_position returned None
@@ -174,6 +181,7 @@ class OptionsMarket:
     # ---------------------------------------------------------------- accounts
     def open_account(self, owner: object) -> int:
         self.account_owner.append(owner)
+        self.account_agent.append(getattr(owner, "unique_id", -1))
         return self.book.add_account()
 
     def accounts_holding(self) -> np.ndarray:
@@ -235,8 +243,7 @@ class OptionsMarket:
                 return None
             return self._refuse(why)
         self._settle_book()
-        self.stats.events.append(("trade", account, book.last_notional_usd))   # signed notional, USD
-        self._count_trade()
+        self._count_trade("trade", account)
         return p
 
     def _refuse(self, reason: str) -> None:
@@ -269,8 +276,7 @@ class OptionsMarket:
         realized_usd = book.close(p, fraction, self.pool_assets_tokens())
         self.stats.trader_pnl_usd += realized_usd
         self._settle_book()
-        self.stats.events.append(("close", a, book.last_notional_usd))
-        self._count_trade()
+        self._count_trade("close", a)
         return realized_usd
 
     def position_pnl_usd(self, p: int) -> float:
@@ -285,9 +291,13 @@ class OptionsMarket:
         self.stats.spread_usd += book.last_spread_usd
         self.stats.fees_usd += book.last_fee_usd
 
-    def _count_trade(self) -> None:
-        self.stats.volume_usd += abs(self.book.last_notional_usd)
-        self.stats.trades += 1
+    def _count_trade(self, kind: str, account: int) -> None:
+        st, usd = self.stats, self.book.last_notional_usd     # signed underlying notional, USD
+        st.volume_usd += abs(usd)
+        st.trades += 1
+        st.trade_kind.append(kind)
+        st.trade_account.append(account)
+        st.trade_usd.append(usd)
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) or, if most are open, double the arrays."""
@@ -306,9 +316,12 @@ class OptionsMarket:
                 fix(self, remap)
 
     # ---------------------------------------------------------------- funding, margin, liquidation
-    def settle_step(self, dt_years: float, keepers: list[int], keeper_rng: np.random.Generator,
+    def settle_step(self, dt_years: float, keepers: list[int], keeper_rng: Callable[[], np.random.Generator],
                     step: int) -> None:
-        """Phase 7: funding for every position, then the liquidation kernel (design 5-6)."""
+        """Phase 7: funding for every position, then the liquidation kernel (design 5-6).
+
+        ``keeper_rng()`` gives the stream that picks each liquidation's keeper (made only when
+        someone is liquidated)."""
         k, na = self.n_positions, self.n_accounts
         if na == 0 or (k == 0 and not np.any(self.collateral[:na] < 0.0)):
             return      # nothing to fund, nothing to liquidate, no deficit to cover
@@ -335,7 +348,7 @@ class OptionsMarket:
         self.last_margin = res
 
     def _settle_liquidations(self, res, ins_tok: float, keepers: list[int],
-                             rng: np.random.Generator, step: int) -> None:
+                             rng: Callable[[], np.random.Generator], step: int) -> None:
         tok, led, P = self.token, self.ledger, self.price
         n_liq = len(res.liq_account)
         keeper_total = float(np.sum(res.liq_keeper_tokens)) if n_liq else 0.0
@@ -350,7 +363,7 @@ class OptionsMarket:
             led.transfer("USDC", self.insurance_holder, self.pool_holder, from_usdc * P)
         if n_liq:
             if keepers:
-                picks = rng.integers(0, len(keepers), size=n_liq)
+                picks = rng().integers(0, len(keepers), size=n_liq)
                 for i in range(n_liq):
                     kt = float(res.liq_keeper_tokens[i])
                     if kt > 0:
