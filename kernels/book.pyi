@@ -1,0 +1,57 @@
+"""Stub of kernels.book (one market's trade book; design sections 5-7)."""
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kernels.params import BookConfig
+
+class TradeBook:
+    cfg: BookConfig
+    n_accounts: int
+    n_positions: int
+    collateral: NDArray[np.float64]          # tokens per account
+    acct_head: NDArray[np.int64]
+    pos_account: NDArray[np.int64]
+    pos_series: NDArray[np.int64]
+    pos_size: NDArray[np.float64]            # signed units of the underlying
+    pos_entry: NDArray[np.float64]           # USD mark at entry
+    pos_take_profit: NDArray[np.float64]     # USD of PnL
+    pos_stop_loss: NDArray[np.float64]       # USD of loss
+    pos_next: NDArray[np.int64]
+    net_size: NDArray[np.float64]
+    abs_size: NDArray[np.float64]
+    losses: NDArray[np.float64]              # USD per pool stress point
+    delta_usd: NDArray[np.float64]
+    oi_usd: NDArray[np.float64]
+    entry_notional: float                    # USD
+    price: float
+    price_in: float
+    price_out: float
+    last_pool_tokens: float
+    last_insurance_tokens: float
+    last_spread_usd: float
+    last_fee_usd: float
+    last_notional_usd: float
+    def __init__(self, cfg: BookConfig, n_pool_points: int) -> None: ...
+    @property
+    def position_capacity(self) -> int: ...
+    def add_account(self) -> int: ...
+    def grow_positions(self) -> None: ...
+    def compact(self) -> NDArray[np.int64]: ...
+    def bind_series(
+        self, mark: ArrayLike, delta: ArrayLike, spot: ArrayLike, underlying: ArrayLike, is_perp: ArrayLike,
+        stress_pool: ArrayLike, table: ArrayLike, token_moves: ArrayLike, n_underlyings: int,
+    ) -> None: ...
+    def set_prices(self, price: float, price_in: float, price_out: float) -> None: ...
+    def resync(self) -> None: ...
+    def upnl_usd(self) -> float: ...
+    def nav_usd(self, pool_tokens: float) -> float: ...
+    def utilization(self, pool_tokens: float) -> float: ...
+    def positions_of(self, a: int) -> list[int]: ...
+    def margin(
+        self, a: int, extra_series: int = -1, extra_size: float = 0.0, extra_entry: float = 0.0,
+        collateral_change: float = 0.0,
+    ) -> tuple[float, float, float]: ...
+    def quote(self, s: int, dn: float, pool_tokens: float) -> tuple[float, float, int]: ...
+    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float) -> int: ...
+    def close(self, p: int, fraction: float, pool_tokens: float) -> float: ...
