@@ -91,8 +91,9 @@ class DirectionalTrader(FlywheelAgent):
         m, p = self.market, self.params
         pnl = m.position_pnl_usd(self.position)
         margin = max(self.margin_at_open_usd, 1e-9)
-        held = step - self.opened_step
-        if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or held >= self.holding_steps - 1e-9:
+        # Its holding time ends during this step (the clock rang for it): close now, not a step later.
+        expired = step + 1 > self.opened_step + self.holding_steps
+        if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or expired:
             m.close_position(self.position, 1.0)
             self.position = None
             self._traded(step)

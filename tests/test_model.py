@@ -246,3 +246,35 @@ def test_arbitrageur_sells_rich_pool_vol_and_buys_cheap_pool_vol(monkeypatch):
     slot, _ = arb.option_position["TSLA.M"]
     assert mk.pos_size[slot] > 0
     assert m.ledger.audit() <= TOL
+
+
+def test_trader_closes_in_the_step_its_holding_time_ends():
+    """Without a take-profit or stop-loss hit, a position closes during the step in which its
+    holding time ends, at the first act after opening (no extra wake-up a step later)."""
+    far = {"trader": {"take_profit": 1e9, "stop_loss": 1e9, "holding_days_mean": 0.5}}
+    m = FlywheelModel(small(days=4.0, agents={"liquidity_providers": 10, "traders": 60, "market_makers": 2,
+                                               "arbitrageurs": 2, **far}), rng=3)
+    acts: dict = {}
+    opened: dict = {}
+    closed: dict = {}
+    for t in range(m.n_steps):
+        for tr in m.agents_by_type[DirectionalTrader]:
+            if tr.position is not None and tr not in opened:
+                opened[tr] = (tr.opened_step, tr.holding_steps, acts.get(tr, 0))
+        before = {tr: tr.position for tr in m.agents_by_type[DirectionalTrader]}
+        due = {id(a) for a in m.clocks["trader"].due(t + 1)}
+        m.step()
+        for tr in m.agents_by_type[DirectionalTrader]:
+            if id(tr) in due:
+                acts[tr] = acts.get(tr, 0) + 1
+            if tr in opened and tr not in closed and before[tr] is not None and tr.position is None \
+                    and not tr.has_left:
+                closed[tr] = (t, acts[tr])
+    checked = 0
+    for tr, (t_close, n_acts) in closed.items():
+        t_open, hold, acts_at_open = opened[tr]
+        if t_open + hold < m.n_steps - 1:
+            assert t_close == int(np.floor(t_open + hold)), (t_open, hold, t_close)
+            assert n_acts == acts_at_open + 1
+            checked += 1
+    assert checked >= 10
