@@ -51,6 +51,12 @@ cdef class TradeBook:
     cdef readonly object net_size, abs_size, losses, delta_usd, oi_usd
     cdef readonly double entry_notional, price, price_in, price_out
     cdef readonly double last_pool_tokens, last_insurance_tokens, last_spread_usd, last_fee_usd, last_notional_usd
+    cdef readonly double step_volume_usd, step_spread_usd, step_fees_usd, step_trader_pnl_usd
+    cdef readonly Py_ssize_t step_trades
+    cdef object _log_close, _log_account, _log_usd
+    cdef uint8_t[::1] _lk
+    cdef int64_t[::1] _la
+    cdef double[::1] _lu
     cdef double[::1] _q, _size, _entry, _tp, _sl, _net, _abs, _losses, _dusd, _oi
     cdef int64_t[::1] _head, _acct, _ser, _next
     cdef double[::1] _mark, _delta, _spot, _moves
@@ -81,6 +87,9 @@ cdef class TradeBook:
         self.delta_usd = np.zeros(0)
         self.oi_usd = np.zeros(0)
         self.price = self.price_in = self.price_out = 1.0
+        self._log_close, self._log_account, self._log_usd = (
+            np.zeros(64, dtype=np.uint8), np.zeros(64, dtype=np.int64), np.zeros(64))
+        self._lk, self._la, self._lu = self._log_close, self._log_account, self._log_usd
         self._bind_accounts()
         self._bind_positions()
         self._bind_aggregates()
@@ -392,13 +401,15 @@ cdef class TradeBook:
         self.entry_notional += dn * mark
         self._book_moved(s, dn, fabs(dn))
         self.last_notional_usd = dn * self._spot[s]
+        self._log(0, a, self.last_notional_usd, 0.0)
         return p
 
     def close(self, Py_ssize_t p, double fraction, double pool_tokens):
         """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
         the realized PnL in USD before spread and fees."""
-        if p < 0 or p >= self.n_positions:
-            raise IndexError(f"position {p} out of range [0, {self.n_positions})")
+        self._check_position(p)
+        if not isfinite(fraction):
+            raise ValueError(f"fraction: must be finite, got {fraction}")
         cdef double n = self._size[p]
         if n == 0.0:
             self.last_pool_tokens = self.last_insurance_tokens = 0.0
@@ -418,6 +429,7 @@ cdef class TradeBook:
         self.entry_notional -= closed * self._entry[p]
         self._book_moved(s, -closed, -fabs(closed))
         self.last_notional_usd = dn * self._spot[s]
+        self._log(1, a, self.last_notional_usd, realized_usd)
         return realized_usd
 
     cdef void _charge(self, Py_ssize_t a, double spread_usd, double fee_usd, double pnl_tokens) noexcept:
@@ -442,7 +454,46 @@ cdef class TradeBook:
         self._dusd[u] += dn * self._delta[s] * self._spot[s]
         self._oi[u] += gross * self._spot[s]
 
+    cdef void _log(self, uint8_t is_close, Py_ssize_t a, double notional_usd, double realized_usd) except *:
+        """Count the order in the step's totals and append it to the step's trade log."""
+        cdef Py_ssize_t i = self.step_trades
+        if i == self._lk.shape[0]:
+            self._log_close = np.concatenate([self._log_close, np.zeros_like(self._log_close)])
+            self._log_account = np.concatenate([self._log_account, np.zeros_like(self._log_account)])
+            self._log_usd = np.concatenate([self._log_usd, np.zeros_like(self._log_usd)])
+            self._lk, self._la, self._lu = self._log_close, self._log_account, self._log_usd
+        self._lk[i], self._la[i], self._lu[i] = is_close, a, notional_usd
+        self.step_trades = i + 1
+        self.step_volume_usd += fabs(notional_usd)
+        self.step_spread_usd += self.last_spread_usd
+        self.step_fees_usd += self.last_fee_usd
+        self.step_trader_pnl_usd += realized_usd
+
+    def take_step_log(self):
+        """The step's orders, then reset: (is_close uint8, account int64, signed underlying
+        notional USD float64) arrays in order; the totals are ``step_*`` (read them first)."""
+        n = self.step_trades
+        out = (self._log_close[:n].copy(), self._log_account[:n].copy(), self._log_usd[:n].copy())
+        self.step_trades = 0
+        self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
+        return out
+
+    def set_triggers(self, Py_ssize_t p, double take_profit_usd, double stop_loss_usd):
+        """Take-profit / stop-loss orders on position ``p`` (USD of PnL)."""
+        self._check_position(p)
+        self._tp[p] = take_profit_usd
+        self._sl[p] = stop_loss_usd
+
+    def position_pnl_usd(self, Py_ssize_t p):
+        """Unrealized PnL of position ``p`` at the current marks (USD)."""
+        self._check_position(p)
+        return self._size[p] * (self._mark[self._ser[p]] - self._entry[p])
+
     # ------------------------------------------------------------------ checks
+    cdef inline void _check_position(self, Py_ssize_t p) except *:
+        if p < 0 or p >= self.n_positions:
+            raise IndexError(f"position {p} out of range [0, {self.n_positions})")
+
     cdef inline void _check_account(self, Py_ssize_t a) except *:
         if a < 0 or a >= self.n_accounts:
             raise IndexError(f"account {a} out of range [0, {self.n_accounts})")

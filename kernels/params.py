@@ -113,8 +113,9 @@ REFUSALS = ("", "pool_insolvent", "utilization", "delta_cap", "oi_cap", "margin"
 class BookConfig:
     """The numbers a market's trade book quotes and charges with (design sections 5-7).
 
-    Spreads and fees are fractions: the option spread is ``base_spread + skew x utilization
-    after the trade`` of the mark, perpetuals pay ``perp_spread``; ``notional_fee`` is a
+    Spreads and fees are fractions: the option spread is ``base_spread + skew x min(utilization
+    after the trade, 10)`` of the mark (the cap keeps a quote finite when NAV is nearly gone),
+    perpetuals pay ``perp_spread``; ``notional_fee`` is a
     fraction of underlying notional, ``lp_share`` of it goes to the main pool and the rest to
     insurance. Caps: ``max_utilization`` (stress loss / NAV), ``max_net_delta_fraction`` (of
     NAV, per underlying) and ``oi_cap_usd`` (per underlying).

@@ -24,6 +24,7 @@ class PoissonClocks:
         self._agents.append(agent)
         self._next[slot] = first_ring
         self._slot[id(agent)] = slot
+        agent.clock_slot = slot
 
     def remove(self, agent) -> None:
         slot = self._slot.pop(id(agent), None)
@@ -32,7 +33,8 @@ class PoissonClocks:
             self._agents[slot] = None
 
     def set_next(self, agent, ring: float) -> None:
-        self._next[self._slot[id(agent)]] = ring
+        """Next ring of an agent of this clock (``add`` gave it its ``clock_slot``)."""
+        self._next[agent.clock_slot] = ring
 
     def due(self, step_end: float) -> list:
         """Agents whose clock rings before ``step_end``, in ring-time order (ties by slot)."""

@@ -48,17 +48,19 @@ class EventLog:
         self._tokens.append(amount_tokens)
         self._usd.append(amount_usd)
 
-    def extend(self, step: int, kinds: list[str], market: str, accounts: list[int], agents: list[int],
-               amounts_usd: list[float]) -> None:
-        """Many rows of one step and market at once (the step's trades), no tokens or detail."""
+    def extend(self, step: int, kinds: list[str], kind_index: np.ndarray, market: str, accounts: np.ndarray,
+               agents: np.ndarray, amounts_usd: np.ndarray) -> None:
+        """Many rows of one step and market at once (the step's trades): row i has kind
+        ``kinds[kind_index[i]]``; no token amounts, no detail."""
         n = len(accounts)
-        self._step.extend([step] * n)
-        self._kind.extend([self._code(k) for k in kinds])
-        self._market.extend([self._code(market)] * n)
-        self._account.extend(accounts)
-        self._agent.extend(agents)
-        self._tokens.extend([0.0] * n)
-        self._usd.extend(amounts_usd)
+        codes = np.array([self._code(k) for k in kinds], dtype=np.int16)
+        self._step.frombytes(np.full(n, step, dtype=np.int64).tobytes())
+        self._kind.frombytes(codes[kind_index].tobytes())
+        self._market.frombytes(np.full(n, self._code(market), dtype=np.int16).tobytes())
+        self._account.frombytes(np.ascontiguousarray(accounts, dtype=np.int64).tobytes())
+        self._agent.frombytes(np.ascontiguousarray(agents, dtype=np.int64).tobytes())
+        self._tokens.frombytes(np.zeros(n).tobytes())
+        self._usd.frombytes(np.ascontiguousarray(amounts_usd, dtype=np.float64).tobytes())
 
     def __len__(self) -> int:
         return len(self._step)

@@ -118,9 +118,10 @@ def record_market_events(model, m) -> None:
     """
     P = m.price
     st = m.stats
-    if st.trade_account:
-        model.events.extend(model.step_count, st.trade_kind, m.token, st.trade_account,
-                            [m.account_agent[a] for a in st.trade_account], st.trade_usd)
+    if len(st.trade_account):
+        agents = m.account_agent[st.trade_account]
+        model.events.extend(model.step_count, ["trade", "close"], st.trade_close, m.token, st.trade_account,
+                            agents, st.trade_usd)
     for ev in m.stats.events:
         kind, account = ev[0], ev[1]
         owner = m.account_owner[account] if 0 <= account < len(m.account_owner) else None
@@ -150,6 +151,7 @@ class History:
         self.share = {m: np.ones(n) for m in model.markets}
         self.fees = {t: np.zeros(n) for t in model.world.tokens}
         self.t = 0
+        self._returns: dict[tuple[str, float], float] = {}
         self._fill(0)
 
     def _fill(self, i: int) -> None:
@@ -163,14 +165,19 @@ class History:
     def record(self, step: int) -> None:
         self.t = step + 1
         self._fill(self.t)
+        self._returns.clear()
 
     def _back(self, days: float) -> int:
         return max(self.t - int(round(days * self.steps_per_day)), 0)
 
     def trailing_return(self, asset: str, hours: float) -> float:
-        j = self.assets.index(asset)
-        i0 = self._back(hours / 24.0)
-        return float(math.log(self.prices[self.t, j] / self.prices[i0, j]))
+        """Log return over the last ``hours`` (kept for the rest of the step: traders ask often)."""
+        r = self._returns.get((asset, hours))
+        if r is None:
+            j = self.assets.index(asset)
+            i0 = self._back(hours / 24.0)
+            r = self._returns[(asset, hours)] = float(math.log(self.prices[self.t, j] / self.prices[i0, j]))
+        return r
 
     def trailing_apy(self, market: str, window_days: float) -> float:
         """Simple annualized growth of the LP share price over the window (0 before a day)."""

@@ -422,6 +422,8 @@ class FlywheelModel(mesa.Model):
         return q, depth, spread
 
     def _collect(self, t: int) -> None:
+        for m in self.markets.values():
+            m.take_book_stats()
         self.ledger.audit()
         self.history.record(t)
         self.row = metrics.current_row(self, t)

@@ -58,6 +58,9 @@ class TradeBook:
         self.last_spread_usd = self.last_fee_usd = self.last_notional_usd = 0.0
         self._n_series = 0
         self._series = None
+        self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
+        self.step_trades = 0
+        self._log: list[tuple[int, int, float]] = []
 
     # ------------------------------------------------------------------ capacity
     @property
@@ -236,11 +239,14 @@ class TradeBook:
         self.entry_notional += dn * mark[s]
         self._book_moved(s, dn, abs(dn))
         self.last_notional_usd = dn * spot[s]
+        self._record(0, a, self.last_notional_usd, 0.0)
         return p
 
     def close(self, p: int, fraction: float, pool_tokens: float) -> float:
         """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
         the realized PnL in USD before spread and fees."""
+        if not math.isfinite(fraction):
+            raise ValueError(f"fraction: must be finite, got {fraction}")
         n = float(self.pos_size[p])
         if n == 0.0:
             self.last_pool_tokens = self.last_insurance_tokens = 0.0
@@ -262,7 +268,38 @@ class TradeBook:
         self.entry_notional -= closed * self.pos_entry[p]
         self._book_moved(s, -closed, -abs(closed))
         self.last_notional_usd = dn * spot[s]
+        self._record(1, a, self.last_notional_usd, realized_usd)
         return realized_usd
+
+    def _record(self, is_close: int, a: int, notional_usd: float, realized_usd: float) -> None:
+        """Count the order in the step's totals and append it to the step's trade log."""
+        self._log.append((is_close, a, notional_usd))
+        self.step_trades += 1
+        self.step_volume_usd += abs(notional_usd)
+        self.step_spread_usd += self.last_spread_usd
+        self.step_fees_usd += self.last_fee_usd
+        self.step_trader_pnl_usd += realized_usd
+
+    def take_step_log(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The step's orders, then reset: (is_close uint8, account int64, signed underlying
+        notional USD float64) arrays in order; the totals are ``step_*`` (read them first)."""
+        out = (np.array([r[0] for r in self._log], dtype=np.uint8),
+               np.array([r[1] for r in self._log], dtype=np.int64),
+               np.array([r[2] for r in self._log], dtype=np.float64))
+        self._log = []
+        self.step_trades = 0
+        self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
+        return out
+
+    def set_triggers(self, p: int, take_profit_usd: float, stop_loss_usd: float) -> None:
+        """Take-profit / stop-loss orders on position ``p`` (USD of PnL)."""
+        self.pos_take_profit[p] = take_profit_usd
+        self.pos_stop_loss[p] = stop_loss_usd
+
+    def position_pnl_usd(self, p: int) -> float:
+        """Unrealized PnL of position ``p`` at the current marks (USD)."""
+        mark = self._series[0]
+        return float(self.pos_size[p] * (mark[self.pos_series[p]] - self.pos_entry[p]))
 
     def _charge(self, a: int, spread_usd: float, fee_usd: float, pnl_tokens: float) -> None:
         """Spread to the main pool, the fee split main/insurance; realized PnL out of the pool."""

@@ -40,11 +40,11 @@ class StepStats:
     trader_pnl_usd: float = 0.0      # realized PnL paid to traders by the pool (negative: received)
     refused: int = 0
     events: list = field(default_factory=list)
-    # Trades and closes, as columns (the step's most numerous events): kind, account, signed
-    # underlying notional (USD).
-    trade_kind: list = field(default_factory=list)
-    trade_account: list = field(default_factory=list)
-    trade_usd: list = field(default_factory=list)
+    # Trades and closes (the step's most numerous events) as columns, from the book's log:
+    # is-close flag, account, signed underlying notional (USD).
+    trade_close: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    trade_account: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trade_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class OptionsMarket:
         self.series = series
         self.token = cfg.name
         self.pool_holder = ledger.open_account(f"pool:{cfg.name}")
+        self._token_id = ledger.asset_id(cfg.name)
         self.insurance_holder = ledger.open_account(f"insurance:{cfg.name}")
         mg = cfg.margin
         self.book = TradeBook(BookConfig(
@@ -91,7 +92,7 @@ class OptionsMarket:
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
         ), series.pool_moves.size)
         self.account_owner: list[object] = []
-        self.account_agent: list[int] = []           # the owner's Mesa unique_id (-1: none)
+        self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = ""                       # why the last open_position returned None
@@ -180,9 +181,12 @@ class OptionsMarket:
 
     # ---------------------------------------------------------------- accounts
     def open_account(self, owner: object) -> int:
+        a = self.book.add_account()
         self.account_owner.append(owner)
-        self.account_agent.append(getattr(owner, "unique_id", -1))
-        return self.book.add_account()
+        if a == self.account_agent.shape[0]:
+            self.account_agent = np.concatenate([self.account_agent, np.full_like(self.account_agent, -1)])
+        self.account_agent[a] = getattr(owner, "unique_id", -1)
+        return a
 
     def accounts_holding(self) -> np.ndarray:
         """Per account: does it hold an open position?"""
@@ -243,7 +247,6 @@ class OptionsMarket:
                 return None
             return self._refuse(why)
         self._settle_book()
-        self._count_trade("trade", account)
         return p
 
     def _refuse(self, reason: str) -> None:
@@ -253,8 +256,7 @@ class OptionsMarket:
 
     def set_triggers(self, p: int, take_profit_usd: float, stop_loss_usd: float) -> None:
         """Take-profit / stop-loss orders on position ``p`` (USD of PnL): the owner is woken."""
-        self.book.pos_take_profit[p] = take_profit_usd
-        self.book.pos_stop_loss[p] = stop_loss_usd
+        self.book.set_triggers(p, take_profit_usd, stop_loss_usd)
 
     def triggered_owners(self) -> list:
         """Owners of positions whose PnL crossed their take-profit or stop-loss this step."""
@@ -272,32 +274,29 @@ class OptionsMarket:
         book = self.book
         if book.pos_size[p] == 0.0:
             return 0.0
-        a = int(book.pos_account[p])
         realized_usd = book.close(p, fraction, self.pool_assets_tokens())
-        self.stats.trader_pnl_usd += realized_usd
         self._settle_book()
-        self._count_trade("close", a)
         return realized_usd
 
     def position_pnl_usd(self, p: int) -> float:
-        return float(self.pos_size[p] * (self.series.mark[self.pos_series[p]] - self.pos_entry[p]))
+        return self.book.position_pnl_usd(p)
 
     def _settle_book(self) -> None:
         """The other side of the book's last order: spread, fees and realized PnL to the pool
         and insurance (the book moved the account's collateral)."""
         book = self.book
-        self.ledger.settle_kernel(self.token, {self.pool_holder: book.last_pool_tokens,
-                                               self.insurance_holder: book.last_insurance_tokens})
-        self.stats.spread_usd += book.last_spread_usd
-        self.stats.fees_usd += book.last_fee_usd
+        self.ledger.settle_pair(self._token_id, self.pool_holder, book.last_pool_tokens,
+                                self.insurance_holder, book.last_insurance_tokens)
 
-    def _count_trade(self, kind: str, account: int) -> None:
-        st, usd = self.stats, self.book.last_notional_usd     # signed underlying notional, USD
-        st.volume_usd += abs(usd)
-        st.trades += 1
-        st.trade_kind.append(kind)
-        st.trade_account.append(account)
-        st.trade_usd.append(usd)
+    def take_book_stats(self) -> None:
+        """Move the book's step totals and trade log into ``stats`` (once, before metrics)."""
+        book, st = self.book, self.stats
+        st.volume_usd += book.step_volume_usd
+        st.trades += book.step_trades
+        st.spread_usd += book.step_spread_usd
+        st.fees_usd += book.step_fees_usd
+        st.trader_pnl_usd += book.step_trader_pnl_usd
+        st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) or, if most are open, double the arrays."""

@@ -33,6 +33,7 @@ class SeriesBook:
         self.underlyings = list(underlyings)
         self.anchor = np.asarray(anchor_prices, dtype=float)
         self.strikes_rel = list(strikes_rel)
+        self._nearest_rel: dict[float, float] = {}     # asked relative strike -> nearest listed
         self.include_perpetual = include_perpetual
         self.funding_period_years = funding_period_years
         self.margin_moves = np.ascontiguousarray(margin_moves, dtype=float)
@@ -96,7 +97,9 @@ class SeriesBook:
 
     def listed_near(self, u: int, rel: float, call: bool) -> int:
         """The listed series of underlying ``u`` whose relative strike is nearest ``rel``."""
-        best = min(self.strikes_rel, key=lambda r: (abs(r - rel), r))
+        best = self._nearest_rel.get(rel)
+        if best is None:
+            best = self._nearest_rel[rel] = min(self.strikes_rel, key=lambda r: (abs(r - rel), r))
         return self.listed[(u, best, call)]
 
     def update_marks(self, spots: np.ndarray, sigmas: np.ndarray) -> None:
