@@ -338,6 +338,23 @@ cdef class TradeBook:
         self._margin(a, extra_series, extra_size, extra_entry, collateral_change, &eq, &mr, &ir)
         return eq, mr, ir
 
+    def needs_liquidation(self, double tol=1e-9):
+        """True if the liquidation pass has work: an account with an open position and equity
+        below (1 + tol) x maintenance (tol: the pass sums in another order), or one with
+        nothing open and negative collateral (the waterfall). No allocation: a quiet step
+        costs one walk of the accounts."""
+        cdef Py_ssize_t a
+        cdef double eq, mr, ir
+        for a in range(self.n_accounts):
+            if self._head[a] >= 0:
+                self._margin(a, -1, 0.0, 0.0, 0.0, &eq, &mr, &ir)   # unlinks closed positions
+            if self._head[a] < 0:
+                if self._q[a] < 0.0:
+                    return True
+            elif eq < mr + tol * fabs(mr):
+                return True
+        return False
+
     # ------------------------------------------------------------------ trading
     cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:
         if self._perp[s]:

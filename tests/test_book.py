@@ -894,3 +894,41 @@ def test_step_log_lists_each_order_once_with_its_signed_notional() -> None:
     np.testing.assert_array_equal(account, [0, 0, 0])
     np.testing.assert_allclose(usd, [2.0 * w.spot[0], -3.0 * w.spot[1], -1.0 * w.spot[0]], rtol=1e-15)
     assert book.step_trades == 0 and book.take_step_log()[0].size == 0
+
+
+@SETTINGS
+@given(seed=seeds, shock=st.floats(-0.6, 0.6))
+def test_needs_liquidation_agrees_with_the_liquidation_pass(seed: int, shock: float) -> None:
+    """``needs_liquidation`` (the quiet-step shortcut) is True whenever ``run_liquidations``
+    would liquidate or fill a deficit, and False otherwise unless an account sits within the
+    tolerance of its maintenance requirement; the twin agrees."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng)
+    cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
+    w = sc.world
+    for _ in range(40):
+        op = random_op(rng, cy, w, sc.pool_tokens)
+        if op[0] in ("open", "close"):
+            apply_op(cy, op), apply_op(py, op)
+    # Move collateral by the shock (a token move) and push a few accounts into deficit.
+    for book in (cy, py):
+        book.collateral[: book.n_accounts] *= 1.0 + shock
+    if rng.random() < 0.3:
+        a = int(rng.integers(cy.n_accounts))
+        for book in (cy, py):
+            book.collateral[a] = -abs(book.collateral[a]) - 1.0
+    need = cy.needs_liquidation()
+    assert need == py.needs_liquidation()
+    k, na = cy.n_positions, cy.n_accounts
+    q, size = cy.collateral[:na].copy(), cy.pos_size[:k].copy()
+    res = kliq.run_liquidations(q, cy.price, sc.cfg.haircut, cy.pos_account[:k], cy.pos_series[:k], size,
+                                cy.pos_entry[:k], w.mark, w.delta, w.spot, w.is_perp, w.stress_margin,
+                                w.token_moves, w.params, 0.0, 1e12)
+    acts = len(res.liq_account) > 0 or len(res.wf_account) > 0
+    if acts:
+        assert need
+    elif need:
+        holding = np.zeros(na, dtype=bool)
+        holding[cy.pos_account[:k][cy.pos_size[:k] != 0.0]] = True
+        eq, mr = res.equity_usd[holding], res.maint_req_usd[holding]
+        assert np.any(eq < mr * (1 + 2e-9) + 1e-9), "shortcut asked for a pass nobody needed"

@@ -186,6 +186,19 @@ class TradeBook:
             size, entry, table, moves, self.cfg.stress_maint_mult, self.cfg.stress_initial_mult)
         return float(eq[0]), float(mr[0]), float(ir[0])
 
+    def needs_liquidation(self, tol: float = 1e-9) -> bool:
+        """True if the liquidation pass has work: an account with an open position and equity
+        below (1 + tol) x maintenance (tol: the pass sums in another order), or one with
+        nothing open and negative collateral (the waterfall)."""
+        for a in range(self.n_accounts):
+            if self.positions_of(a):
+                eq, mr, _ = self.margin(a)
+                if eq < mr + tol * abs(mr):
+                    return True
+            elif self.collateral[a] < 0.0:
+                return True
+        return False
+
     # ------------------------------------------------------------------ trading
     def _spread(self, s: int, util_after: float) -> float:
         if self._series[4][s]:

@@ -334,6 +334,9 @@ class OptionsMarket:
         led.settle_kernel(tok, {self.pool_holder: float(funding.sum())})
         self.stats.funding_usd += float(funding[funding > 0].sum()) * self.price
 
+        if not self.book.needs_liquidation() and self.nav_tokens() >= 0.0:
+            self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
+            return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, "USDC") / self.price if tok != "USDC" else 0.0
         res = liq_kernel.run_liquidations(
