@@ -14,14 +14,17 @@ import time
 from benchmarks.common import Row
 
 AGENTS = {"liquidity_providers": 800, "traders": 9_180, "market_makers": 12, "arbitrageurs": 8}  # 10,000
-# The baseline world scaled ten-fold with its population: pools, AMMs and potential markets, so
+# The baseline world scaled ten-fold with its population: pools and AMMs ten times deeper, so
 # that 10,000 agents meet the depth a venue of that size would have (not a venue that refuses
-# most of them and empties).
+# most of them and empties). The potential markets equal the initial populations, so the run
+# keeps 10,000 agents all year: arrivals replace those who leave (the target is per 10,000
+# agents; with a larger potential the Bass law doubles the population within the year).
 SCALE_10X = {
     "pool": {"initial_usd": 2.0e7},
     "tokens": {"TSLA.M": {"underlying": "TSLA", "amm": {"reserve_usd": 2.0e7}},
                "NVDA.M": {"underlying": "NVDA", "amm": {"reserve_usd": 2.0e7}}},
-    "arrivals": {"traders": {"potential": 30_000}, "liquidity_providers": {"potential": 3_000},
+    "arrivals": {"traders": {"potential": AGENTS["traders"]},
+                 "liquidity_providers": {"potential": AGENTS["liquidity_providers"]},
                  "depth_ref_usd": 1.0e7},
 }
 YEAR_STEPS = 8_760
