@@ -15,7 +15,7 @@ the caller settles ``last_pool_tokens`` and ``last_insurance_tokens`` in its led
 
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY
+from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY, NAN
 from libc.stdint cimport int64_t, uint8_t
 
 from kernels.params import BookConfig
@@ -65,6 +65,9 @@ cdef class TradeBook:
     cdef double[:, ::1] _stress, _table
     cdef Py_ssize_t _n_series, _nc
     cdef object _series_refs
+    cdef double[:, ::1] _bal
+    cdef Py_ssize_t _pool_row, _ins_row, _tok_col, _usdc_col
+    cdef readonly bint ledger_bound
     cdef double _haircut, _base, _skew, _perp_spread, _fee, _lp_share, _max_util, _max_delta, _oi_cap, _mm, _im
 
     def __init__(self, cfg, Py_ssize_t n_pool_points):
@@ -194,6 +197,32 @@ cdef class TradeBook:
             raise ValueError(f"prices: must be finite and > 0, got {price}, {price_in}, {price_out}")
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
+    def bind_ledger(self, balances, Py_ssize_t pool_row, Py_ssize_t insurance_row, Py_ssize_t token_col,
+                    Py_ssize_t usdc_col=-1):
+        """Settle each order's other side in a ledger's balance table (holders x assets, float64,
+        C-contiguous; rebind whenever the ledger reallocates it), and read the pool's assets
+        from it when ``open``/``close`` get ``pool_tokens=nan``: the pool's token balance plus,
+        if ``usdc_col >= 0``, its USDC balance at the oracle price."""
+        cdef double[:, ::1] bal = balances
+        for name, row in (("pool_row", pool_row), ("insurance_row", insurance_row)):
+            if not 0 <= row < bal.shape[0]:
+                raise IndexError(f"{name} {row} out of range [0, {bal.shape[0]})")
+        if not 0 <= token_col < bal.shape[1] or usdc_col >= bal.shape[1]:
+            raise IndexError(f"token_col / usdc_col out of range [0, {bal.shape[1]})")
+        self._bal = bal
+        self._pool_row, self._ins_row, self._tok_col, self._usdc_col = pool_row, insurance_row, token_col, usdc_col
+        self.ledger_bound = True
+
+    cdef double _pool_assets(self, double pool_tokens) except? -1.0:
+        if pool_tokens == pool_tokens:      # given
+            return pool_tokens
+        if not self.ledger_bound:
+            raise ValueError("pool_tokens: nan needs a bound ledger (bind_ledger)")
+        pool_tokens = self._bal[self._pool_row, self._tok_col]
+        if self._usdc_col >= 0:
+            pool_tokens += self._bal[self._pool_row, self._usdc_col] / self.price
+        return pool_tokens
+
     def resync(self):
         """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
         cdef Py_ssize_t p, s
@@ -253,12 +282,13 @@ cdef class TradeBook:
         """Traders' unrealized PnL against the pool (USD)."""
         return self._upnl()
 
-    def nav_usd(self, double pool_tokens):
+    def nav_usd(self, double pool_tokens=NAN):
         """Pool NAV (USD) given its balance in tokens: assets minus traders' unrealized PnL."""
-        return self._nav(pool_tokens)
+        return self._nav(self._pool_assets(pool_tokens))
 
-    def utilization(self, double pool_tokens):
-        return self._util_after(0, 0.0, self._nav(pool_tokens))
+    def utilization(self, double pool_tokens=NAN):
+        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0)."""
+        return self._util_after(0, 0.0, self._nav(self._pool_assets(pool_tokens)))
 
     def positions_of(self, Py_ssize_t a):
         """Open positions of account ``a``, newest first (closed ones are unlinked)."""
@@ -382,16 +412,17 @@ cdef class TradeBook:
             return 4
         return 0
 
-    def quote(self, Py_ssize_t s, double dn, double pool_tokens):
+    def quote(self, Py_ssize_t s, double dn, double pool_tokens=NAN):
         """(spread fraction, utilization after, refusal code) of a trade of ``dn`` in ``s``."""
         self._check_series(s)
         cdef double spread, after
-        cdef int why = self._quote(s, dn, self._nav(pool_tokens), &spread, &after)
+        cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
         return spread, after, why
 
-    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens):
+    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens=NAN):
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
-        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code."""
+        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
+        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger."""
         self._check_account(a)
         self._check_series(s)
         if dn == 0.0 or not isfinite(dn):
@@ -399,7 +430,7 @@ cdef class TradeBook:
         if self.n_positions == self._size.shape[0]:
             raise IndexError("position arrays are full: compact() or grow_positions() first")
         cdef double spread, after, spread_usd, fee_usd, eq, mr, ir, mark = self._mark[s]
-        cdef int why = self._quote(s, dn, self._nav(pool_tokens), &spread, &after)
+        cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
         if why:
             return -why
         spread_usd = fabs(dn) * mark * spread
@@ -421,7 +452,7 @@ cdef class TradeBook:
         self._log(0, a, self.last_notional_usd, 0.0)
         return p
 
-    def close(self, Py_ssize_t p, double fraction, double pool_tokens):
+    def close(self, Py_ssize_t p, double fraction, double pool_tokens=NAN):
         """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
         the realized PnL in USD before spread and fees."""
         self._check_position(p)
@@ -435,7 +466,7 @@ cdef class TradeBook:
         fraction = fmin(fmax(fraction, 0.0), 1.0)
         cdef Py_ssize_t s = self._ser[p], a = self._acct[p]
         cdef double dn = -fraction * n, mark = self._mark[s], closed, pnl_tokens = 0.0
-        cdef double spread = self._spread(s, self._util_after(s, dn, self._nav(pool_tokens)))
+        cdef double spread = self._spread(s, self._util_after(s, dn, self._nav(self._pool_assets(pool_tokens))))
         cdef double realized_usd = fraction * n * (mark - self._entry[p])
         if realized_usd != 0.0:
             pnl_tokens = realized_usd / (self.price_out if realized_usd > 0 else self.price_in)
@@ -457,6 +488,9 @@ cdef class TradeBook:
         self._q[a] -= spread_t + to_main + to_ins
         self.last_pool_tokens = spread_t + to_main - pnl_tokens
         self.last_insurance_tokens = to_ins
+        if self.ledger_bound:               # the other side, straight into the ledger
+            self._bal[self._pool_row, self._tok_col] += self.last_pool_tokens
+            self._bal[self._ins_row, self._tok_col] += to_ins
         self.last_spread_usd = spread_usd
         self.last_fee_usd = fee_usd
 

@@ -35,6 +35,7 @@ class Ledger:
         self._index: dict[str, int] = {}
         self._external = np.zeros(16, dtype=bool)
         self._vectors: list[tuple[str, int, Callable[[], np.ndarray]]] = []
+        self._table_users: list[Callable[[np.ndarray], None]] = []
         self.max_relative_error = 0.0   # largest audit error seen so far
         self.transfers = 0               # number of transfers recorded
 
@@ -47,6 +48,8 @@ class Ledger:
         if hid == self._balances.shape[0]:
             self._balances = np.vstack([self._balances, np.zeros_like(self._balances)])
             self._external = np.concatenate([self._external, np.zeros_like(self._external)])
+            for rebind in self._table_users:
+                rebind(self._balances)
         self._names.append(name)
         self._index[name] = hid
         self._external[hid] = external
@@ -64,6 +67,13 @@ class Ledger:
     def register_vector(self, name: str, asset: str, getter: Callable[[], np.ndarray]) -> None:
         """Count a struct-of-arrays balance (e.g. a market's collateral array) in the audit."""
         self._vectors.append((name, self._asset_index[asset], getter))
+
+    def share_table(self, rebind: Callable[[np.ndarray], None]) -> None:
+        """Let a kernel settle one-sided changes straight into the balance table
+        (``[holder, asset]``, float64): ``rebind(table)`` now and whenever the table is
+        reallocated. Like ``settle_kernel``, the audit checks that the other side was moved."""
+        self._table_users.append(rebind)
+        rebind(self._balances)
 
     # -- reading ---------------------------------------------------------------------------
     def balance(self, holder: int, asset: str) -> float:

@@ -932,3 +932,52 @@ def test_needs_liquidation_agrees_with_the_liquidation_pass(seed: int, shock: fl
         holding[cy.pos_account[:k][cy.pos_size[:k] != 0.0]] = True
         eq, mr = res.equity_usd[holding], res.maint_req_usd[holding]
         assert np.any(eq < mr * (1 + 2e-9) + 1e-9), "shortcut asked for a pass nobody needed"
+
+
+@pytest.mark.parametrize("cls", [kbook.TradeBook, rbook.TradeBook], ids=["cython", "twin"])
+@pytest.mark.parametrize("usdc_col", [-1, 2])
+def test_a_ledger_bound_book_settles_in_the_table_and_reads_the_pool_from_it(cls, usdc_col: int) -> None:
+    """Bound to a balance table, ``open``/``close`` without ``pool_tokens`` read the pool's
+    assets from it (tokens, plus USDC at the oracle price) and add the pool's and insurance's
+    side of each order to it; the results equal an unbound book given those assets."""
+    rng = np.random.default_rng(12)
+    sc = scenario(rng)
+    bound, free = make_book(cls, sc), make_book(cls, sc)
+    table = np.zeros((5, 3))
+    pool_row, ins_row, tok = 3, 1, 0
+    table[pool_row, tok] = sc.pool_tokens
+    table[pool_row, 2] = 1000.0 if usdc_col >= 0 else 0.0
+    bound.bind_ledger(table, pool_row, ins_row, tok, usdc_col)
+    assert bound.ledger_bound and not free.ledger_bound
+    w = sc.world
+    for _ in range(60):
+        pool_now = table[pool_row, tok] + (table[pool_row, 2] / bound.price if usdc_col >= 0 else 0.0)
+        before = table.copy()
+        if rng.random() < 0.6 or bound.n_positions == 0:
+            if bound.n_positions == bound.position_capacity:
+                bound.grow_positions(), free.grow_positions()
+            s, dn = random_trade(rng, w)
+            a = int(rng.integers(bound.n_accounts))
+            got, want = bound.open(a, s, dn, 1.0), free.open(a, s, dn, 1.0, pool_now)
+            ok = got >= 0
+        else:
+            p = int(rng.integers(bound.n_positions))
+            got, want = bound.close(p, 1.0), free.close(p, 1.0, pool_now)
+            ok = free.pos_size[p] == 0.0 and got == want
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
+        moved = table - before
+        if ok and (bound.last_pool_tokens or bound.last_insurance_tokens):
+            ulp = 1e-14 * (abs(before[pool_row, tok]) + abs(before[ins_row, tok]) + 1.0)  # differences of sums
+            assert moved[pool_row, tok] == pytest.approx(free.last_pool_tokens, rel=1e-12, abs=ulp)
+            assert moved[ins_row, tok] == pytest.approx(free.last_insurance_tokens, rel=1e-12, abs=ulp)
+        moved[pool_row, tok] = moved[ins_row, tok] = 0.0
+        assert not moved.any()                   # nothing else in the table changes
+    np.testing.assert_allclose(bound.collateral[: bound.n_accounts], free.collateral[: free.n_accounts],
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_pool_tokens_nan_without_a_bound_ledger_is_an_error() -> None:
+    sc = scenario(np.random.default_rng(4))
+    book = make_book(kbook.TradeBook, sc)
+    with pytest.raises(ValueError, match="bind_ledger"):
+        book.open(0, 0, 1.0, 1.0)

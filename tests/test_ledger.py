@@ -52,3 +52,20 @@ def test_an_overdraft_is_refused():
     _, led, _, holders, _ = _ledger_with_money(2)
     with pytest.raises(InsufficientBalance):
         led.transfer("USDC", holders[0], holders[1], led.balance(holders[0], "USDC") * 1.01)
+
+
+def test_a_shared_table_is_rebound_when_the_ledger_grows():
+    """A kernel sharing the balance table always holds the live one: its writes land in the
+    ledger even after new holders forced a reallocation, and the audit sees them."""
+    led = Ledger(["TSLA.M"])
+    world = led.open_account("world", external=True)
+    pool = led.open_account("pool")
+    seen = []
+    led.share_table(seen.append)
+    for i in range(100):                        # several reallocations
+        led.open_account(f"h{i}")
+    assert len(seen) > 1 and seen[-1] is led._balances
+    led.transfer("TSLA.M", world, pool, 5.0)
+    seen[-1][pool, 0] += 1.0                    # a one-sided kernel write ...
+    assert led.balance(pool, "TSLA.M") == 6.0
+    assert led.audit() > 0.0                    # ... is seen by the audit until its other side moves

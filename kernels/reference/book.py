@@ -58,6 +58,8 @@ class TradeBook:
         self.last_spread_usd = self.last_fee_usd = self.last_notional_usd = 0.0
         self._n_series = 0
         self._series = None
+        self.ledger_bound = False
+        self._ledger = None
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
         self.step_trades = 0
         self._log: list[tuple[int, int, float]] = []
@@ -115,6 +117,22 @@ class TradeBook:
         """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
+    def bind_ledger(self, balances, pool_row: int, insurance_row: int, token_col: int, usdc_col: int = -1) -> None:
+        """Settle each order's other side in a ledger's balance table (holders x assets; rebind
+        whenever the ledger reallocates it), and read the pool's assets from it when
+        ``open``/``close`` get ``pool_tokens=nan``: its token balance plus, if ``usdc_col >= 0``,
+        its USDC balance at the oracle price."""
+        self._ledger = (balances, pool_row, insurance_row, token_col, usdc_col)
+        self.ledger_bound = True
+
+    def _pool_assets(self, pool_tokens: float) -> float:
+        if not math.isnan(pool_tokens):
+            return pool_tokens
+        if not self.ledger_bound:
+            raise ValueError("pool_tokens: nan needs a bound ledger (bind_ledger)")
+        bal, pool, _, tok, usdc = self._ledger
+        return bal[pool, tok] + (bal[pool, usdc] / self.price if usdc >= 0 else 0.0)
+
     def resync(self) -> None:
         """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
         self.net_size[:] = 0.0
@@ -143,11 +161,12 @@ class TradeBook:
         mark = self._series[0]
         return sum(mark[s] * self.net_size[s] for s in range(self._n_series)) - self.entry_notional
 
-    def nav_usd(self, pool_tokens: float) -> float:
+    def nav_usd(self, pool_tokens: float = math.nan) -> float:
         """Pool NAV (USD) given its balance in tokens: assets minus traders' unrealized PnL."""
-        return pool_tokens * self.price - self.upnl_usd()
+        return self._pool_assets(pool_tokens) * self.price - self.upnl_usd()
 
-    def utilization(self, pool_tokens: float) -> float:
+    def utilization(self, pool_tokens: float = math.nan) -> float:
+        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0)."""
         return self._util_after(0, 0.0, self.nav_usd(pool_tokens))
 
     def _util_after(self, s: int, dn: float, nav: float) -> float:
@@ -205,7 +224,7 @@ class TradeBook:
             return self.cfg.perp_spread
         return ref_pool.spread_for(self.cfg.base_spread, self.cfg.skew, min(util_after, 10.0))
 
-    def quote(self, s: int, dn: float, pool_tokens: float) -> tuple[float, float, int]:
+    def quote(self, s: int, dn: float, pool_tokens: float = math.nan) -> tuple[float, float, int]:
         """(spread fraction, utilization after, refusal code) of a trade of ``dn`` in ``s``."""
         _, delta, spot, und, _, _, _, _ = self._series
         cfg = self.cfg
@@ -225,9 +244,10 @@ class TradeBook:
             return spread, after, 4
         return spread, after, 0
 
-    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float) -> int:
+    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float = math.nan) -> int:
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
-        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code."""
+        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
+        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger."""
         if dn == 0.0 or not math.isfinite(dn):
             return -6
         if self.n_positions == self.position_capacity:
@@ -255,7 +275,7 @@ class TradeBook:
         self._record(0, a, self.last_notional_usd, 0.0)
         return p
 
-    def close(self, p: int, fraction: float, pool_tokens: float) -> float:
+    def close(self, p: int, fraction: float, pool_tokens: float = math.nan) -> float:
         """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
         the realized PnL in USD before spread and fees."""
         if not math.isfinite(fraction):
@@ -321,6 +341,10 @@ class TradeBook:
         self.collateral[a] -= spread_t + to_main + to_ins
         self.last_pool_tokens = spread_t + to_main - pnl_tokens
         self.last_insurance_tokens = to_ins
+        if self.ledger_bound:               # the other side, straight into the ledger
+            bal, pool, ins, tok, _ = self._ledger
+            bal[pool, tok] += self.last_pool_tokens
+            bal[ins, tok] += to_ins
         self.last_spread_usd, self.last_fee_usd = spread_usd, fee_usd
 
     def _book_moved(self, s: int, dn: float, gross: float) -> None:

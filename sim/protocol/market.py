@@ -91,6 +91,9 @@ class OptionsMarket:
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
         ), series.pool_moves.size)
+        usdc_col = ledger.asset_id("USDC") if cfg.name != "USDC" and "USDC" in ledger.assets else -1
+        ledger.share_table(lambda table: self.book.bind_ledger(
+            table, self.pool_holder, self.insurance_holder, self._token_id, usdc_col))
         self.account_owner: list[object] = []
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
@@ -167,7 +170,7 @@ class OptionsMarket:
 
     def utilization(self) -> float:
         """Largest stress loss of the pool's book over its NAV (design 5)."""
-        return self.book.utilization(self.pool_assets_tokens())
+        return self.book.utilization()
 
     def capacity_usd(self) -> float:
         """USD of stress loss the pool can still take: (max_utilization - utilization) x NAV."""
@@ -229,7 +232,7 @@ class OptionsMarket:
     # ---------------------------------------------------------------- trading
     def quote(self, s: int, dn: float) -> tuple[float, float, bool, str]:
         """(spread fraction, utilization after, allowed, reason) for a trade of ``dn`` in ``s``."""
-        spread, after, why = self.book.quote(s, dn, self.pool_assets_tokens())
+        spread, after, why = self.book.quote(s, dn)
         return spread, after, why == 0, REFUSALS[why]
 
     def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0) -> int | None:
@@ -239,14 +242,13 @@ class OptionsMarket:
         book = self.book
         if book.n_positions == book.position_capacity:
             self._compact_or_grow()
-        p = book.open(account, s, dn, margin_buffer, self.pool_assets_tokens())
+        p = book.open(account, s, dn, margin_buffer)     # settles the pool's side in the ledger
         if p < 0:
             why = REFUSALS[-p]
             if why in ("margin", "size"):        # the trader's own limit, not the pool's
                 self.last_refusal = why
                 return None
             return self._refuse(why)
-        self._settle_book()
         return p
 
     def _refuse(self, reason: str) -> None:
@@ -274,19 +276,10 @@ class OptionsMarket:
         book = self.book
         if book.pos_size[p] == 0.0:
             return 0.0
-        realized_usd = book.close(p, fraction, self.pool_assets_tokens())
-        self._settle_book()
-        return realized_usd
+        return book.close(p, fraction)     # settles the pool's side in the ledger
 
     def position_pnl_usd(self, p: int) -> float:
         return self.book.position_pnl_usd(p)
-
-    def _settle_book(self) -> None:
-        """The other side of the book's last order: spread, fees and realized PnL to the pool
-        and insurance (the book moved the account's collateral)."""
-        book = self.book
-        self.ledger.settle_pair(self._token_id, self.pool_holder, book.last_pool_tokens,
-                                self.insurance_holder, book.last_insurance_tokens)
 
     def take_book_stats(self) -> None:
         """Move the book's step totals and trade log into ``stats`` (once, before metrics)."""
