@@ -167,12 +167,13 @@ class DirectionalTrader(FlywheelAgent):
         """Move wallet tokens to the margin account; buy tokens on the AMM with USDC only when
         the posted margin has fallen below half of what the trader wants posted."""
         m, tok = self.market, self.market_name
+        held = self.balance(tok)
         posted_usd = max(m.collateral[self.account], 0.0) * m.price
-        shortfall = self.target_margin_usd - posted_usd - self.balance(tok) * m.price
+        shortfall = self.target_margin_usd - posted_usd - held * m.price
         if tok != "USDC" and shortfall > 0.5 * self.target_margin_usd and self.balance("USDC") > 1.0:
             amm = self.model.world.tokens[tok].amm
             amm.buy_tokens(self.wallet, min(shortfall, self.balance("USDC")))
-        held = self.balance(tok)
+            held = self.balance(tok)
         if held > 0:
             m.deposit_collateral(self.account, self.wallet, held)
 

@@ -86,7 +86,7 @@ def cli_bench(args: argparse.Namespace) -> int:
             print(f"{name}: skipped ({what})", flush=True)
             continue
         t0 = time.perf_counter()
-        rows = module.run(n)
+        rows = module.run(n, days=args.model_days) if name == "model" else module.run(n)
         for row in rows:
             print(format_row(row), flush=True)
             judged += verdict(row) != "-"

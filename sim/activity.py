@@ -41,8 +41,7 @@ class ActivityBook:
         if n == 0:
             return 0
         recent = (step - self.last_trade[:n]) <= window_steps
-        holding = np.zeros(n, dtype=bool)
-        for m, flags in enumerate(has_position):
-            sel = self.market[:n] == m
-            holding[sel] = flags[self.account[:n][sel]]
+        # One gather from all markets' flags laid end to end (market m starts at offset[m]).
+        offset = np.cumsum([0] + [len(f) for f in has_position[:-1]])
+        holding = np.concatenate(has_position)[offset[self.market[:n]] + self.account[:n]]
         return int(np.count_nonzero(~self.left[:n] & (recent | holding)))
