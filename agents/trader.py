@@ -31,6 +31,7 @@ class DirectionalTrader(FlywheelAgent):
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
         self.underlying = int(rng.integers(len(self.market.series.underlyings)))
+        self.underlying_name = self.market.series.underlyings[self.underlying]
         token_usd = p.token_share_of_wealth * wealth_usd
         model.fund_wallet(self.wallet, market_name, token_usd, wealth_usd - token_usd)
         self.target_margin_usd = token_usd          # margin it wants posted (USD)
@@ -102,8 +103,7 @@ class DirectionalTrader(FlywheelAgent):
 
     def _direction(self) -> int:
         """+1 bullish, -1 bearish, from the trader's style."""
-        u_name = self.market.series.underlyings[self.underlying]
-        signal = self.model.trailing_return(u_name, self.params.momentum_lookback_hours)
+        signal = self.model.trailing_return(self.underlying_name, self.params.momentum_lookback_hours)
         sign = 1 if signal > 0 else -1
         if self.style == "momentum":
             return sign
@@ -117,7 +117,7 @@ class DirectionalTrader(FlywheelAgent):
         direction = self._direction()
         u = self.underlying
         if self.style == "volatility":
-            rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * self.model.realized_sigma(sb.underlyings[u])
+            rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * self.model.realized_sigma(self.underlying_name)
             call = self.stream.random() < 0.5
             return sb.listed_near(u, p.otm_strike if call else -p.otm_strike, call), (-1.0 if rich else 1.0)
         if sb.include_perpetual and self.stream.random() < p.perp_share:

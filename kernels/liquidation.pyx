@@ -66,14 +66,28 @@ def _scratch(Py_ssize_t n_accounts, Py_ssize_t n_crypto):
 
 def _series_table(mark, delta, spot, is_perp, stress, params):
     """Per series: mark, delta-rule USD per unit (maint/initial x long/short), mark - stress_c."""
-    lm = np.where(is_perp != 0, params.short_maint, params.long_maint)
-    li = np.where(is_perp != 0, params.short_initial, params.long_initial)
-    ad = np.abs(delta)
-    cols = [mark,
-            spot * (lm * ad + params.floor), spot * (params.short_maint * ad + params.floor),
-            spot * (li * ad + params.floor), spot * (params.short_initial * ad + params.floor)]
-    cols.extend(mark - stress[c] for c in range(stress.shape[0]))
-    return np.ascontiguousarray(np.stack(cols, axis=1))
+    cdef Py_ssize_t n = mark.shape[0], nc = stress.shape[0], s, c
+    out = np.empty((n, _D0 + nc))
+    cdef double[:, ::1] t = out
+    cdef const double[::1] mv = mark, dv = delta, sv = spot
+    cdef const uint8_t[::1] pv = is_perp
+    cdef const double[:, ::1] gv = stress
+    cdef double lm, li, ad, fl = params.floor, sm = params.short_maint, si = params.short_initial
+    cdef double lm0 = params.long_maint, li0 = params.long_initial
+    with nogil:
+        for s in range(n):
+            # Perpetual futures use the short ratios on both sides.
+            lm = sm if pv[s] else lm0
+            li = si if pv[s] else li0
+            ad = fabs(dv[s])
+            t[s, _MARK] = mv[s]
+            t[s, _WM_LONG] = sv[s] * (lm * ad + fl)
+            t[s, _WM_SHORT] = sv[s] * (sm * ad + fl)
+            t[s, _WI_LONG] = sv[s] * (li * ad + fl)
+            t[s, _WI_SHORT] = sv[s] * (si * ad + fl)
+            for c in range(nc):
+                t[s, _D0 + c] = mv[s] - gv[c, s]
+    return out
 
 
 cdef void _accumulate(const int64_t[::1] acct, const int64_t[::1] ser, const double[::1] size,

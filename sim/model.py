@@ -407,7 +407,7 @@ class FlywheelModel(mesa.Model):
             window = int(round(ACTIVE_WINDOW_DAYS / self.step_days))
             holding = [m.accounts_holding() for m in self.markets.values()]
             return self.activity.count(self.step_count, window, holding)
-        return sum(1 for m in self.markets.values() for lp in m.shares if not isinstance(lp, str))
+        return sum(m.lp_holders() for m in self.markets.values())
 
     def current_quality(self) -> tuple[float, float, float]:
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""

@@ -102,6 +102,7 @@ class OptionsMarket:
         # pool shares (ERC-4626 style) and the withdrawal queue
         self.total_shares = 0.0
         self.shares: dict[object, float] = {}
+        self._named_holders: set[str] = set()         # holders that are names, not LP agents
         self.queue: list[list] = []                  # [lp, shares, ready_step]
         # prices, set by the model every step
         self.price = 1.0             # oracle price, USD per token (valuation of margin)
@@ -392,7 +393,13 @@ class OptionsMarket:
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
+        if isinstance(lp, str):
+            self._named_holders.add(lp)
         return shares
+
+    def lp_holders(self) -> int:
+        """LP agents holding shares (the seed deposit's holder, a name, is not one)."""
+        return len(self.shares) - sum(1 for lp in self._named_holders if lp in self.shares)
 
     def request_withdrawal(self, lp: object, step: int) -> None:
         held = self.shares.get(lp, 0.0)
