@@ -100,8 +100,8 @@ def _check_scalar(name, value, positive):
 
 
 cdef inline bint _plain(x):
-    """A Python float or int: such calls (one trade) skip the array machinery."""
-    return type(x) is float or type(x) is int
+    """A Python or NumPy float or a Python int: such calls (one trade) skip the array machinery."""
+    return type(x) is float or type(x) is int or type(x) is np.float64
 
 
 _SWAP_IN = (("amount_in", "nonneg"), ("reserve_in", "pos"), ("reserve_out", "pos"))
@@ -199,12 +199,18 @@ def depth_usd(reserve_token, reserve_usd, frac=0.02):
     """Depth at +-frac, USD: USDC to raise the price by frac plus the pre-trade USD value of the
     tokens that lower it by frac, fees excluded (design section 4)."""
     _check_frac(frac, 1.0)
+    cdef double up = sqrt(1.0 + <double>frac) - 1.0
+    cdef double down = 1.0 / sqrt(1.0 - <double>frac) - 1.0
+    cdef double xs, ys
+    if _plain(reserve_token) and _plain(reserve_usd):      # one pool's depth: no arrays
+        _check_scalar("reserve_token", reserve_token, True)
+        _check_scalar("reserve_usd", reserve_usd, True)
+        xs, ys = reserve_token, reserve_usd
+        return ys * up + (ys / xs) * xs * down
     (x, y), scalar = _prepare(_RESERVES, (reserve_token, reserve_usd))
     out = np.empty(x.shape[0])
     cdef const double[::1] xv = x, yv = y
     cdef double[::1] ov = out
-    cdef double up = sqrt(1.0 + <double>frac) - 1.0
-    cdef double down = 1.0 / sqrt(1.0 - <double>frac) - 1.0
     with nogil:
         _depth(xv, yv, up, down, ov)
     return _result(out, scalar)

@@ -417,7 +417,7 @@ class FlywheelModel(mesa.Model):
         if not self.world.tokens:       # USDC control: no AMM; depth is the pool's alone
             amm_depth = capacity
         spreads = [metrics.standard_spread(m) for m in self.markets.values()]
-        spread = float(np.mean(spreads)) if spreads else a.spread_ref
+        spread = sum(spreads) / len(spreads) if spreads else a.spread_ref
         q, depth = market_quality(capacity, amm_depth, spread, a.depth_ref_usd, a.spread_ref, a.e_depth, a.e_spread)
         return q, depth, spread
 
