@@ -36,6 +36,7 @@ class DirectionalTrader(FlywheelAgent):
         model.fund_wallet(self.wallet, market_name, token_usd, wealth_usd - token_usd)
         self.target_margin_usd = token_usd          # margin it wants posted (USD)
         self.account = self.market.open_account(self)
+        self._activity = model.activity
         self.activity_slot = model.activity.add(list(model.markets).index(market_name), self.account)
         self.position: int | None = None
         self.opened_step = -1
@@ -48,7 +49,7 @@ class DirectionalTrader(FlywheelAgent):
     # -- state read by the model -------------------------------------------------------------
     def _traded(self, step: int) -> None:
         self.last_trade_step = step
-        self.model.activity.traded(self.activity_slot, step)
+        self._activity.traded(self.activity_slot, step)
 
     def leave(self) -> None:
         self.model.activity.mark_left(self.activity_slot)
@@ -131,13 +132,12 @@ class DirectionalTrader(FlywheelAgent):
         if m.safe_mode:          # no new positions (design 4): sleep until safe mode ends
             self.model.park_until_safe_mode_ends(self)
             return
-        self._top_up_collateral()
-        cv_usd = m.collateral[self.account] * m.price * (1.0 - m.cfg.haircut)
+        posted = self._top_up_collateral()
+        cv_usd = posted * m.price * (1.0 - m.cfg.haircut)
         if cv_usd <= 0:
             return
         s, sign = self._choose_series()
-        spot = float(m.series.spot[s])
-        size = sign * self.leverage * cv_usd / spot
+        size = sign * self.leverage * cv_usd / m.series.spot[s]
         pos = m.open_position(self.account, s, size, p.margin_buffer)
         if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
             size = self._affordable_size(s, sign)
@@ -163,19 +163,23 @@ class DirectionalTrader(FlywheelAgent):
             return 0.0
         return 0.9 * sign * room / per_unit
 
-    def _top_up_collateral(self) -> None:
+    def _top_up_collateral(self) -> float:
         """Move wallet tokens to the margin account; buy tokens on the AMM with USDC only when
-        the posted margin has fallen below half of what the trader wants posted."""
+        the posted margin has fallen below half of what the trader wants posted. Returns the
+        collateral posted after (tokens)."""
         m, tok = self.market, self.market_name
         held = self.balance(tok)
-        posted_usd = max(m.collateral[self.account], 0.0) * m.price
-        shortfall = self.target_margin_usd - posted_usd - held * m.price
+        posted = float(m.collateral[self.account])
+        if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
+            return posted                      # the usual case: nothing to move, nothing to buy
+        shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price
         if tok != "USDC" and shortfall > 0.5 * self.target_margin_usd and self.balance("USDC") > 1.0:
             amm = self.model.world.tokens[tok].amm
             amm.buy_tokens(self.wallet, min(shortfall, self.balance("USDC")))
             held = self.balance(tok)
         if held > 0:
-            m.deposit_collateral(self.account, self.wallet, held)
+            posted += m.deposit_collateral(self.account, self.wallet, held)
+        return posted
 
     def _exit(self) -> None:
         """Close what is open, take back collateral, and queue the token sale of phase 8."""
