@@ -5,12 +5,15 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from sim.rng import ScalarDraws
+
 
 class FlywheelAgent(mesa.Agent):
     """A Mesa agent that acts when its own Poisson clock rings (design section 8).
 
     ``stream`` is the agent's own stream, keyed by its cohort (``sim.rng``), so its draws do not
-    depend on how many other agents exist. ``wallet`` is its ledger account.
+    depend on how many other agents exist; ``draws`` takes its one-at-a-time draws from it in
+    blocks. ``wallet`` is its ledger account.
     """
 
     kind = "agent"
@@ -18,6 +21,7 @@ class FlywheelAgent(mesa.Agent):
     def __init__(self, model, rng: np.random.Generator, rate_per_day: float) -> None:
         super().__init__(model)
         self.stream = rng
+        self.draws = ScalarDraws(rng)
         self.wallet = model.ledger.open_account(f"{self.kind}:{self.unique_id}")
         self.rate_per_step = rate_per_day * model.step_days   # expected rings per step
         self.joined_step = model.step_count
@@ -29,7 +33,7 @@ class FlywheelAgent(mesa.Agent):
         """Steps until the next ring (exponential); infinite for a zero rate."""
         if self.rate_per_step <= 0:
             return float("inf")
-        return float(self.stream.exponential(1.0 / self.rate_per_step))
+        return self.draws.exponential(1.0 / self.rate_per_step)
 
     def ring(self, step: int) -> None:
         """Act once (``act`` is each subclass's decision), then set the clock past this step."""

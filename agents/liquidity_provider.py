@@ -54,7 +54,7 @@ class LiquidityProvider(FlywheelAgent):
         panic = False
         if model.in_panic(self.market_name):
             herd = model.lp_leaving_share(self.market_name)
-            panic = self.stream.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
+            panic = self.draws.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
         if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
             self.exit_reason = "panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield")
             self.leaving = True

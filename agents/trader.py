@@ -81,7 +81,7 @@ class DirectionalTrader(FlywheelAgent):
             self.position = None            # closed by a liquidation or ADL
         if self.liquidated:
             self.liquidated = False
-            if self.stream.random() < self.params.leave_prob_after_liquidation:
+            if self.draws.random() < self.params.leave_prob_after_liquidation:
                 self._exit()
                 return
         if self.position is not None:
@@ -99,7 +99,7 @@ class DirectionalTrader(FlywheelAgent):
             m.close_position(self.position, 1.0)
             self.position = None
             self._traded(step)
-            if pnl <= -p.loss_threshold * margin and self.stream.random() < p.leave_prob_after_loss:
+            if pnl <= -p.loss_threshold * margin and self.draws.random() < p.leave_prob_after_loss:
                 self._exit()
 
     def _direction(self) -> int:
@@ -110,7 +110,7 @@ class DirectionalTrader(FlywheelAgent):
             return sign
         if self.style == "mean_reversion":
             return -sign
-        return 1 if self.stream.random() < 0.5 else -1
+        return 1 if self.draws.random() < 0.5 else -1
 
     def _choose_series(self) -> tuple[int, float]:
         """(series, signed size sign): perpetual, long call/put, or (volatility style) short option."""
@@ -119,12 +119,12 @@ class DirectionalTrader(FlywheelAgent):
         u = self.underlying
         if self.style == "volatility":
             rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * self.model.realized_sigma(self.underlying_name)
-            call = self.stream.random() < 0.5
+            call = self.draws.random() < 0.5
             return sb.listed_near(u, p.otm_strike if call else -p.otm_strike, call), (-1.0 if rich else 1.0)
-        if sb.include_perpetual and self.stream.random() < p.perp_share:
+        if sb.include_perpetual and self.draws.random() < p.perp_share:
             return sb.perp_of[u], float(direction)
         call = direction > 0
-        rel = (p.otm_strike if call else -p.otm_strike) if self.stream.random() < 0.5 else 0.0
+        rel = (p.otm_strike if call else -p.otm_strike) if self.draws.random() < 0.5 else 0.0
         return sb.listed_near(u, rel, call), 1.0
 
     def _maybe_open(self, step: int) -> None:
@@ -149,7 +149,7 @@ class DirectionalTrader(FlywheelAgent):
             m.set_triggers(pos, p.take_profit * cv_usd, p.stop_loss * cv_usd)
             return
         self.model.failed_trades += 1
-        if m.last_refusal != "margin" and self.stream.random() < p.leave_prob_after_refusal:
+        if m.last_refusal != "margin" and self.draws.random() < p.leave_prob_after_refusal:
             self._exit()
 
     def _affordable_size(self, s: int, sign: float) -> float:

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 cimport numpy as cnp
+from libc.float cimport DBL_MIN
 from libc.math cimport INFINITY, fabs, isfinite
 from libc.stdint cimport int64_t, uint8_t
 
@@ -25,6 +26,7 @@ cnp.import_array()
 # ERC-4626 rounds in the vault's favour; with floats we shave this relative amount off every
 # share mint and every redemption so that no deposit/redeem round trip can gain value.
 ROUNDING_SHAVE = 4.0 * np.finfo(np.float64).eps
+cdef double _SHAVE = ROUNDING_SHAVE
 
 
 # ---------------------------------------------------------------- argument checks (shared)
@@ -339,7 +341,7 @@ def shares_for_deposit(assets, total_shares, total_assets):
         return a
     if ta <= 0.0:
         raise ValueError(f"total_assets: deposits are refused while NAV <= 0 (got {ta})")
-    return a * ts / ta * (1.0 - ROUNDING_SHAVE)
+    return _round_down(a * ts / ta)
 
 
 def assets_for_shares(shares, total_shares, total_assets):
@@ -351,7 +353,12 @@ def assets_for_shares(shares, total_shares, total_assets):
         raise ValueError(f"shares: {s} exceeds total_shares {ts}")
     if ts == 0.0 or ta <= 0.0:
         return 0.0
-    return s * ta / ts * (1.0 - ROUNDING_SHAVE)
+    return _round_down(s * ta / ts)
+
+
+cdef inline double _round_down(double x):
+    """x shaved in the pool's favour; subnormal dust (no relative precision left) is 0."""
+    return x * (1.0 - _SHAVE) if x >= DBL_MIN else 0.0
 
 
 def split_fee(fee, lp_share):

@@ -7,6 +7,8 @@ changes another agent's draws and twin runs share their random numbers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Stable codes: changing one changes every run's numbers.
@@ -29,3 +31,29 @@ def stream(root_seed: int, component: str, *key: int) -> np.random.Generator:
     return np.random.default_rng(
         np.random.SeedSequence(root_seed, spawn_key=(COMPONENT[component], *map(int, key)))
     )
+
+
+class ScalarDraws:
+    """One number at a time from a stream, taken from it ``block`` uniforms at a time.
+
+    A NumPy scalar draw costs about 0.6 us and agents draw a few per act; block draws cost
+    about 10 ns a number. ``random()`` gives the same numbers, in the same order, as successive
+    ``stream.random()`` calls would; ``exponential(mean)`` is the inverse CDF of one of them.
+    """
+
+    __slots__ = ("_stream", "_block", "_buf")
+
+    def __init__(self, stream: np.random.Generator, block: int = 32) -> None:
+        self._stream = stream
+        self._block = block
+        self._buf: list[float] = []
+
+    def random(self) -> float:
+        """Uniform on [0, 1)."""
+        if not self._buf:
+            self._buf = self._stream.random(self._block).tolist()[::-1]   # pop() takes the first
+        return self._buf.pop()
+
+    def exponential(self, mean: float) -> float:
+        """Exponential with the given mean: -mean log(1 - U)."""
+        return -mean * math.log1p(-self.random())

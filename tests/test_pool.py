@@ -272,3 +272,14 @@ def test_utilization_from_losses_equals_utilization_after_trade(seed, n_series, 
     else:
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
         assert twin == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("module", [pool, ref], ids=["cython", "twin"])
+def test_dust_deposit_whose_shares_would_be_subnormal_mints_nothing(module) -> None:
+    """4.6e-302 tokens into a pool of 1e-3 shares and 1e9 tokens would mint 4.6e-314 shares,
+    a subnormal with no relative precision left: the pool keeps the dust (0 shares) rather
+    than risk paying out more than was put in (found by hypothesis)."""
+    deposit, ts, ta = 4.5902740676035215e-302, 1e-3, 1e9
+    minted = module.shares_for_deposit(deposit, ts, ta)
+    assert minted == 0.0
+    assert module.assets_for_shares(minted, ts + minted, ta + deposit) <= deposit

@@ -13,6 +13,7 @@ import numpy as np
 # ERC-4626 rounds in the vault's favour; with floats we shave this relative amount off
 # every share mint and every redemption so that no round trip can gain value.
 ROUNDING_SHAVE = 4.0 * np.finfo(np.float64).eps
+DBL_MIN = np.finfo(np.float64).tiny      # smallest normal float: below it rounding is absolute
 
 
 def spread_for(base_spread, skew, utilization_after):
@@ -102,7 +103,7 @@ def shares_for_deposit(assets, total_shares, total_assets):
     if total_assets <= 0:
         raise ValueError("total_assets: deposits are refused while NAV <= 0")
     shares = assets * total_shares / total_assets
-    return shares * (1.0 - ROUNDING_SHAVE)
+    return _round_down(shares)
 
 
 def assets_for_shares(shares, total_shares, total_assets):
@@ -112,7 +113,12 @@ def assets_for_shares(shares, total_shares, total_assets):
     if total_shares == 0 or total_assets <= 0:
         return 0.0
     assets = shares * total_assets / total_shares
-    return assets * (1.0 - ROUNDING_SHAVE)
+    return _round_down(assets)
+
+
+def _round_down(x):
+    """x shaved in the pool's favour; subnormal dust (no relative precision left) is 0."""
+    return x * (1.0 - ROUNDING_SHAVE) if x >= DBL_MIN else 0.0
 
 
 def split_fee(fee, lp_share):
