@@ -15,7 +15,7 @@ import time
 from benchmarks.common import Row
 from sim.errors import UserInputError
 
-KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation")
+KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "book")
 ALL_MODULES = KERNEL_MODULES + ("model",)
 MIN_VS_PYTHON = 100.0
 MIN_VS_NUMPY = 1.5
