@@ -72,11 +72,14 @@ def _selected(args: argparse.Namespace) -> list[str]:
 def cli_bench(args: argparse.Namespace) -> int:
     """Print the benchmark table; n = 10^6 items per call (10^5 with --quick)."""
     n = 10**5 if args.quick else 10**6
+    names = _selected(args)                      # bad input fails before anything is printed
+    if args.model_days is not None and not args.model_days > 0:
+        raise UserInputError(f"--model-days: must be > 0, got {args.model_days}")
     print(f"flywheel bench: n = {n:,} items per call, one core; twins timed on <= 10^4 items")
     print(_HEADER)
     passed = judged = 0
     t_start = time.perf_counter()
-    for name in _selected(args):
+    for name in names:
         try:
             module = importlib.import_module(f"benchmarks.{name}")
         except ImportError as exc:

@@ -69,3 +69,15 @@ def test_replayed_prices_drive_the_run(tmp_path, capsys):
     prices = pd.read_csv(tmp_path / "prices.csv")
     # BTC trades around the clock: after step t the price is the file's row t + 1.
     np.testing.assert_allclose(ts["price[BTC]"].to_numpy(), prices["BTC"].to_numpy()[1:len(ts) + 1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["bench", "--only", "nope"], "--only"),
+    (["bench", "--only", "model", "--model-days", "-1"], "--model-days"),
+    (["bench", "--only", "model", "--model-days", "nan"], "--model-days"),
+])
+def test_bench_bad_arguments_exit_2_with_one_line_before_any_output(argv, field, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and field in err
