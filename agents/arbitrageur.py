@@ -58,6 +58,16 @@ class Arbitrageur(FlywheelAgent):
         if slot is not None:
             self.option_position[name] = (slot, step)
 
+    def remap_positions(self, market, remap: dict[int, int]) -> None:
+        """The market compacted its positions: follow the option position to its new slot."""
+        for name, (slot, opened) in list(self.option_position.items()):
+            if self.model.markets[name] is market:
+                new = remap.get(slot)
+                if new is None:
+                    del self.option_position[name]      # closed meanwhile (liquidation or ADL)
+                else:
+                    self.option_position[name] = (new, opened)
+
     def _account(self, name: str) -> int:
         """Its margin account in market ``name``, funded once with half of its inventory there."""
         if name not in self.accounts:

@@ -278,3 +278,26 @@ def test_trader_closes_in_the_step_its_holding_time_ends():
             assert n_acts == acts_at_open + 1
             checked += 1
     assert checked >= 10
+
+
+def test_owners_follow_their_positions_through_a_compaction(monkeypatch):
+    """When a market drops closed positions and renumbers slots, every owner that keeps a slot
+    (traders and the arbitrageur's option position) still points at its own position."""
+    m = _model_for_agents()
+    mk = m.markets["TSLA.M"]
+    arb = m.agents_by_type[Arbitrageur][0]
+    arb.option_position.pop("TSLA.M", None)
+    external = m.spec.assets["BTC"].sigma
+    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)
+    arb._option_arbitrage("TSLA.M", m.step_count)
+    owners = {tr: (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position])
+              for tr in m.agents_by_type[DirectionalTrader] if tr.market is mk and tr.position is not None}
+    slot, _ = arb.option_position["TSLA.M"]
+    arb_pos = (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot])
+    assert owners and mk.book.n_positions > len(owners) + 1          # some closed slots to drop
+    live = mk.book.compact()
+    mk._on_compact({int(old): new for new, old in enumerate(live)})
+    for tr, want in owners.items():
+        assert (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position]) == want
+    slot, _ = arb.option_position["TSLA.M"]
+    assert (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot]) == arb_pos

@@ -95,6 +95,7 @@ class OptionsMarket:
         ledger.share_table(lambda table: self.book.bind_ledger(
             table, self.pool_holder, self.insurance_holder, self._token_id, usdc_col))
         self.account_owner: list[object] = []
+        self._slot_keepers: dict[int, object] = {}    # owners holding slot ids, told on compaction
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
@@ -187,6 +188,8 @@ class OptionsMarket:
     def open_account(self, owner: object) -> int:
         a = self.book.add_account()
         self.account_owner.append(owner)
+        if hasattr(owner, "remap_positions"):
+            self._slot_keepers.setdefault(id(owner), owner)
         if a == self.account_agent.shape[0]:
             self.account_agent = np.concatenate([self.account_agent, np.full_like(self.account_agent, -1)])
         self.account_agent[a] = getattr(owner, "unique_id", -1)
@@ -293,20 +296,19 @@ class OptionsMarket:
         st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
 
     def _compact_or_grow(self) -> None:
-        """Drop closed positions (renumbering slots) or, if most are open, double the arrays."""
+        """Drop closed positions (renumbering slots) when at most a quarter are open, else
+        double the arrays (compaction renumbers every owner's slots: keep it rare)."""
         book = self.book
-        if np.count_nonzero(book.pos_size[: book.n_positions]) < book.n_positions // 2:
+        if np.count_nonzero(book.pos_size[: book.n_positions]) < book.n_positions // 4:
             live = book.compact()
             self._on_compact({int(old): new for new, old in enumerate(live)})
         else:
             book.grow_positions()
 
     def _on_compact(self, remap: dict[int, int]) -> None:
-        """Tell the owners of positions their new slots (owners keep slot ids)."""
-        for owner in self.account_owner:
-            fix = getattr(owner, "remap_positions", None)
-            if fix is not None:
-                fix(self, remap)
+        """Tell the owners that keep slot ids (``remap_positions``) their new slots."""
+        for owner in self._slot_keepers.values():
+            owner.remap_positions(self, remap)
 
     # ---------------------------------------------------------------- funding, margin, liquidation
     def settle_step(self, dt_years: float, keepers: list[int], keeper_rng: Callable[[], np.random.Generator],
