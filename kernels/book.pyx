@@ -535,6 +535,21 @@ cdef class TradeBook:
         self._tp[p] = take_profit_usd
         self._sl[p] = stop_loss_usd
 
+    def triggered_accounts(self):
+        """Accounts (ascending, each once) holding an open position whose PnL at the current
+        marks reached its take-profit or fell to minus its stop-loss."""
+        cdef Py_ssize_t p, a, k = 0
+        cdef double pnl, n
+        hit = np.zeros(self.n_accounts, dtype=np.uint8)
+        cdef uint8_t[::1] h = hit
+        for p in range(self.n_positions):
+            n = self._size[p]
+            if n != 0.0:
+                pnl = n * (self._mark[self._ser[p]] - self._entry[p])
+                if pnl >= self._tp[p] or pnl <= -self._sl[p]:
+                    h[self._acct[p]] = 1
+        return np.flatnonzero(hit)
+
     def position_pnl_usd(self, Py_ssize_t p):
         """Unrealized PnL of position ``p`` at the current marks (USD)."""
         self._check_position(p)

@@ -981,3 +981,35 @@ def test_pool_tokens_nan_without_a_bound_ledger_is_an_error() -> None:
     book = make_book(kbook.TradeBook, sc)
     with pytest.raises(ValueError, match="bind_ledger"):
         book.open(0, 0, 1.0, 1.0)
+
+
+@SETTINGS
+@given(seed=seeds)
+def test_triggered_accounts_are_those_whose_orders_crossed(seed: int) -> None:
+    """Take-profit / stop-loss crossings: the Cython book, its twin and a NumPy statement of
+    the rule (open positions with PnL >= take-profit or <= -stop-loss) name the same accounts."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e6)
+    cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
+    w = sc.world
+    for book in (cy, py):
+        book.collateral[: book.n_accounts] = 1e9
+    for _ in range(40):
+        s, dn = random_trade(rng, w)
+        a = int(rng.integers(cy.n_accounts))
+        if cy.n_positions == cy.position_capacity:
+            cy.grow_positions(), py.grow_positions()
+        p, q = cy.open(a, s, dn, 1.0, sc.pool_tokens), py.open(a, s, dn, 1.0, sc.pool_tokens)
+        assert p == q
+        if p >= 0 and rng.random() < 0.7:
+            tp, sl = rng.exponential(50.0), rng.exponential(50.0)
+            cy.set_triggers(p, tp, sl), py.set_triggers(p, tp, sl)
+    w2 = reprice(rng, w)                                # marks move: some orders cross
+    bind(cy, w2), bind(py, w2)
+    k = cy.n_positions
+    size = cy.pos_size[:k]
+    pnl = size * (w2.mark[cy.pos_series[:k]] - cy.pos_entry[:k])
+    hit = (size != 0) & ((pnl >= cy.pos_take_profit[:k]) | (pnl <= -cy.pos_stop_loss[:k]))
+    want = np.unique(cy.pos_account[:k][hit])
+    np.testing.assert_array_equal(cy.triggered_accounts(), want)
+    np.testing.assert_array_equal(py.triggered_accounts(), want)

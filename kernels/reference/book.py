@@ -329,6 +329,19 @@ class TradeBook:
         self.pos_take_profit[p] = take_profit_usd
         self.pos_stop_loss[p] = stop_loss_usd
 
+    def triggered_accounts(self) -> np.ndarray:
+        """Accounts (ascending, each once) holding an open position whose PnL at the current
+        marks reached its take-profit or fell to minus its stop-loss."""
+        mark = self._series[0]
+        hit = set()
+        for p in range(self.n_positions):
+            n = self.pos_size[p]
+            if n != 0.0:
+                pnl = n * (mark[self.pos_series[p]] - self.pos_entry[p])
+                if pnl >= self.pos_take_profit[p] or pnl <= -self.pos_stop_loss[p]:
+                    hit.add(int(self.pos_account[p]))
+        return np.array(sorted(hit), dtype=np.int64)
+
     def position_pnl_usd(self, p: int) -> float:
         """Unrealized PnL of position ``p`` at the current marks (USD)."""
         mark = self._series[0]

@@ -266,13 +266,7 @@ class OptionsMarket:
 
     def triggered_owners(self) -> list:
         """Owners of positions whose PnL crossed their take-profit or stop-loss this step."""
-        k = self.n_positions
-        if k == 0:
-            return []
-        size = self.pos_size[:k]
-        pnl = size * (self.series.mark[self.pos_series[:k]] - self.pos_entry[:k])
-        hit = (size != 0.0) & ((pnl >= self.pos_take_profit[:k]) | (pnl <= -self.pos_stop_loss[:k]))
-        return [self.account_owner[a] for a in np.unique(self.pos_account[:k][hit])]
+        return [self.account_owner[a] for a in self.book.triggered_accounts()]
 
     def close_position(self, p: int, fraction: float = 1.0) -> float:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
