@@ -535,6 +535,16 @@ cdef class TradeBook:
         self._tp[p] = take_profit_usd
         self._sl[p] = stop_loss_usd
 
+    def holding_flags(self):
+        """Per account (uint8): 1 if it holds an open position."""
+        flags = np.zeros(self.n_accounts, dtype=np.uint8)
+        cdef uint8_t[::1] f = flags
+        cdef Py_ssize_t p
+        for p in range(self.n_positions):
+            if self._size[p] != 0.0:
+                f[self._acct[p]] = 1
+        return flags
+
     def triggered_accounts(self):
         """Accounts (ascending, each once) holding an open position whose PnL at the current
         marks reached its take-profit or fell to minus its stop-loss."""

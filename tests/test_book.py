@@ -987,7 +987,8 @@ def test_pool_tokens_nan_without_a_bound_ledger_is_an_error() -> None:
 @given(seed=seeds)
 def test_triggered_accounts_are_those_whose_orders_crossed(seed: int) -> None:
     """Take-profit / stop-loss crossings: the Cython book, its twin and a NumPy statement of
-    the rule (open positions with PnL >= take-profit or <= -stop-loss) name the same accounts."""
+    the rule (open positions with PnL >= take-profit or <= -stop-loss) name the same accounts;
+    and after some closes, the same accounts are flagged as holding a position."""
     rng = np.random.default_rng(seed)
     sc = scenario(rng, max_utilization=1e6)
     cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
@@ -1013,3 +1014,10 @@ def test_triggered_accounts_are_those_whose_orders_crossed(seed: int) -> None:
     want = np.unique(cy.pos_account[:k][hit])
     np.testing.assert_array_equal(cy.triggered_accounts(), want)
     np.testing.assert_array_equal(py.triggered_accounts(), want)
+    # Holding flags: the accounts with an open position, by the same definition.
+    for p in rng.choice(k, size=k // 3, replace=False):     # some closes first
+        cy.close(int(p), 1.0, sc.pool_tokens), py.close(int(p), 1.0, sc.pool_tokens)
+    holding = np.zeros(cy.n_accounts, dtype=np.uint8)
+    holding[cy.pos_account[:k][cy.pos_size[:k] != 0.0]] = 1
+    np.testing.assert_array_equal(cy.holding_flags(), holding)
+    np.testing.assert_array_equal(py.holding_flags(), holding)

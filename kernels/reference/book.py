@@ -329,6 +329,14 @@ class TradeBook:
         self.pos_take_profit[p] = take_profit_usd
         self.pos_stop_loss[p] = stop_loss_usd
 
+    def holding_flags(self) -> np.ndarray:
+        """Per account (uint8): 1 if it holds an open position."""
+        flags = np.zeros(self.n_accounts, dtype=np.uint8)
+        for p in range(self.n_positions):
+            if self.pos_size[p] != 0.0:
+                flags[self.pos_account[p]] = 1
+        return flags
+
     def triggered_accounts(self) -> np.ndarray:
         """Accounts (ascending, each once) holding an open position whose PnL at the current
         marks reached its take-profit or fell to minus its stop-loss."""

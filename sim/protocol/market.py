@@ -197,10 +197,7 @@ class OptionsMarket:
 
     def accounts_holding(self) -> np.ndarray:
         """Per account: does it hold an open position?"""
-        flags = np.zeros(self.n_accounts, dtype=bool)
-        k = self.n_positions
-        flags[self.pos_account[:k][self.pos_size[:k] != 0.0]] = True
-        return flags
+        return self.book.holding_flags().view(bool)
 
     def deposit_collateral(self, account: int, wallet: int, tokens: float) -> float:
         return self.ledger.into_vector(self.token, wallet, self.book.collateral, account, tokens)
