@@ -39,10 +39,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmark the kernels (and with --model, a whole run)")
     bench.add_argument("--quick", action="store_true", help="10^5 items instead of 10^6 (< 1 min)")
-    bench.add_argument("--model", action="store_true", help="also time a whole model run")
+    bench.add_argument("--model", action="store_true", help="also time a whole model run (a year, ~1 min)")
     bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,book,model")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
-                       help="simulated days of the model run (default 10, 2 with --quick; 365 times a whole year)")
+                       help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
     return parser
 
 
