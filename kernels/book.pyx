@@ -385,6 +385,41 @@ cdef class TradeBook:
                 return True
         return False
 
+    def accrue_funding(self, payoff, double dt_over_period, double tol=1e-9):
+        """Phase 7 in one walk of the accounts: funding, then the margin check.
+
+        Each open position of signed size n pays n (mark - payoff) dt / T USD (design 5), in
+        tokens at the oracle price, from its account's collateral to the pool (settled in the
+        bound ledger). Then each account is checked as ``needs_liquidation`` does. Returns
+        (tokens to the pool, USD paid by the accounts that paid, needs_liquidation).
+        """
+        cdef const double[::1] pay = np.ascontiguousarray(payoff, dtype=np.float64)
+        if pay.shape[0] != self._n_series:
+            raise ValueError(f"payoff: expected {self._n_series} series, got {pay.shape[0]}")
+        cdef Py_ssize_t a
+        cdef int64_t p
+        cdef double f, total = 0.0, paid = 0.0, eq, mr, ir, k = dt_over_period / self.price
+        cdef bint needs = False
+        for a in range(self.n_accounts):
+            if self._head[a] >= 0:
+                f = 0.0
+                p = self._head[a]
+                while p >= 0:
+                    f += self._size[p] * (self._mark[self._ser[p]] - pay[self._ser[p]]) * k
+                    p = self._next[p]
+                self._q[a] -= f
+                total += f
+                if f > 0.0:
+                    paid += f
+                if not needs:
+                    self._margin(a, -1, 0.0, 0.0, 0.0, &eq, &mr, &ir)   # unlinks closed positions
+                    needs = self._head[a] >= 0 and eq < mr + tol * fabs(mr)
+            if not needs and self._head[a] < 0 and self._q[a] < 0.0:
+                needs = True
+        if self.ledger_bound:
+            self._bal[self._pool_row, self._tok_col] += total
+        return total, paid * self.price, needs
+
     # ------------------------------------------------------------------ trading
     cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:
         if self._perp[s]:

@@ -1021,3 +1021,41 @@ def test_triggered_accounts_are_those_whose_orders_crossed(seed: int) -> None:
     holding[cy.pos_account[:k][cy.pos_size[:k] != 0.0]] = 1
     np.testing.assert_array_equal(cy.holding_flags(), holding)
     np.testing.assert_array_equal(py.holding_flags(), holding)
+
+
+@SETTINGS
+@given(seed=seeds, dt=st.floats(1e-5, 0.05))
+def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt: float) -> None:
+    """``accrue_funding`` moves exactly ``kernels.pool.accrue_funding``'s amounts from each
+    account to the pool (bound ledger table), reports what payers paid (USD), and its flag is
+    ``needs_liquidation`` after the funding; the twin agrees."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e6)
+    cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
+    w = sc.world
+    for _ in range(50):
+        op = random_op(rng, cy, w, sc.pool_tokens)
+        if op[0] in ("open", "close"):
+            apply_op(cy, op), apply_op(py, op)
+    tables = []
+    for book in (cy, py):
+        table = np.zeros((2, 1))
+        table[0, 0] = sc.pool_tokens
+        book.bind_ledger(table, 0, 1, 0)
+        tables.append(table)
+    payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
+    k, na = cy.n_positions, cy.n_accounts
+    want = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
+                                dt, 1.0, cy.price, na)
+    q0 = cy.collateral[:na].copy()
+    got_c, got_p = cy.accrue_funding(payoff, dt), py.accrue_funding(payoff, dt)
+    scale = float(np.abs(want).sum()) + 1e-300
+    ulp_q = 4 * np.finfo(float).eps * float(np.abs(q0).max(initial=0.0))    # q0 - q1 cancels
+    np.testing.assert_allclose(q0 - cy.collateral[:na], want, rtol=1e-12, atol=1e-13 * scale + ulp_q)
+    np.testing.assert_allclose(cy.collateral[:na], py.collateral[:na], rtol=1e-12, atol=1e-13 * scale)
+    assert got_c[0] == pytest.approx(want.sum(), rel=1e-12, abs=1e-13 * scale)
+    ulp_pool = 4 * np.finfo(float).eps * abs(sc.pool_tokens)
+    assert tables[0][0, 0] - sc.pool_tokens == pytest.approx(want.sum(), rel=1e-12, abs=1e-13 * scale + ulp_pool)
+    assert got_c[1] == pytest.approx(want[want > 0].sum() * cy.price, rel=1e-12, abs=1e-13 * scale * cy.price)
+    assert got_c[2] == got_p[2] == cy.needs_liquidation() == py.needs_liquidation()
+    assert got_p[0] == pytest.approx(got_c[0], rel=1e-12, abs=1e-13 * scale)

@@ -218,6 +218,22 @@ class TradeBook:
                 return True
         return False
 
+    def accrue_funding(self, payoff, dt_over_period: float, tol: float = 1e-9) -> tuple[float, float, bool]:
+        """Phase 7 in one walk of the accounts: funding (``kernels.pool.accrue_funding``'s rule:
+        n (mark - payoff) dt / T USD per position, in tokens, collateral to pool), then the
+        margin check of ``needs_liquidation``. Returns (tokens to the pool, USD paid by the
+        accounts that paid, needs_liquidation)."""
+        k = self.n_positions
+        mark = self._series[0]
+        funding = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
+                                          payoff, dt_over_period, 1.0, self.price, self.n_accounts)
+        self.collateral[: self.n_accounts] -= funding
+        total = float(np.sum(funding))
+        if self.ledger_bound:
+            bal, pool, _, tok, _ = self._ledger
+            bal[pool, tok] += total
+        return total, float(np.sum(funding[funding > 0.0])) * self.price, self.needs_liquidation(tol)
+
     # ------------------------------------------------------------------ trading
     def _spread(self, s: int, util_after: float) -> float:
         if self._series[4][s]:

@@ -313,15 +313,9 @@ class OptionsMarket:
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
-        funding = pool_kernel.accrue_funding(
-            self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], sb.view("mark"),
-            sb.view("payoff"), dt_years, self.cfg.funding_period_years, self.price, na,
-        )
-        self.collateral[:na] -= funding
-        led.settle_kernel(tok, {self.pool_holder: float(funding.sum())})
-        self.stats.funding_usd += float(funding[funding > 0].sum()) * self.price
-
-        if not self.book.needs_liquidation() and self.nav_tokens() >= 0.0:
+        _, paid_usd, needs = self.book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years)
+        self.stats.funding_usd += paid_usd
+        if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
         ins_tok = led.balance(self.insurance_holder, tok)
