@@ -13,6 +13,7 @@ Units: sizes in units of the underlying (signed), marks and spots in USD, collat
 the caller settles ``last_pool_tokens`` and ``last_insurance_tokens`` in its ledger.
 """
 
+cimport cython
 import numpy as np
 cimport numpy as cnp
 from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY, NAN
@@ -40,6 +41,7 @@ cdef inline double _cv(double q, double price, double haircut) noexcept nogil:
     return price * (fmax(q, 0.0) * (1.0 - haircut) + fmin(q, 0.0))
 
 
+@cython.final                 # no subclasses: cdef methods are called directly (and inlined)
 cdef class TradeBook:
     """Accounts, positions and the pool's running risk of one market (see the module doc and
     ``kernels.reference.book.TradeBook``, whose docstrings state each method's rule)."""
