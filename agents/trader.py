@@ -41,14 +41,11 @@ class DirectionalTrader(FlywheelAgent):
         self.position: int | None = None
         self.opened_step = -1
         self.margin_at_open_usd = 0.0
-        self.last_trade_step = -10**9
         self.liquidated = False
-        self.exiting = False
         self.parked = False       # flat while its market is in safe mode: its rate is zero
 
     # -- state read by the model -------------------------------------------------------------
     def _traded(self, step: int) -> None:
-        self.last_trade_step = step
         self._activity.traded(self.activity_slot, step)
 
     def leave(self) -> None:
@@ -138,15 +135,15 @@ class DirectionalTrader(FlywheelAgent):
             return
         s, sign = self._choose_series()
         size = sign * self.leverage * cv_usd / m.series.spot[s]
-        pos = m.open_position(self.account, s, size, p.margin_buffer)
+        tp, sl = p.take_profit * cv_usd, p.stop_loss * cv_usd        # its orders, USD of PnL
+        pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
         if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
             size = self._affordable_size(s, sign)
-            pos = m.open_position(self.account, s, size, p.margin_buffer) if size != 0.0 else None
+            pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl) if size != 0.0 else None
         if pos is not None:
             self.position, self.opened_step = pos, step
             self._traded(step)
             self.margin_at_open_usd = cv_usd
-            m.set_triggers(pos, p.take_profit * cv_usd, p.stop_loss * cv_usd)
             return
         self.model.failed_trades += 1
         if m.last_refusal != "margin" and self.draws.random() < p.leave_prob_after_refusal:

@@ -19,7 +19,7 @@ cimport numpy as cnp
 from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY, NAN
 from libc.stdint cimport int64_t, uint8_t
 
-from kernels.params import BookConfig
+from kernels.params import BookConfig, BookFull
 
 cnp.import_array()
 
@@ -456,16 +456,19 @@ cdef class TradeBook:
         cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
         return spread, after, why
 
-    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens=NAN):
+    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens=NAN,
+             double take_profit_usd=INFINITY, double stop_loss_usd=INFINITY):
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
         margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
-        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger."""
+        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger.
+        ``take_profit_usd`` / ``stop_loss_usd``: the position's orders (see ``set_triggers``).
+        Raises ``BookFull`` (an IndexError) when the position arrays are full."""
         self._check_account(a)
         self._check_series(s)
         if dn == 0.0 or not isfinite(dn):
             return -6
         if self.n_positions == self._size.shape[0]:
-            raise IndexError("position arrays are full: compact() or grow_positions() first")
+            raise BookFull("position arrays are full: compact() or grow_positions() first")
         cdef double spread, after, spread_usd, fee_usd, eq, mr, ir, mark = self._mark[s]
         cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
         if why:
@@ -479,8 +482,8 @@ cdef class TradeBook:
         cdef Py_ssize_t p = self.n_positions
         self.n_positions += 1
         self._acct[p], self._ser[p], self._size[p], self._entry[p] = a, s, dn, mark
-        self._tp[p] = INFINITY
-        self._sl[p] = INFINITY
+        self._tp[p] = take_profit_usd
+        self._sl[p] = stop_loss_usd
         self._next[p] = self._head[a]
         self._head[a] = p
         self.entry_notional += dn * mark

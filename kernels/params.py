@@ -105,6 +105,10 @@ class LiquidationResult:
         return float(np.sum(self.liq_keeper_tokens))
 
 
+class BookFull(IndexError):
+    """``TradeBook.open`` found the position arrays full: compact or grow them, then retry."""
+
+
 # Why ``TradeBook.open`` refused (its return value is minus the code); code 0 is "accepted".
 REFUSALS = ("", "pool_insolvent", "utilization", "delta_cap", "oi_cap", "margin", "size")
 

@@ -886,8 +886,10 @@ def test_step_log_lists_each_order_once_with_its_signed_notional() -> None:
     book.collateral[0] = 1e9
     book.take_step_log()
     p = book.open(0, 0, 2.0, 1.0, sc.pool_tokens)
-    q = book.open(0, 1, -3.0, 1.0, sc.pool_tokens)
+    q = book.open(0, 1, -3.0, 1.0, sc.pool_tokens, 120.0, 45.0)          # with its orders
     assert p >= 0 and q >= 0
+    assert (book.pos_take_profit[p], book.pos_stop_loss[p]) == (math.inf, math.inf)
+    assert (book.pos_take_profit[q], book.pos_stop_loss[q]) == (120.0, 45.0)
     book.close(p, 0.5, sc.pool_tokens)
     is_close, account, usd = book.take_step_log()
     np.testing.assert_array_equal(is_close, [0, 0, 1])

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from kernels.params import BookConfig
+from kernels.params import BookConfig, BookFull
 from kernels.reference import liquidation as ref_liq
 from kernels.reference import pool as ref_pool
 
@@ -260,14 +260,17 @@ class TradeBook:
             return spread, after, 4
         return spread, after, 0
 
-    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float = math.nan) -> int:
+    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float = math.nan,
+             take_profit_usd: float = _INF, stop_loss_usd: float = _INF) -> int:
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
         margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
-        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger."""
+        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger.
+        ``take_profit_usd`` / ``stop_loss_usd``: the position's orders (see ``set_triggers``).
+        Raises ``BookFull`` (an IndexError) when the position arrays are full."""
         if dn == 0.0 or not math.isfinite(dn):
             return -6
         if self.n_positions == self.position_capacity:
-            raise IndexError("position arrays are full: compact() or grow_positions() first")
+            raise BookFull("position arrays are full: compact() or grow_positions() first")
         mark, _, spot = self._series[0], self._series[1], self._series[2]
         spread, _, why = self.quote(s, dn, pool_tokens)
         if why:
@@ -282,7 +285,7 @@ class TradeBook:
         p = self.n_positions
         self.n_positions += 1
         self.pos_account[p], self.pos_series[p], self.pos_size[p], self.pos_entry[p] = a, s, dn, mark[s]
-        self.pos_take_profit[p] = self.pos_stop_loss[p] = _INF
+        self.pos_take_profit[p], self.pos_stop_loss[p] = take_profit_usd, stop_loss_usd
         self.pos_next[p] = self.acct_head[a]
         self.acct_head[a] = p
         self.entry_notional += dn * mark[s]

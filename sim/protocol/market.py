@@ -18,7 +18,7 @@ import numpy as np
 from kernels import liquidation as liq_kernel
 from kernels import pool as pool_kernel
 from kernels.book import TradeBook
-from kernels.params import REFUSALS, BookConfig, MarginParams
+from kernels.params import REFUSALS, BookConfig, BookFull, MarginParams
 from sim.ledger import Ledger
 from sim.protocol.series import SeriesBook
 
@@ -236,14 +236,17 @@ class OptionsMarket:
         spread, after, why = self.book.quote(s, dn)
         return spread, after, why == 0, REFUSALS[why]
 
-    def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0) -> int | None:
-        """Open a position of signed size ``dn`` in series ``s``; returns its slot or None if refused."""
+    def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0,
+                      take_profit_usd: float = math.inf, stop_loss_usd: float = math.inf) -> int | None:
+        """Open a position of signed size ``dn`` in series ``s``, with take-profit / stop-loss
+        orders (USD of PnL, see ``set_triggers``); returns its slot or None if refused."""
         if self.safe_mode and dn != 0.0 and math.isfinite(dn):
             return self._refuse("safe_mode")
-        book = self.book
-        if book.n_positions == book.position_capacity:
+        try:                                  # settles the pool's side in the ledger
+            p = self.book.open(account, s, dn, margin_buffer, math.nan, take_profit_usd, stop_loss_usd)
+        except BookFull:
             self._compact_or_grow()
-        p = book.open(account, s, dn, margin_buffer)     # settles the pool's side in the ledger
+            p = self.book.open(account, s, dn, margin_buffer, math.nan, take_profit_usd, stop_loss_usd)
         if p < 0:
             why = REFUSALS[-p]
             if why in ("margin", "size"):        # the trader's own limit, not the pool's
