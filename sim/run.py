@@ -1,14 +1,15 @@
 """One scenario, one seed, end to end: build the model, step it, collect and store the results.
 
 A run is stored in ``<out>/<scenario name>/<run key>/`` (design section 15). The run key is a
-hash of the resolved scenario and the seed, so the same run is never computed twice: when that
-folder already holds a complete run (``summary.json``, written last, is present) it is loaded
-instead. Every file is written under a temporary name and renamed, and a run that fails leaves
+hash of the resolved scenario, the seed and the code (``code_fingerprint``), so the same run is
+never computed twice: when that folder already holds a complete run (``summary.json``, written
+last, is present) it is loaded instead; after a code change the run is computed afresh. Every file is written under a temporary name and renamed, and a run that fails leaves
 no file under a final name.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -74,8 +75,25 @@ def run_key(scenario: Any, seed: int) -> str:
 
 def _run_key_of(yaml_text: str, seed: int) -> str:
     digest = hashlib.sha256(yaml_text.encode("utf-8"))
-    digest.update(f"\n--- seed: {int(seed)}\n".encode())
+    digest.update(f"\n--- seed: {int(seed)}\n--- code: {code_fingerprint()}\n".encode())
     return digest.hexdigest()[:12]
+
+
+# The code that shapes a run's numbers: a change to any of it is a new run (not a stored one).
+_CODE_DIRS = ("agents", "kernels", "sim")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 (16 hex digits) of the package version and every .py / .pyx source under
+    agents/, kernels/ and sim/, so a stored run is reused only by the code that made it."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(__version__.encode())
+    for folder in _CODE_DIRS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix in (".py", ".pyx") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def run_dir_for(out: str | Path, scenario_name: str, key: str) -> Path:
@@ -92,7 +110,7 @@ def is_complete(run_dir: str | Path) -> bool:
 
 def versions() -> dict[str, str]:
     """Versions of what shapes a run's numbers, recorded in summary.json."""
-    found = {"flywheel-sim": __version__, "python": platform.python_version()}
+    found = {"flywheel-sim": __version__, "code": code_fingerprint(), "python": platform.python_version()}
     for dist in ("mesa", "numpy", "pandas", "pyarrow"):
         try:
             found[dist] = importlib.metadata.version(dist)

@@ -357,3 +357,31 @@ def test_flywheel_run_with_a_bad_override_exits_2_with_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "clock.nope" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_run_key_changes_with_the_code(scenario, monkeypatch):
+    """A stored run is reused only by the code that made it: the key covers the sources."""
+    key = run_mod.run_key(scenario, 1)
+    fingerprint = run_mod.code_fingerprint()
+    assert len(fingerprint) == 16 and int(fingerprint, 16) >= 0
+    monkeypatch.setattr(run_mod, "code_fingerprint", lambda: "0" * 16)
+    assert run_mod.run_key(scenario, 1) != key
+
+
+def test_code_fingerprint_covers_every_source_file(tmp_path, monkeypatch):
+    """Editing any .py or .pyx file under agents/, kernels/ or sim/ changes the fingerprint."""
+    root = tmp_path / "repo"
+    for folder in run_mod._CODE_DIRS:
+        (root / folder).mkdir(parents=True)
+        (root / folder / "a.py").write_text("x = 1\n")
+    (root / "kernels" / "k.pyx").write_text("cdef int y = 2\n")
+    (root / "sim" / "run.py").write_text("")
+    monkeypatch.setattr(run_mod, "__file__", str(root / "sim" / "run.py"))
+    prints = []
+    for edit in (None, root / "agents" / "a.py", root / "kernels" / "k.pyx", root / "sim" / "a.py"):
+        if edit is not None:
+            edit.write_text(edit.read_text() + "# changed\n")
+        run_mod.code_fingerprint.cache_clear()
+        prints.append(run_mod.code_fingerprint())
+    run_mod.code_fingerprint.cache_clear()
+    assert len(set(prints)) == len(prints)
