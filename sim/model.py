@@ -7,7 +7,6 @@ transfer goes through one ledger whose conservation audit runs after every step.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
