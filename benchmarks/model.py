@@ -61,5 +61,24 @@ def run(n: int, days: float | None = None) -> list[Row]:
           f"{model.n_steps} hourly steps in {elapsed:.1f} s (+{build_s:.1f} s to build); {what} "
           f"{YEAR_STEPS / steps_per_s:.0f} s (target {TARGET_SECONDS:.0f} s), "
           f"{live / elapsed / 1e6:.2f} M agent-steps/s; peak RSS {peak_mb:.0f} MB (target 2048 MB)")
-    return [Row("model: hourly steps, 10k agents", model.n_steps, steps_per_s, float("nan"), float("nan"),
+    rows = [Row("model: hourly steps, 10k agents", model.n_steps, steps_per_s, float("nan"), float("nan"),
                 target_items_per_s=YEAR_STEPS / TARGET_SECONDS)]
+    rows.append(_idle_row(scenario_from_dict, FlywheelModel))
+    return rows
+
+
+def _idle_row(scenario_from_dict, model_cls) -> Row:
+    """The same 10,000 agents with nobody acting: what a step costs when no clock rings (the
+    market machinery: pricing, funding and margin check, metrics, audit). Not judged."""
+    quiet = {**AGENTS, "trader": {"act_rate_per_day": 0.0}, "lp": {"act_rate_per_day": 0.0},
+             "market_maker": {"act_rate_per_day": 0.0}, "arbitrageur": {"act_rate_per_day": 0.0}}
+    sc = scenario_from_dict({"name": "bench-idle", "clock": {"days": 2.0, "burn_in_days": 0.0},
+                             "agents": quiet, **SCALE_10X})
+    model = model_cls(sc, rng=1)
+    t0 = time.perf_counter()
+    for _ in range(model.n_steps):
+        model.step()
+    per_step = (time.perf_counter() - t0) / model.n_steps
+    print(f"  idle: {sum(AGENTS.values()):,} agents, none rings: {per_step * 1e3:.2f} ms a step "
+          f"({per_step * YEAR_STEPS:.0f} s a year)")
+    return Row("model: idle steps (no agent rings)", model.n_steps, 1.0 / per_step, float("nan"), float("nan"))
