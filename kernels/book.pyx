@@ -225,6 +225,11 @@ cdef class TradeBook:
             pool_tokens += self._bal[self._pool_row, self._usdc_col] / self.price
         return pool_tokens
 
+    def pool_assets(self):
+        """The pool's assets in tokens, read from the bound ledger: its token balance plus its
+        USDC balance (insurance payouts) at the oracle price."""
+        return self._pool_assets(NAN)
+
     def resync(self):
         """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
         cdef Py_ssize_t p, s

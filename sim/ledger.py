@@ -122,15 +122,6 @@ class Ledger:
             self._balances[holder, a] += delta
         self.transfers += 1
 
-    def settle_pair(self, asset_id: int, holder_a: int, delta_a: float, holder_b: int, delta_b: float) -> None:
-        """``settle_kernel`` for two holders and an asset id: the per-order path of a market."""
-        if not (math.isfinite(delta_a) and math.isfinite(delta_b)):
-            raise ValueError(f"kernel settlement of {self.assets[asset_id]}: {delta_a}, {delta_b}")
-        bal = self._balances
-        bal[holder_a, asset_id] += delta_a
-        bal[holder_b, asset_id] += delta_b
-        self.transfers += 1
-
     def _debit(self, asset: str, src: int, amount: float) -> float:
         if not math.isfinite(amount) or amount < 0.0:
             raise ValueError(f"transfer of {asset}: amount must be finite and >= 0, got {amount}")

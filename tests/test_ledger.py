@@ -44,7 +44,7 @@ def test_a_leak_shows_in_the_audit_at_its_relative_size(where):
     elif where == "vector":
         vec[3] += leak
     else:
-        led.settle_pair(led.asset_id("TSLA.M"), holders[2], leak, holders[3], 0.0)   # one-sided
+        led.settle_kernel("TSLA.M", {holders[2]: leak})   # one-sided
     assert led.audit() == pytest.approx(leak / (gross + leak), rel=1e-6)
 
 

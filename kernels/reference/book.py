@@ -125,6 +125,11 @@ class TradeBook:
         self._ledger = (balances, pool_row, insurance_row, token_col, usdc_col)
         self.ledger_bound = True
 
+    def pool_assets(self) -> float:
+        """The pool's assets in tokens, read from the bound ledger: its token balance plus its
+        USDC balance (insurance payouts) at the oracle price."""
+        return self._pool_assets(math.nan)
+
     def _pool_assets(self, pool_tokens: float) -> float:
         if not math.isnan(pool_tokens):
             return pool_tokens

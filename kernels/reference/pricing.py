@@ -175,10 +175,7 @@ def everlasting_price_into(
     out: np.ndarray,
 ) -> None:
     """Unchecked: marks of n series into ``out`` (n,). ``sigma`` a float or an (n,) array."""
-    for i in range(len(S)):
-        out[i] = _everlasting_price_one(
-            S[i], K[i], _sigma_at(sigma, i), funding_period, bool(is_call[i])
-        )
+    _series_into(_everlasting_price_one, S, K, sigma, funding_period, is_call, out)
 
 
 def everlasting_delta_into(
@@ -186,10 +183,13 @@ def everlasting_delta_into(
     out: np.ndarray,
 ) -> None:
     """Unchecked: deltas of n series into ``out`` (n,). ``sigma`` a float or an (n,) array."""
+    _series_into(_everlasting_delta_one, S, K, sigma, funding_period, is_call, out)
+
+
+def _series_into(one, S, K, sigma, funding_period, is_call, out) -> None:
+    """out[i] = one(S[i], K[i], sigma_i, T, is_call[i]) for every series i."""
     for i in range(len(S)):
-        out[i] = _everlasting_delta_one(
-            S[i], K[i], _sigma_at(sigma, i), funding_period, bool(is_call[i])
-        )
+        out[i] = one(S[i], K[i], _sigma_at(sigma, i), funding_period, bool(is_call[i]))
 
 
 def stress_marks_into(

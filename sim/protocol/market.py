@@ -2,8 +2,9 @@
 
 Accounts (collateral) and positions are struct-of-arrays grown by doubling, so one kernel
 call per step handles funding, margin and liquidation for every account (design 5-7).
-Every transfer goes through the ledger; kernels move collateral in place and the pool and
-insurance sides are settled with ``Ledger.settle_kernel`` so the audit checks both sides.
+Every transfer goes through the ledger; kernels move collateral in place and settle the pool
+and insurance sides in the ledger's shared balance table (orders, funding) or through
+``Ledger.settle_kernel`` (liquidations), so the audit checks both sides.
 Token amounts are in units of the margin token; USD amounts say so in their names.
 """
 
@@ -148,10 +149,7 @@ class OptionsMarket:
 
     def pool_assets_tokens(self) -> float:
         """The pool's balance in tokens (a USDC balance, from USDC insurance payouts, converted)."""
-        bal = self.ledger.balance(self.pool_holder, self.token)
-        if self.token != "USDC":
-            bal += self.ledger.balance(self.pool_holder, "USDC") / self.price
-        return bal
+        return self.book.pool_assets()
 
     def nav_tokens(self) -> float:
         """Pool NAV in tokens: own balance minus traders' unrealized PnL against it (design 7)."""

@@ -137,15 +137,6 @@ EVENT_TYPES = (
 EVENT_KINDS = {cls.model_fields["kind"].annotation.__args__[0]: cls for cls in EVENT_TYPES}
 
 Event = Annotated[
-    Union[  # noqa: UP007  (a discriminated union needs the Union form for the Annotated wrapper)
-        DepegEvent,
-        PremiumEvent,
-        PinEvent,
-        CryptoJumpEvent,
-        WeekendGapEvent,
-        OracleOutageEvent,
-        LpRunEvent,
-        MmWithdrawalEvent,
-    ],
+    Union[EVENT_TYPES],  # noqa: UP007  (a discriminated union needs the Union form for Annotated)
     Field(discriminator="kind"),
 ]
