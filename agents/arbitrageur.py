@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import FlywheelAgent
+from sim.assets import USDC
 
 
 class Arbitrageur(FlywheelAgent):
@@ -19,7 +20,7 @@ class Arbitrageur(FlywheelAgent):
         p = model.spec.agents.arbitrageur
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
-        model.fund_wallet(self.wallet, "USDC", 0.0, p.capital_usd)
+        model.fund_wallet(self.wallet, USDC, 0.0, p.capital_usd)
         for name, tok in model.world.tokens.items():
             model.fund_wallet(self.wallet, name, p.capital_usd / max(len(model.world.tokens), 1), 0.0, price=tok.nav)
         self.accounts: dict[str, int] = {}            # market -> its margin account there
@@ -85,12 +86,12 @@ class Arbitrageur(FlywheelAgent):
         cheap = nav * (1.0 - iss.redeem_fee) * (1.0 - fee)  # below: buy on the AMM, redeem at NAV
         if amm.price > rich * (1.0 + edge) and iss.can_mint:
             tokens = amm.tokens_to_reach_price(rich)
-            usd = min(tokens * nav * (1.0 + iss.mint_fee), self.balance("USDC"), iss.capacity_left_usd)
+            usd = min(tokens * nav * (1.0 + iss.mint_fee), self.balance(USDC), iss.capacity_left_usd)
             got = iss.mint(self.wallet, usd)
             if got > 0:
                 amm.sell_tokens(self.wallet, got)
         elif amm.price < cheap * (1.0 - edge) and iss.can_redeem:
-            usd = min(amm.usd_to_reach_price(cheap), self.balance("USDC"), iss.capacity_left_usd)
+            usd = min(amm.usd_to_reach_price(cheap), self.balance(USDC), iss.capacity_left_usd)
             if usd > 0:
                 got = amm.buy_tokens(self.wallet, usd)
                 iss.redeem(self.wallet, got)

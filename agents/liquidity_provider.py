@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import FlywheelAgent
+from sim.assets import USDC
 
 
 class LiquidityProvider(FlywheelAgent):
@@ -62,7 +63,7 @@ class LiquidityProvider(FlywheelAgent):
 
     def on_withdrawal_paid(self, tokens: float) -> None:
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
-        if self.exit_reason in ("panic", "drawdown") and self.market_name != "USDC":
+        if self.exit_reason in ("panic", "drawdown") and self.market_name != USDC:
             self.model.queue_sale(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction)
         if self.market.shares.get(self, 0.0) <= 0:
             self._finish_exit()

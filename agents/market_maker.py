@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import FlywheelAgent
-
+from sim.assets import USDC
 
 
 class MarketMaker(FlywheelAgent):
@@ -47,7 +47,7 @@ class MarketMaker(FlywheelAgent):
             return
         if self.pulled_usd > 0 and day - self.last_stress_day >= 1.0:
             # A calm day after the stress: put back what it pulled (it is still in the business).
-            self.pulled_usd -= self._add(min(self.pulled_usd, self.balance("USDC")))
+            self.pulled_usd -= self._add(min(self.pulled_usd, self.balance(USDC)))
             return
         if day < p.fee_window_days:          # no fee history yet to judge by
             return
@@ -55,7 +55,7 @@ class MarketMaker(FlywheelAgent):
         sigma = model.realized_sigma(model.spec.tokens[self.token].underlying)
         charge = p.cost_of_capital + p.vol_charge * sigma + p.depeg_charge * premium
         if fee_apr > charge:
-            self._add(p.add_fraction * self.balance("USDC"))
+            self._add(p.add_fraction * self.balance(USDC))
 
     def _add(self, usd: float) -> float:
         """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC used."""

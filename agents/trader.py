@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import FlywheelAgent
-
-STYLES = ("momentum", "mean_reversion", "volatility", "noise")
+from sim.assets import USDC
+from sim.scenario.agents import TRADER_STYLES
 
 
 class DirectionalTrader(FlywheelAgent):
@@ -25,8 +25,8 @@ class DirectionalTrader(FlywheelAgent):
         self.params = p
         self.market_name = market_name
         self.market = model.markets[market_name]
-        weights = np.array([p.styles.get(s, 0.0) for s in STYLES], dtype=float)
-        self.style = STYLES[int(rng.choice(len(STYLES), p=weights / weights.sum()))]
+        weights = np.array([p.styles.get(s, 0.0) for s in TRADER_STYLES], dtype=float)
+        self.style = TRADER_STYLES[int(rng.choice(len(TRADER_STYLES), p=weights / weights.sum()))]
         self.leverage = max(1.0, float(rng.normal(p.leverage_mean, p.leverage_sd)))
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
@@ -170,9 +170,9 @@ class DirectionalTrader(FlywheelAgent):
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
             return posted                      # the usual case: nothing to move, nothing to buy
         shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price
-        if tok != "USDC" and shortfall > 0.5 * self.target_margin_usd and self.balance("USDC") > 1.0:
+        if tok != USDC and shortfall > 0.5 * self.target_margin_usd and self.balance(USDC) > 1.0:
             amm = self.model.world.tokens[tok].amm
-            amm.buy_tokens(self.wallet, min(shortfall, self.balance("USDC")))
+            amm.buy_tokens(self.wallet, min(shortfall, self.balance(USDC)))
             held = self.balance(tok)
         if held > 0:
             posted += m.deposit_collateral(self.account, self.wallet, held)
@@ -185,7 +185,7 @@ class DirectionalTrader(FlywheelAgent):
             m.close_position(pos, 1.0)
         self.position = None
         m.withdraw_collateral(self.account, self.wallet)
-        if self.market_name != "USDC":
+        if self.market_name != USDC:
             tokens = self.balance(self.market_name) * self.params.exit_sell_fraction
             self.model.queue_sale(self.wallet, self.market_name, tokens)
         self.leave()

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-
 # Auto-deleveraging starts only when the pool's NAV is below -ADL_REL_TOL x its scale (so that a
 # NAV left at 0 up to rounding by the previous ADL does not trigger another), and ranks
 # accounts by unrealized PnL / max(collateral value, TINY_USD).

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 
-class ActivityBook:
+class ActivityTracker:
     """Per trader slot: market, account, last trade step, left flag (arrays grown by doubling)."""
 
     def __init__(self) -> None:

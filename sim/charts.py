@@ -28,7 +28,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim import results_io as rio
-from sim.errors import UserInputError
 
 CHART_FILES = ("prices.png", "pools.png", "flywheel.png", "risk.png")
 FIGSIZE_IN = (14.0, 8.0)
@@ -474,25 +473,3 @@ def draw_run_charts(
         fig.clear()  # not registered with pyplot: clearing it frees it
         written.append(out_dir / name)
     return written
-
-
-def cli_charts(args: Any) -> int:
-    """``flywheel charts RUN_DIR``: redraw the charts of a stored run."""
-    from sim.run import CHARTS_DIR, EVENTS, SUMMARY, TIMESERIES, run_title
-
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UserInputError(f"{run_dir}: no such results folder")
-    for name in (TIMESERIES, EVENTS):
-        if not (run_dir / name).is_file():
-            raise UserInputError(f"{run_dir}: no {name} (not a run's results folder?)")
-    timeseries = rio.read_parquet(run_dir / TIMESERIES)
-    events = rio.read_parquet(run_dir / EVENTS)
-    title = run_dir.name
-    if (run_dir / SUMMARY).is_file():
-        s = rio.read_json(run_dir / SUMMARY)
-        title = run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
-                          s.get("run_key", run_dir.name))  # fmt: skip
-    for path in draw_run_charts(timeseries, events, run_dir / CHARTS_DIR, title=title):
-        print(path)
-    return 0

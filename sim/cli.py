@@ -1,6 +1,7 @@
 """The ``flywheel`` command: run | validate | charts | bench.
 
-Each sub-command parses its options here and hands over to the module that does the job.
+The parser and every sub-command's handler live here; each handler hands over to the module
+that does the job.
 A user's mistake (``UserInputError``) is printed as one line and exits with status 2.
 """
 
@@ -40,10 +41,96 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark the kernels (and with --model, a whole run)")
     bench.add_argument("--quick", action="store_true", help="10^5 items instead of 10^6 (< 1 min)")
     bench.add_argument("--model", action="store_true", help="also time a whole model run (a year, ~1 min)")
-    bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,book,model")
+    bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,trade_book,model")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
     return parser
+
+
+# ---------------------------------------------------------------------- the handlers
+# Each parses nothing further: it loads what the command names and hands over to the module
+# that does the job (imports are lazy so that ``flywheel --help`` stays fast).
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``."""
+    from sim.run import format_summary_table, run
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
+                 charts=not args.no_charts)
+    s = result.summary
+    how = ("stored earlier, not recomputed" if result.reused
+           else f"computed in {s.get('wall_time_s', float('nan')):.1f} s")
+    print(f"{s.get('scenario', scenario.name)}  seed {s.get('seed')}  run {s.get('run_key')}  ({how})")
+    print(format_summary_table(s))
+    print(f"results: {result.path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file.
+
+    Every file is checked; the problems of the bad ones are raised together as one line.
+    """
+    from sim.scenario import load_scenario
+
+    problems = []
+    for path in args.scenario:
+        try:
+            load_scenario(path, args.overrides or ())
+        except UserInputError as exc:
+            problems.append(str(exc))
+        else:
+            print(f"OK {path}")
+    if problems:
+        raise UserInputError("; ".join(problems))
+    return 0
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    """``flywheel charts RUN_DIR``: redraw the charts of a stored run."""
+    from pathlib import Path
+
+    from sim import results_io as rio
+    from sim.charts import draw_run_charts
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserInputError(f"{run_dir}: no such results folder")
+    for name in (rio.TIMESERIES, rio.EVENTS):
+        if not (run_dir / name).is_file():
+            raise UserInputError(f"{run_dir}: no {name} (not a run's results folder?)")
+    timeseries = rio.read_parquet(run_dir / rio.TIMESERIES)
+    events = rio.read_parquet(run_dir / rio.EVENTS)
+    title = run_dir.name
+    if (run_dir / rio.SUMMARY).is_file():
+        s = rio.read_json(run_dir / rio.SUMMARY)
+        title = rio.run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
+                              s.get("run_key", run_dir.name))
+    for path in draw_run_charts(timeseries, events, run_dir / rio.CHARTS_DIR, title=title):
+        print(path)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``flywheel bench [--quick] [--model] [--only LIST] [--model-days DAYS]``."""
+    from sim.bench.main import ALL_MODULES, KERNEL_MODULES, print_benchmarks
+
+    if args.only:
+        names = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = [s for s in names if s not in ALL_MODULES]
+        if unknown:
+            raise UserInputError(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(ALL_MODULES)})")
+    else:
+        names = list(KERNEL_MODULES) + (["model"] if args.model else [])
+    if args.model_days is not None and not args.model_days > 0:
+        raise UserInputError(f"--model-days: must be > 0, got {args.model_days}")
+    return print_benchmarks(names, n=10**5 if args.quick else 10**6, model_days=args.model_days)
+
+
+HANDLERS = {"run": cmd_run, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,30 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command == "run":
-            from sim.run import cli_run
-
-            return cli_run(args)
-        if args.command == "validate":
-            from sim.scenario import cli_validate
-
-            return cli_validate(args)
-        if args.command == "charts":
-            from sim.charts import cli_charts
-
-            return cli_charts(args)
-        if args.command == "bench":
-            from benchmarks.main import cli_bench
-
-            return cli_bench(args)
+        return HANDLERS[args.command](args)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
 
 
 if __name__ == "__main__":

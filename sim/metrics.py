@@ -11,7 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 
-USDC = "USDC"
 STANDARD_NOTIONAL_USD = 100_000.0   # the standard size for the quoted spread (design 5)
 MARKET_COLUMNS = (
     "volume_usd", "trades", "open_interest_usd", "fees_usd", "funding_usd", "pool_nav_usd",

@@ -16,18 +16,18 @@ import numpy as np
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from kernels.params import MarginParams
 from sim import metrics
-from sim.activity import ActivityBook
+from sim.activity import ActivityTracker
 from sim.arrivals import bass_arrivals, market_quality
+from sim.assets import USDC
 from sim.clocks import PoissonClocks
-from sim.events import EventLog
+from sim.event_log import EventLog
 from sim.ledger import Ledger
-from sim.protocol.market import MarketConfig, OptionsMarket
-from sim.protocol.series import SeriesBook
+from sim.market.world import World
+from sim.protocol.options_market import MarketConfig, OptionsMarket
+from sim.protocol.series import ListedSeries
 from sim.rng import KIND, stream
-from sim.shocks import ShockBook
-from sim.world import World
+from sim.shocks import ShockSchedule
 
-USDC = "USDC"
 PHASES = ("market_maker", "arbitrageur", "trader", "liquidity_provider")
 ACTIVE_WINDOW_DAYS = 7.0     # an active user holds a position or traded in the last 7 days
 
@@ -61,7 +61,7 @@ class FlywheelModel(mesa.Model):
         self.step_days = sc.clock.step_minutes / 1440.0
         self.dt_years = sc.dt_years
         self.clocks = {kind: PoissonClocks() for kind in PHASES}
-        self.activity = ActivityBook()
+        self.activity = ActivityTracker()
         self.acted = {kind: 0 for kind in PHASES}          # agents that acted this step, by kind
         self.premium_after_arb: dict[str, float] = {}
         self.events = EventLog()
@@ -86,7 +86,7 @@ class FlywheelModel(mesa.Model):
             model_reporters=metrics.HEADLINE_REPORTERS, tables={metrics.TABLE: metrics.columns(self)}
         )
         self._populate()
-        self.shocks = ShockBook(self)
+        self.shocks = ShockSchedule(self)
         self.running = True
 
     # ------------------------------------------------------------------ construction
@@ -111,7 +111,7 @@ class FlywheelModel(mesa.Model):
             token_moves=tuple(mg.stress_token_moves) if name != USDC else (0.0,),
         )
         spots = np.array([self.world.price(u) for u in spec.underlyings])
-        book = SeriesBook(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
+        book = ListedSeries(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
                           cfg.funding_period_years, mg.stress_crypto_moves, spec.pool_stress_moves)
         book.relist(spots)
         market = OptionsMarket(cfg, self.ledger, book)

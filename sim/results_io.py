@@ -24,6 +24,19 @@ import pyarrow.parquet as pq
 
 from sim.errors import UserInputError
 
+# A run's folder (design 15): every reader and writer of results uses these names.
+RESOLVED_YAML = "scenario.resolved.yaml"
+TIMESERIES = "timeseries.parquet"
+EVENTS = "events.parquet"
+SUMMARY = "summary.json"
+CHARTS_DIR = "charts"
+
+
+def run_title(scenario_name: str, seed: Any, key: str) -> str:
+    """The title line of a run's charts."""
+    return f"{scenario_name}  (seed {seed}, run {key})"
+
+
 TEMP_PREFIX = ".tmp-"
 """Temporary files start with this (hidden, and never matched by a final name)."""
 

@@ -31,11 +31,7 @@ from sim.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
-RESOLVED_YAML = "scenario.resolved.yaml"
-TIMESERIES = "timeseries.parquet"
-EVENTS = "events.parquet"
-SUMMARY = "summary.json"
-CHARTS_DIR = "charts"
+from sim.results_io import CHARTS_DIR, EVENTS, RESOLVED_YAML, SUMMARY, TIMESERIES, run_title  # noqa: F401
 
 VOLATILE_SUMMARY_KEYS = ("wall_time_s", "versions")
 """Summary keys that differ between two computations of the same run: leave them out of any
@@ -54,11 +50,6 @@ class RunResult:
     summary: dict[str, Any]
     path: Path | None = None
     reused: bool = False
-
-
-def run_title(scenario_name: str, seed: Any, key: str) -> str:
-    """The title line of a run's charts."""
-    return f"{scenario_name}  (seed {seed}, run {key})"
 
 
 def resolved_yaml(scenario: Any) -> str:
@@ -353,28 +344,3 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
         return "(the summary has none of the headline values)"
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
-
-
-def cli_run(args: Any) -> int:
-    """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``."""
-    from sim.scenario import load_scenario
-
-    scenario = load_scenario(args.scenario, args.overrides)
-    result = run(
-        scenario,
-        seed=args.seed,
-        out=args.out,
-        progress=not args.quiet,
-        charts=not args.no_charts,
-    )
-    s = result.summary
-    how = (
-        "stored earlier, not recomputed"
-        if result.reused
-        else f"computed in {s.get('wall_time_s', float('nan')):.1f} s"
-    )
-    name = s.get("scenario", scenario.name)
-    print(f"{name}  seed {s.get('seed')}  run {s.get('run_key')}  ({how})")
-    print(format_summary_table(s))
-    print(f"results: {result.path}")
-    return 0

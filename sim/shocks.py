@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class ShockBook:
+class ShockSchedule:
     """Fires each event at its step and undoes the temporary ones when their duration ends."""
 
     def __init__(self, model) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.activity import ActivityBook
+from sim.activity import ActivityTracker
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -11,7 +11,7 @@ def test_count_equals_the_definition_checked_user_by_user(seed):
     rng = np.random.default_rng(seed)
     n_markets = int(rng.integers(1, 4))
     n_accounts = [int(rng.integers(1, 200)) for _ in range(n_markets)]
-    book, users = ActivityBook(), []
+    book, users = ActivityTracker(), []
     for _ in range(300):                        # grows past its first capacity
         m = int(rng.integers(n_markets))
         a = int(rng.integers(n_accounts[m]))

@@ -14,10 +14,9 @@ import sim.results_io as rio
 from sim import run as run_mod
 from sim.cli import main
 from sim.errors import UserInputError
+from sim.model import FlywheelModel as REAL_MODEL  # the end-to-end test below; others use the fake
 from sim.scenario import Scenario, dump_scenario, load_scenario
 from tests.fakes import FakeModel, FakeScenario
-
-from sim.model import FlywheelModel as REAL_MODEL  # the end-to-end test below; others use the fake
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
 RUN_FILES = {"scenario.resolved.yaml", "timeseries.parquet", "events.parquet", "summary.json"}

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 
+from sim.assets import USDC
 from sim.ledger import Ledger
 
 try:
     from kernels import amm as _k
 except ImportError:  # the Cython kernel is not built: use its pure-Python twin
     from kernels.reference import amm as _k
-
-USD = "USDC"
 
 
 class SpotAmm:
@@ -45,7 +44,7 @@ class SpotAmm:
 
     @property
     def reserve_usd(self) -> float:
-        return self.ledger.balance(self.holder, USD)
+        return self.ledger.balance(self.holder, USDC)
 
     def _reserves(self) -> tuple[float, float]:
         return self.reserve_token, self.reserve_usd
@@ -116,7 +115,7 @@ class SpotAmm:
         tokens_out = self.quote_usd_for_tokens(usd_in)
         if tokens_out <= 0.0:
             return 0.0
-        self.ledger.transfer(USD, trader, self.holder, usd_in)
+        self.ledger.transfer(USDC, trader, self.holder, usd_in)
         tokens_out = self.ledger.transfer(self.token, self.holder, trader, tokens_out)
         self.fees_usd += usd_in * self.fee
         self.volume_usd += usd_in
@@ -128,7 +127,7 @@ class SpotAmm:
         if usd_out <= 0.0:
             return 0.0
         self.ledger.transfer(self.token, trader, self.holder, tokens_in)
-        usd_out = self.ledger.transfer(USD, self.holder, trader, usd_out)
+        usd_out = self.ledger.transfer(USDC, self.holder, trader, usd_out)
         self.fees_usd += usd_out * self.fee / (1.0 - self.fee)
         self.volume_usd += usd_out
         return usd_out
@@ -145,7 +144,7 @@ class SpotAmm:
         if shares <= 0.0:
             return 0.0
         self.ledger.transfer(self.token, provider, self.holder, token_used)
-        self.ledger.transfer(USD, provider, self.holder, usd_used)
+        self.ledger.transfer(USDC, provider, self.holder, usd_used)
         self._shares[provider] = self.shares_of(provider) + shares
         self.total_shares += shares
         return shares
@@ -168,7 +167,7 @@ class SpotAmm:
             token_out, usd_out = _k.remove_liquidity(x, y, self.total_shares, shares)
             token_out, usd_out = float(token_out), float(usd_out)
         token_out = self.ledger.transfer(self.token, self.holder, provider, token_out)
-        usd_out = self.ledger.transfer(USD, self.holder, provider, usd_out)
+        usd_out = self.ledger.transfer(USDC, self.holder, provider, usd_out)
         left = held - shares
         if left > 0.0:
             self._shares[provider] = left

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import math
 
+from sim.assets import USDC
 from sim.ledger import Ledger
-
-USD = "USDC"
 
 
 class Issuer:
@@ -83,7 +82,7 @@ class Issuer:
             return 0.0
         usd = min(float(usd_in), self.capacity_left_usd)
         tokens = usd / (self.nav * (1.0 + self.mint_fee))
-        self.ledger.transfer(USD, agent, self.holder, usd)
+        self.ledger.transfer(USDC, agent, self.holder, usd)
         self.ledger.transfer(self.token, self.holder, agent, tokens)
         self.capacity_left_usd -= usd
         self.minted_tokens += tokens
@@ -99,7 +98,7 @@ class Issuer:
         tokens = min(float(tokens_in), self.capacity_left_usd / price)
         tokens = self.ledger.transfer(self.token, agent, self.holder, tokens)
         usd = tokens * price
-        self.ledger.transfer(USD, self.holder, agent, usd)
+        self.ledger.transfer(USDC, self.holder, agent, usd)
         self.capacity_left_usd = max(self.capacity_left_usd - usd, 0.0)
         self.redeemed_tokens += tokens
         self.fees_usd += tokens * self.nav - usd

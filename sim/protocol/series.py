@@ -17,7 +17,7 @@ from kernels import pricing
 STRIKE_GRID_LOG_STEP = 0.025  # log distance between neighbouring strikes
 
 
-class SeriesBook:
+class ListedSeries:
     """Series (underlying, strike, call/put, perpetual) as struct-of-arrays."""
 
     def __init__(

@@ -33,14 +33,13 @@ from sim.scenario.events import (
     WeekendGapEvent,
 )
 from sim.scenario.loading import (
-    cli_validate,
     dump_scenario,
     load_scenario,
     scenario_from_dict,
 )
 from sim.scenario.markets import Insurance, Liquidation, Margin, MarketSpec, Pool
-from sim.scenario.model import USDC, Scenario
 from sim.scenario.overrides import apply_overrides
+from sim.scenario.scenario import USDC, Scenario
 from sim.scenario.schema import SCHEMA_PATH, scenario_json_schema, write_schema
 from sim.scenario.world import NYSE_HOLIDAYS_2025_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
 
@@ -78,7 +77,6 @@ __all__ = [
     "TraderBehaviour",
     "WeekendGapEvent",
     "apply_overrides",
-    "cli_validate",
     "dump_scenario",
     "load_scenario",
     "parse_duration",

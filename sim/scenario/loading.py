@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sim.errors import UserInputError
 from sim.scenario._base import FieldIssues
 from sim.scenario.events import EVENT_KINDS
-from sim.scenario.model import Scenario
 from sim.scenario.overrides import (
     OverridePathError,
     Overrides,
@@ -27,8 +26,7 @@ from sim.scenario.overrides import (
     is_model_type,
     unwrap_type,
 )
-
-
+from sim.scenario.scenario import Scenario
 
 # --- public API ------------------------------------------------------------------------------
 
@@ -86,24 +84,6 @@ def dump_scenario(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     header = f"# Scenario {scenario.name}: every value resolved, defaults included.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-def cli_validate(args) -> int:
-    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file.
-
-    Every file is checked; the problems of the bad ones are raised together as one line.
-    """
-    problems = []
-    for path in args.scenario:
-        try:
-            load_scenario(path, getattr(args, "overrides", None) or ())
-        except UserInputError as exc:
-            problems.append(str(exc))
-        else:
-            print(f"OK {path}")
-    if problems:
-        raise UserInputError("; ".join(problems))
-    return 0
 
 
 # --- YAML ------------------------------------------------------------------------------------

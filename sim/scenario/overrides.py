@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from sim.errors import UserInputError
 from sim.scenario.events import EVENT_KINDS
-from sim.scenario.model import Scenario
+from sim.scenario.scenario import Scenario
 
 Overrides = Sequence[str] | Mapping[str, Any]
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim.scenario.model import Scenario
+from sim.scenario.scenario import Scenario
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "scenario.schema.json"
 

@@ -7,21 +7,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.market.calendar import DEFAULT_NYSE_HOLIDAYS
 from sim.scenario._base import FrozenModel, check_issues
 
-# NYSE full-day closures 2025-2027 (nyse.com/markets/hours-calendars), including the
-# 9 Jan 2025 national day of mourning; observed dates where the holiday falls on a weekend.
-NYSE_HOLIDAYS_2025_2027: list[date] = [
-    date.fromisoformat(d)
-    for d in (
-        "2025-01-01", "2025-01-09", "2025-01-20", "2025-02-17", "2025-04-18", "2025-05-26",
-        "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25",
-        "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25", "2026-06-19",
-        "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
-        "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31", "2027-06-18",
-        "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
-    )
-]  # fmt: skip
+NYSE_HOLIDAYS_2025_2027: list[date] = list(DEFAULT_NYSE_HOLIDAYS)  # the calendar's own list
 
 
 class Clock(FrozenModel):

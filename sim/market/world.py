@@ -7,7 +7,6 @@ appears at the open), then issuers and oracles are updated.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import numpy as np
@@ -38,7 +37,6 @@ class TokenState:
         )
         mode, twap, dev = oracle_spec if oracle_spec else ("nav", 4, 0.10)
         self.oracle = Oracle(mode, twap, dev)
-        self.mint_capped_until = -1
 
     @property
     def premium(self) -> float:
@@ -80,7 +78,6 @@ class World:
         self.reference = self.latent.copy()              # USD; stocks: official price, only while open
         self.step_index = -1
         self.is_open = bool(self.open_mask[0])
-        self.last_log_return = np.zeros(len(self.asset_names))
         steps_per_day = 1440 / sc.clock.step_minutes
         halflife_days = min((m.vol_halflife_days for m in sc.markets.values()), default=7.0)
         self.vols = [EwmaVol(halflife_days * steps_per_day, sc.dt_years, a.sigma) for a in assets]
@@ -120,7 +117,6 @@ class World:
         self.reference[crypto] = self.latent[crypto]
         if self.is_open:
             self.reference[self.is_stock] = self.latent[self.is_stock]
-        self.last_log_return = r
         for i, v in enumerate(self.vols):
             if not self.is_stock[i]:
                 v.update(float(r[i]))
@@ -145,8 +141,3 @@ class World:
     def sigma(self, asset: str) -> float:
         """Trailing EWMA realized vol of ``asset`` (annual)."""
         return float(self.vols[self.asset_index[asset]].sigma)
-
-    def usd_value(self, token: str, amount: float) -> float:
-        if token == "USDC":
-            return amount
-        return amount * self.tokens[token].amm.price

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.common import Row, throughput
 from kernels import amm
 from kernels.reference import amm as ref
+from sim.bench.common import Row, throughput
 
 FEE = 0.003
 PYTHON_ITEMS = 10_000

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.common import Row, throughput
 from kernels import liquidation
 from kernels.params import MarginParams
 from kernels.reference import liquidation as reference
+from sim.bench.common import Row, throughput
 
 TARGET_POSITIONS_PER_S = 50e6
 N_SERIES = 8

@@ -18,10 +18,11 @@ import numpy as np
 
 from kernels import liquidation as liq_kernel
 from kernels import pool as pool_kernel
-from kernels.book import TradeBook
 from kernels.params import REFUSALS, BookConfig, BookFull, MarginParams
+from kernels.trade_book import TradeBook
+from sim.assets import USDC
 from sim.ledger import Ledger
-from sim.protocol.series import SeriesBook
+from sim.protocol.series import ListedSeries
 
 
 @dataclass
@@ -52,7 +53,7 @@ class StepStats:
 class MarketConfig:
     """The numbers of one market that the protocol needs (from the scenario)."""
 
-    name: str                    # margin token, or "USDC"
+    name: str                    # margin token, or USDC
     haircut: float
     funding_period_years: float
     base_spread: float
@@ -72,12 +73,12 @@ class MarketConfig:
 class OptionsMarket:
     """Pool, insurance, accounts and positions of one margin token.
 
-    Accounts and positions live in a Cython ``TradeBook`` (``kernels.book``): an order is one
+    Accounts and positions live in a Cython ``TradeBook`` (``kernels.trade_book``): an order is one
     call that quotes, checks the caps and the account's margin, charges and books it. This
     class adds the ledger, the step's statistics, compaction and the LP shares.
     """
 
-    def __init__(self, cfg: MarketConfig, ledger: Ledger, series: SeriesBook) -> None:
+    def __init__(self, cfg: MarketConfig, ledger: Ledger, series: ListedSeries) -> None:
         self.cfg = cfg
         self.ledger = ledger
         self.series = series
@@ -92,7 +93,7 @@ class OptionsMarket:
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
         ), series.pool_moves.size)
-        usdc_col = ledger.asset_id("USDC") if cfg.name != "USDC" and "USDC" in ledger.assets else -1
+        usdc_col = ledger.asset_id(USDC) if cfg.name != USDC and USDC in ledger.assets else -1
         ledger.share_table(lambda table: self.book.bind_ledger(
             table, self.pool_holder, self.insurance_holder, self._token_id, usdc_col))
         self.account_owner: list[object] = []
@@ -164,8 +165,8 @@ class OptionsMarket:
 
     def insurance_tokens(self) -> float:
         bal = self.ledger.balance(self.insurance_holder, self.token)
-        if self.token != "USDC":
-            bal += self.ledger.balance(self.insurance_holder, "USDC") / self.price
+        if self.token != USDC:
+            bal += self.ledger.balance(self.insurance_holder, USDC) / self.price
         return bal
 
     def utilization(self) -> float:
@@ -222,7 +223,7 @@ class OptionsMarket:
             free_usd = eq - ir
             if free_usd <= 0:
                 return 0.0
-            limit = free_usd / (self.price * (1.0 - self.cfg.haircut) if self.token != "USDC" else 1.0)
+            limit = free_usd / (self.price * (1.0 - self.cfg.haircut) if self.token != USDC else 1.0)
             amount = min(q, limit if tokens is None else min(tokens, limit))
         else:
             amount = q if tokens is None else min(tokens, q)
@@ -320,7 +321,7 @@ class OptionsMarket:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
         ins_tok = led.balance(self.insurance_holder, tok)
-        ins_usdc = led.balance(self.insurance_holder, "USDC") / self.price if tok != "USDC" else 0.0
+        ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
         res = liq_kernel.run_liquidations(
             self.collateral[:na], self.price, self.cfg.haircut, self.pos_account[:k], self.pos_series[:k],
             self.pos_size[:k], self.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
@@ -344,7 +345,7 @@ class OptionsMarket:
         pool_delta = res.pool_delta_tokens - from_usdc      # the pool fronts the tokens ...
         led.settle_kernel(tok, {self.pool_holder: pool_delta, self.insurance_holder: ins_in - from_tok})
         if from_usdc > 0:                                      # ... and is paid in USDC
-            led.transfer("USDC", self.insurance_holder, self.pool_holder, from_usdc * P)
+            led.transfer(USDC, self.insurance_holder, self.pool_holder, from_usdc * P)
         if n_liq:
             if keepers:
                 picks = rng().integers(0, len(keepers), size=n_liq)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.common import Row, throughput
 from kernels import pricing
 from kernels.reference import pricing as ref
+from sim.bench.common import Row, throughput
 
 TARGET_VALUATIONS_PER_S = 50e6
 FUNDING_PERIOD_YEARS = 1 / 365

@@ -1,6 +1,6 @@
 """Timing harness shared by the benchmark modules.
 
-Each benchmark module exposes ``run(n: int) -> list[Row]``; ``benchmarks.main`` prints them.
+Each benchmark module exposes ``run(n: int) -> list[Row]``; ``sim.bench.main`` prints them.
 Timings are best-of-``repeat`` wall clock on one core (kernels are single-threaded).
 """
 

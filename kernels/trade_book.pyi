@@ -1,4 +1,4 @@
-"""Stub of kernels.book (one market's trade book; design sections 5-7)."""
+"""Stub of kernels.trade_book (one market's trade book; design sections 5-7)."""
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray

@@ -5,7 +5,7 @@ A trader's order is one call: the quote (spread from utilization after the trade
 utilization, net-delta and open-interest caps), the account's initial-margin check (a walk of
 that account's own positions through the step's ``margin_table``), the charge and the new
 position, with the pool's running risk shifted in place. The formulas are those of
-``kernels.pool`` and ``kernels.liquidation``; ``kernels.reference.book`` is the plain-Python
+``kernels.pool`` and ``kernels.liquidation``; ``kernels.reference.trade_book`` is the plain-Python
 twin the tests hold this class to.
 
 Units: sizes in units of the underlying (signed), marks and spots in USD, collateral and the
@@ -44,7 +44,7 @@ cdef inline double _cv(double q, double price, double haircut) noexcept nogil:
 @cython.final                 # no subclasses: cdef methods are called directly (and inlined)
 cdef class TradeBook:
     """Accounts, positions and the pool's running risk of one market (see the module doc and
-    ``kernels.reference.book.TradeBook``, whose docstrings state each method's rule)."""
+    ``kernels.reference.trade_book.TradeBook``, whose docstrings state each method's rule)."""
 
     cdef readonly object cfg
     cdef readonly Py_ssize_t n_accounts, n_positions

@@ -1,21 +1,19 @@
 """``flywheel bench``: time each kernel module against its Python twin and NumPy (design 16).
 
-Each ``benchmarks/<module>.py`` exposes ``run(n) -> list[Row]``; this prints one table row per
+Each ``sim/bench/<module>.py`` exposes ``run(n) -> list[Row]``; this prints one table row per
 figure. A row passes when it meets the design's throughput target (if it has one), is >= 100x
 the pure-Python twin and >= 1.5x the NumPy vectorization (where those were timed).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import math
 import time
 
-from benchmarks.common import Row
-from sim.errors import UserInputError
+from sim.bench.common import Row
 
-KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "book")
+KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "trade_book")
 ALL_MODULES = KERNEL_MODULES + ("model",)
 MIN_VS_PYTHON = 100.0
 MIN_VS_NUMPY = 1.5
@@ -58,38 +56,24 @@ def format_row(row: Row) -> str:
             f"{_ratio(vs_np):>9} {_si(row.target_items_per_s):>9}  {verdict(row)}")
 
 
-def _selected(args: argparse.Namespace) -> list[str]:
-    if args.only:
-        names = [s.strip() for s in args.only.split(",") if s.strip()]
-        unknown = [s for s in names if s not in ALL_MODULES]
-        if unknown:
-            raise UserInputError(
-                f"--only: unknown {', '.join(unknown)} (choose from {', '.join(ALL_MODULES)})")
-        return names
-    return list(KERNEL_MODULES) + (["model"] if args.model else [])
-
-
-def cli_bench(args: argparse.Namespace) -> int:
-    """Print the benchmark table; n = 10^6 items per call (10^5 with --quick)."""
-    n = 10**5 if args.quick else 10**6
-    names = _selected(args)                      # bad input fails before anything is printed
-    if args.model_days is not None and not args.model_days > 0:
-        raise UserInputError(f"--model-days: must be > 0, got {args.model_days}")
+def print_benchmarks(names: list[str], n: int, model_days: float | None = None) -> int:
+    """Print the benchmark table of the modules ``names``; n items per kernel call; the model
+    run lasts ``model_days`` (None: its default)."""
     print(f"flywheel bench: n = {n:,} items per call, one core; twins timed on <= 10^4 items")
     print(_HEADER)
     passed = judged = 0
     t_start = time.perf_counter()
     for name in names:
         try:
-            module = importlib.import_module(f"benchmarks.{name}")
+            module = importlib.import_module(f"sim.bench.{name}")
         except ImportError as exc:
             missing = getattr(exc, "name", None)
-            own = missing == f"benchmarks.{name}"
-            what = f"benchmarks/{name}.py is not there yet" if own else str(exc)
+            own = missing == f"sim.bench.{name}"
+            what = f"sim/bench/{name}.py is not there yet" if own else str(exc)
             print(f"{name}: skipped ({what})", flush=True)
             continue
         t0 = time.perf_counter()
-        rows = module.run(n, days=args.model_days) if name == "model" else module.run(n)
+        rows = module.run(n, days=model_days) if name == "model" else module.run(n)
         for row in rows:
             print(format_row(row), flush=True)
             judged += verdict(row) != "-"

@@ -1,4 +1,4 @@
-"""Plain-Python twin of ``kernels.book.TradeBook``: the same class, loops written for clarity.
+"""Plain-Python twin of ``kernels.trade_book.TradeBook``: the same class, loops written for clarity.
 
 It is the specification the Cython book is tested against (same state after the same random
 operations) and the baseline ``flywheel bench`` compares it with. It reuses the twins of the

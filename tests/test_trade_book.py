@@ -1,9 +1,9 @@
-"""kernels.book.TradeBook against its plain-Python twin and against the pool and margin rules
+"""kernels.trade_book.TradeBook against its plain-Python twin and against the pool and margin rules
 it is assembled from (design sections 5-7).
 
 Three kinds of test:
 
-* twin agreement: the Cython book and ``kernels.reference.book`` replay the same random
+* twin agreement: the Cython book and ``kernels.reference.trade_book`` replay the same random
   operations (opens, closes, liquidation-like zeroing + resync, repricing, compaction, growth)
   and must hold the same state after every one;
 * outside truths: the Cython book's numbers recomputed from scratch with ``kernels.pool`` and
@@ -22,11 +22,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import book as kbook
 from kernels import liquidation as kliq
 from kernels import pool as kpool
+from kernels import trade_book as kbook
 from kernels.params import REFUSALS, BookConfig, MarginParams
-from kernels.reference import book as rbook
+from kernels.reference import trade_book as rbook
 
 TWIN_RTOL = 1e-12   # same arithmetic in the same order: agreement to rounding
 RULE_RTOL = 1e-9    # recomputed from scratch in another order

@@ -1,4 +1,4 @@
-"""Benchmarks of kernels.book: orders (open + close) per second and the quiet-step margin
+"""Benchmarks of kernels.trade_book: orders (open + close) per second and the quiet-step margin
 check (accounts per second), each against the plain-Python twin.
 
 An order is sequential by nature (each one moves the pool's utilization that prices the
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.common import Row, throughput
-from kernels import book as kbook
 from kernels import liquidation
+from kernels import trade_book as kbook
 from kernels.params import BookConfig, MarginParams
-from kernels.reference import book as rbook
+from kernels.reference import trade_book as rbook
+from sim.bench.common import Row, throughput
 
 N_SERIES = 40            # per market: 2 underlyings x (strikes x call/put + perpetual)
 N_UNDERLYINGS = 2

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.common import Row, throughput
 from kernels import pool
 from kernels.reference import pool as reference
+from sim.bench.common import Row, throughput
 
 N_SERIES = 8
 N_POINTS = 12          # 2 underlyings x 6 moves (design section 5)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import resource
 import time
 
-from benchmarks.common import Row
+from sim.bench.common import Row
 from sim.errors import UserInputError
 
 AGENTS = {"liquidity_providers": 800, "traders": 9_180, "market_makers": 12, "arbitrageurs": 8}  # 10,000

@@ -10,14 +10,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from sim.assets import USDC
 from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
 from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, Clock, PriceFile, Token
-
-USDC = "USDC"  # the control market: margin in USDC, no stock token
 
 # Default correlations by pair of asset kinds (design 3).
 DEFAULT_CORRELATION = {
@@ -248,22 +247,12 @@ class Scenario(FrozenModel):
 
     parse_duration = staticmethod(parse_duration)
 
-    def margin_token_of(self, market: str) -> str:
-        """The token in which market ``market`` is margined and settled (USDC for the control)."""
-        if market not in self.markets:
-            raise KeyError(f"no market named {market!r}")
-        return market
-
     def haircut_of(self, market: str) -> float:
         """Collateral haircut of a market: its own, else its token's, 0 for USDC."""
         spec = self.markets[market]
         if spec.haircut is not None:
             return spec.haircut
         return 0.0 if market == USDC else self.tokens[market].haircut
-
-    def stock_of(self, token: str) -> str:
-        """The stock asset backing ``token``."""
-        return self.tokens[token].underlying
 
 
 def _floor(x: float) -> int:
