@@ -67,6 +67,11 @@ class Oracle:
             and abs(self._twap / self._nav - 1.0) > self.safe_mode_deviation
         )
 
+    @property
+    def sampled(self) -> bool:
+        """True once the oracle has a sample (before it, margin is valued at NAV)."""
+        return bool(self._samples)
+
     def _check_sampled(self) -> None:
         if not self._samples:
             raise RuntimeError("oracle read before its first sample")
