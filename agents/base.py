@@ -1,4 +1,6 @@
-"""What every flywheel agent shares: its own random stream, a wallet and a Poisson clock."""
+"""What every flywheel agent shares: its own random stream, a wallet and a Poisson clock, and
+the protocol's callbacks (``sim.protocol.owners``: AccountOwner, ShareHolder) with no-op
+defaults, so the model calls them on any agent without asking what it can do."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ class FlywheelAgent(mesa.Agent):
 
     ``stream`` is the agent's own stream, keyed by its cohort (``sim.rng``), so its draws do not
     depend on how many other agents exist; ``draws`` takes its one-at-a-time draws from it in
-    blocks. ``wallet`` is its ledger account.
+    blocks. ``wallet`` is its ledger account. Every agent is an ``AccountOwner`` and a
+    ``ShareHolder`` (``sim.protocol.owners``); subclasses override the callbacks they act on.
     """
 
     kind = "agent"
@@ -61,4 +64,17 @@ class FlywheelAgent(mesa.Agent):
             self.model.on_departure(self)
 
     def balance(self, asset: str) -> float:
+        """Its wallet's balance of ``asset`` (tokens, or USD for USDC)."""
         return self.model.ledger.balance(self.wallet, asset)
+
+    # -- what the protocol tells an owner (sim.protocol.owners); by default nothing to do ------
+    def on_liquidated(self) -> None:
+        """One of its margin accounts was liquidated this step. Default: nothing to decide
+        (an arbitrageur's account is a side business it keeps funded)."""
+
+    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
+        """``market`` compacted its positions (old slot -> new slot, a closed one absent).
+        Default: nothing to follow (an agent that keeps no slot ids)."""
+
+    def on_withdrawal_paid(self, tokens: float) -> None:
+        """A queued LP withdrawal paid ``tokens`` into its wallet. Default: nothing to do."""

@@ -25,14 +25,14 @@ class LiquidityProvider(FlywheelAgent):
         self.market = model.markets[market_name]
         self.hurdle_apy = max(0.0, float(rng.normal(p.hurdle_apy_mean, p.hurdle_apy_sd)))
         self.drawdown_tolerance = max(0.005, float(rng.normal(p.drawdown_tolerance_mean, p.drawdown_tolerance_sd)))
+        self.leaving = False          # a withdrawal request is pending
+        self.exit_reason = ""         # why it asked: "panic", "drawdown" or "yield"
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
         price = model.token_price(market_name)
         model.fund_wallet(self.wallet, market_name, wealth_usd, 0.0)
         if initial_deposit_tokens > 0:
             model.fund_wallet(self.wallet, market_name, initial_deposit_tokens * price, 0.0)
             self.market.lp_deposit(self, self.wallet, initial_deposit_tokens)
-        self.leaving = False          # a withdrawal request is pending
-        self.exit_reason = ""
 
     def act(self, step: int) -> None:
         m, p, model = self.market, self.params, self.model
@@ -57,9 +57,22 @@ class LiquidityProvider(FlywheelAgent):
             herd = model.lp_leaving_share(self.market_name)
             panic = self.draws.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
         if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
-            self.exit_reason = "panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield")
-            self.leaving = True
-            m.request_withdrawal(self, step)
+            self._request_exit("panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield"),
+                               step)
+
+    def join_run(self, step: int) -> bool:
+        """A run on its pool (shock ``lp_run``): ask for all its shares back in a panic, unless
+        it holds none or is already leaving. Returns whether it asked."""
+        if self.leaving or self.market.shares.get(self, 0.0) <= 0:
+            return False
+        self._request_exit("panic", step)
+        return True
+
+    def _request_exit(self, reason: str, step: int) -> None:
+        """Queue the withdrawal of all its shares (paid after the cooldown, design 7)."""
+        self.exit_reason = reason
+        self.leaving = True
+        self.market.request_withdrawal(self, step)
 
     def on_withdrawal_paid(self, tokens: float) -> None:
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""

@@ -57,6 +57,12 @@ class MarketMaker(FlywheelAgent):
         if fee_apr > charge:
             self._add(p.add_fraction * self.balance(USDC))
 
+    def withdraw_fraction(self, fraction: float) -> None:
+        """Take ``fraction`` of its AMM shares out (shock ``mm_withdrawal``)."""
+        shares = self.amm.shares_of(self.wallet)
+        if shares > 0:
+            self.amm.remove_liquidity(self.wallet, shares * fraction)
+
     def _add(self, usd: float) -> float:
         """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC used."""
         price = self.amm.price

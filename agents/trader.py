@@ -56,6 +56,16 @@ class DirectionalTrader(FlywheelAgent):
         if market is self.market and self.position is not None:
             self.position = remap.get(self.position)
 
+    def park(self) -> None:
+        """Flat while its market is in safe mode: its rate is zero until ``unpark`` (thinning)."""
+        self.parked = True
+        self.model.park_until_safe_mode_ends(self)
+
+    def unpark(self, step: int) -> None:
+        """Safe mode ended: restart its Poisson clock at ``step`` (memoryless)."""
+        self.parked = False
+        self.wake(step + self.wait())
+
     def on_liquidated(self) -> None:
         """Woken next step to decide whether to leave (design 8)."""
         self.liquidated = True
@@ -74,7 +84,7 @@ class DirectionalTrader(FlywheelAgent):
     # -- decisions ---------------------------------------------------------------------------
     def act(self, step: int) -> None:
         m = self.market
-        if self.position is not None and m.pos_size[self.position] == 0.0:
+        if self.position is not None and m.book.pos_size[self.position] == 0.0:
             self.position = None            # closed by a liquidation or ADL
         if self.liquidated:
             self.liquidated = False
@@ -127,7 +137,7 @@ class DirectionalTrader(FlywheelAgent):
     def _maybe_open(self, step: int) -> None:
         m, p = self.market, self.params
         if m.safe_mode:          # no new positions (design 4): sleep until safe mode ends
-            self.model.park_until_safe_mode_ends(self)
+            self.park()
             return
         posted = self._top_up_collateral()
         cv_usd = posted * m.price * (1.0 - m.cfg.haircut)
@@ -166,7 +176,7 @@ class DirectionalTrader(FlywheelAgent):
         collateral posted after (tokens)."""
         m, tok = self.market, self.market_name
         held = self.balance(tok)
-        posted = float(m.collateral[self.account])
+        posted = float(m.book.collateral[self.account])
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
             return posted                      # the usual case: nothing to move, nothing to buy
         shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price

@@ -14,6 +14,7 @@ import mesa
 import numpy as np
 
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
+from agents.base import FlywheelAgent
 from kernels.params import MarginParams
 from sim import metrics
 from sim.activity import ActivityTracker
@@ -24,6 +25,7 @@ from sim.event_log import EventLog
 from sim.ledger import Ledger
 from sim.market.world import World
 from sim.protocol.options_market import MarketConfig, OptionsMarket
+from sim.protocol.owners import Treasury
 from sim.protocol.series import ListedSeries
 from sim.rng import KIND, stream
 from sim.shocks import ShockSchedule
@@ -69,7 +71,9 @@ class FlywheelModel(mesa.Model):
         self.departures_step = 0
         self.arrivals_step = 0
         self._sales: list[tuple[int, str, float]] = []
-        self._parked: dict[str, list] = {}      # market -> traders waiting for safe mode to end
+        self._parked: dict[str, list[DirectionalTrader]] = {}   # market -> traders waiting for safe mode to end
+        self.active_now = {"trader": 0, "liquidity_provider": 0}   # active users, counted in phase 9
+        self.row: dict[str, Any] = {}          # this step's per-step values (metrics.current_row)
         # The Bass arrivals' uniforms: one per step and kind, so twin runs' arrivals are nested.
         self._arrival_uniforms = {kind: stream(seed, "arrival_count", KIND[kind]).random(self.n_steps)
                                   for kind in ("trader", "liquidity_provider")}
@@ -77,7 +81,9 @@ class FlywheelModel(mesa.Model):
         assets = [*sc.tokens, USDC]
         self.ledger = Ledger(assets)
         self.world_holder = self.ledger.open_account("outside_world", external=True)
-        self.treasury = self.ledger.open_account("treasury", external=True)
+        # The treasury: an external wallet that seeds insurance, and a share holder of a pool
+        # that has no initial LP.
+        self.treasury = Treasury(self.ledger.open_account("treasury", external=True))
         self.world = World(sc, self.ledger, seed)
         self.markets: dict[str, OptionsMarket] = {name: self._build_market(name) for name in sc.markets}
         self.history = metrics.History(self)
@@ -148,8 +154,8 @@ class FlywheelModel(mesa.Model):
                 LiquidityProvider(self, lp_rngs[i], name, initial_deposit_tokens=tokens_in)
             if not members:  # no initial LP: the treasury seeds the pool
                 m = self.markets[name]
-                self.fund_wallet(self.treasury, name, 0.0, 0.0)
-                m.lp_deposit("treasury", self.treasury, sc.pool.initial_usd / price)
+                self.fund_wallet(self.treasury.wallet, name, 0.0, 0.0)
+                m.lp_deposit(self.treasury, self.treasury.wallet, sc.pool.initial_usd / price)
             self._seed_insurance(name)
         for i in range(ag.traders):
             self._new_trader(stream(self.root_seed, "initial", KIND["trader"], i))
@@ -161,9 +167,9 @@ class FlywheelModel(mesa.Model):
         if usd <= 0:
             return
         if sc.insurance.denomination == "usdc" or name == USDC:
-            self.ledger.transfer(USDC, self.treasury, m.insurance_holder, usd)
+            self.ledger.transfer(USDC, self.treasury.wallet, m.insurance_holder, usd)
         else:
-            self.ledger.transfer(name, self.treasury, m.insurance_holder, usd / self.token_price(name))
+            self.ledger.transfer(name, self.treasury.wallet, m.insurance_holder, usd / self.token_price(name))
 
     def _new_trader(self, rng: np.random.Generator) -> DirectionalTrader:
         markets = list(self.spec.markets)
@@ -196,7 +202,8 @@ class FlywheelModel(mesa.Model):
         if tokens > 0 and token != USDC:
             self._sales.append((wallet, token, tokens))
 
-    def on_departure(self, agent) -> None:
+    def on_departure(self, agent: FlywheelAgent) -> None:
+        """Count a user who leaves (it returns to the potential pool of arrivals)."""
         self.departures_step += 1
         self.record_event("departure", agent=agent.unique_id, detail=agent.kind)
 
@@ -238,28 +245,6 @@ class FlywheelModel(mesa.Model):
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
                      amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "") -> None:
         self.events.append(self.step_count, kind, market, account, agent, amount_tokens, amount_usd, detail)
-
-    def panic_sell(self, token: str, fraction: float) -> None:
-        """Depeg panic: every agent holding ``token`` in its wallet sells ``fraction`` of it."""
-        for agent in list(self.agents):
-            amount = agent.balance(token) * fraction if hasattr(agent, "wallet") else 0.0
-            if amount > 0:
-                self.world.tokens[token].amm.sell_tokens(agent.wallet, amount)
-
-    def lp_run(self, market: str, fraction: float, event_index: int) -> None:
-        rng = stream(self.root_seed, "events", event_index)
-        for lp in self.agents_by_type.get(LiquidityProvider, []):
-            if lp.market_name == market and not lp.has_left and rng.random() < fraction:
-                if self.markets[market].shares.get(lp, 0.0) > 0 and not lp.leaving:
-                    lp.leaving, lp.exit_reason = True, "panic"
-                    self.markets[market].request_withdrawal(lp, self.step_count)
-
-    def mm_withdrawal(self, token: str, fraction: float) -> None:
-        for mm in self.agents_by_type.get(MarketMaker, []):
-            if mm.token == token:
-                shares = mm.amm.shares_of(mm.wallet)
-                if shares > 0:
-                    mm.amm.remove_liquidity(mm.wallet, shares * fraction)
 
     # ------------------------------------------------------------------ one step
     def step(self) -> None:
@@ -304,7 +289,7 @@ class FlywheelModel(mesa.Model):
             m.set_prices(1.0, 1.0, 1.0, False)
         else:
             o = self.world.tokens[name].oracle
-            if o._samples:
+            if o.sampled:
                 m.set_prices(o.price, o.collateral_price, o.outgoing_price, o.safe_mode)
             else:
                 nav = self.world.tokens[name].nav
@@ -323,9 +308,9 @@ class FlywheelModel(mesa.Model):
         self.acted[kind] = len(due)
         return len(due)
 
-    def park_until_safe_mode_ends(self, trader) -> None:
-        """A flat trader's rate is zero while its market is in safe mode (thinning): park it."""
-        trader.parked = True
+    def park_until_safe_mode_ends(self, trader: DirectionalTrader) -> None:
+        """A flat trader's rate is zero while its market is in safe mode (thinning): hold it
+        until the market leaves safe mode."""
         self._parked.setdefault(trader.market_name, []).append(trader)
 
     def _unpark(self, t: int) -> None:
@@ -333,8 +318,7 @@ class FlywheelModel(mesa.Model):
         for name in list(self._parked):
             if not self.markets[name].safe_mode:
                 for trader in self._parked.pop(name):
-                    trader.parked = False
-                    trader.wake(t + trader.wait())
+                    trader.unpark(t)
 
     def _wake_triggered(self, t: int) -> None:
         """Owners whose orders crossed at this step's marks act in the next step's phase 5 (an
@@ -348,24 +332,24 @@ class FlywheelModel(mesa.Model):
         self.premium_after_arb = {name: tok.premium for name, tok in self.world.tokens.items()}
 
     def _process_withdrawals(self, t: int) -> None:
+        """Pay the ready withdrawal requests (share holders: LPs, the treasury) and tell them."""
         for m in self.markets.values():
             if m.queue:
-                for lp, tokens in m.process_withdrawals(t, lambda lp: lp.wallet if hasattr(lp, "wallet") else self.treasury):
-                    self.record_event("withdrawal", market=m.token, agent=getattr(lp, "unique_id", -1),
+                for holder, tokens in m.process_withdrawals(t, lambda holder: holder.wallet):
+                    self.record_event("withdrawal", market=m.token, agent=holder.unique_id,
                                       amount_tokens=tokens, amount_usd=tokens * m.price)
-                    if hasattr(lp, "on_withdrawal_paid"):
-                        lp.on_withdrawal_paid(tokens)
+                    holder.on_withdrawal_paid(tokens)
 
     def _settle_markets(self, t: int) -> None:
+        """Funding, margin check, liquidation and waterfall per market; owners of liquidated
+        accounts are told."""
         keepers = [a.wallet for a in self.agents_by_type.get(Arbitrageur, []) if a.is_keeper]
         for k, (name, m) in enumerate(self.markets.items()):
             m.settle_step(self.dt_years, keepers, lambda k=k: stream(self.root_seed, "keepers", k, t), t)
-            res = getattr(m, "last_margin", None)
+            res = m.last_margin
             if res is not None and len(res.liq_account):
                 for a in set(int(x) for x in res.liq_account):
-                    owner = m.account_owner[a]
-                    if hasattr(owner, "on_liquidated"):
-                        owner.on_liquidated()
+                    m.account_owner[a].on_liquidated()
 
     def _sell(self, t: int) -> None:
         for arb in self.agents_by_type.get(Arbitrageur, []):
@@ -406,7 +390,8 @@ class FlywheelModel(mesa.Model):
             window = int(round(ACTIVE_WINDOW_DAYS / self.step_days))
             holding = [m.accounts_holding() for m in self.markets.values()]
             return self.activity.count(self.step_count, window, holding)
-        return sum(m.lp_holders() for m in self.markets.values())
+        # LP agents only: the treasury (unique_id -1) may hold the shares of a pool it seeded.
+        return sum(1 for m in self.markets.values() for holder in m.shares if holder.unique_id >= 0)
 
     def current_quality(self) -> tuple[float, float, float]:
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""

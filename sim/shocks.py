@@ -1,63 +1,112 @@
-"""Scheduled shocks (scenario ``events:``, design section 10), applied in phase 1 of a step."""
+"""Scheduled shocks (scenario ``events:``, design section 10), applied in phase 1 of a step.
+
+Every shock kind is handled here, one handler per event model of ``sim.scenario.events``
+(``HANDLERS``, keyed by the event's class). Price moves (``crypto_jump``, ``weekend_gap``) are
+handed to the world's price path when the schedule is built; the others act on the tokens,
+pools and agents at their step, and the temporary ones are undone when their duration ends.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agents import LiquidityProvider, MarketMaker
+from sim.rng import stream
+from sim.scenario.events import (
+    CryptoJumpEvent,
+    DepegEvent,
+    LpRunEvent,
+    MmWithdrawalEvent,
+    OracleOutageEvent,
+    PinEvent,
+    PremiumEvent,
+    WeekendGapEvent,
+)
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
+
+
+@dataclass
+class _BuyFlow:
+    """A premium shock's buy flow: ``usd_per_step`` into the token's AMM for ``steps_left`` steps."""
+
+    token: str
+    usd_per_step: float
+    steps_left: int
 
 
 class ShockSchedule:
     """Fires each event at its step and undoes the temporary ones when their duration ends."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model: FlywheelModel) -> None:
         self.model = model
         sc = model.spec
-        self.by_step: dict[int, list[tuple[int, object]]] = {}
-        self.pending_end: dict[int, list] = {}
-        self.premium_flows: list[list] = []   # [token, usd_per_step, steps_left]
+        self.by_step: dict[int, list[tuple[int, Any]]] = {}   # step -> (index in events, event)
+        self.pending_end: dict[int, list[Callable[[], None]]] = {}  # step -> undo actions
+        self.buy_flows: list[_BuyFlow] = []
         for i, ev in enumerate(sc.events):
             step = sc.event_step(ev)
-            if ev.kind in ("crypto_jump", "weekend_gap"):
+            if isinstance(ev, CryptoJumpEvent | WeekendGapEvent):   # carried by the price path
                 model.world.add_log_move(step, ev.asset, ev.size)
             self.by_step.setdefault(step, []).append((i, ev))
 
-    def _duration_steps(self, duration) -> int | None:
+    def _duration_steps(self, duration: str | None) -> int | None:
         if duration is None:
             return None
         return max(1, int(self.model.spec.duration_steps(duration)))
 
     def apply(self, step: int) -> None:
+        """Phase 1 of step ``step``: undo what ends now, continue buy flows, fire new events."""
         m = self.model
         for undo in self.pending_end.pop(step, []):
             undo()
-        for token, usd, left in list(self.premium_flows):
-            m.world.tokens[token].amm.buy_tokens(m.world_holder, usd)
-        self.premium_flows = [[t, u, n - 1] for t, u, n in self.premium_flows if n > 1]
+        for flow in self.buy_flows:
+            m.world.tokens[flow.token].amm.buy_tokens(m.world_holder, flow.usd_per_step)
+            flow.steps_left -= 1
+        self.buy_flows = [f for f in self.buy_flows if f.steps_left > 0]
         for i, ev in self.by_step.get(step, []):
-            getattr(self, f"_{ev.kind}")(step, i, ev)
-            m.record_event(kind="shock", market=getattr(ev, "token", getattr(ev, "market", "")) or "",
-                           detail=f"{ev.kind} {getattr(ev, 'token', '') or getattr(ev, 'asset', '') or getattr(ev, 'market', '')}")
+            HANDLERS[type(ev)](self, step, i, ev)
+            m.record_event(kind="shock", market=ev.target_market, detail=f"{ev.kind} {ev.target}")
 
-    def _later(self, step: int, duration, undo) -> None:
+    def _later(self, step: int, duration: str | None, undo: Callable[[], None]) -> None:
         n = self._duration_steps(duration)
         if n is not None:
             self.pending_end.setdefault(step + n, []).append(undo)
 
-    def _depeg(self, step, i, ev) -> None:
+    # -- one handler per event type ---------------------------------------------------------
+    def _depeg(self, step: int, i: int, ev: DepegEvent) -> None:
+        """Backing falls (NAV with it), redemptions may halt, holders may panic-sell; restored
+        after ``duration`` (never if None)."""
         tok = self.model.world.tokens[ev.token]
         before_backing, before_halt = tok.backing, tok.issuer.halted_redeem
         tok.backing = ev.backing
         if ev.halt_redemptions:
             tok.issuer.halted_redeem = True
         if ev.panic_sell_fraction > 0:
-            self.model.panic_sell(ev.token, ev.panic_sell_fraction)
+            self._panic_sell(ev.token, ev.panic_sell_fraction)
 
         def undo() -> None:
             tok.backing = before_backing
             tok.issuer.halted_redeem = before_halt
         self._later(step, ev.duration, undo)
 
-    def _premium(self, step, i, ev) -> None:
+    def _panic_sell(self, token: str, fraction: float) -> None:
+        """Every agent sells ``fraction`` of the ``token`` in its wallet on the AMM."""
+        amm = self.model.world.tokens[token].amm
+        for agent in list(self.model.agents):
+            amount = agent.balance(token) * fraction
+            if amount > 0:
+                amm.sell_tokens(agent.wallet, amount)
+
+    def _premium(self, step: int, i: int, ev: PremiumEvent) -> None:
+        """Buy flow of ``size_usd`` spread evenly over the ``duration`` steps after this one,
+        with minting halted until it ends when ``cap_mint``."""
         tok = self.model.world.tokens[ev.token]
         n = self._duration_steps(ev.duration) or 1
-        self.premium_flows.append([ev.token, ev.size_usd / n, n])
+        self.buy_flows.append(_BuyFlow(ev.token, ev.size_usd / n, n))
         if ev.cap_mint:
             tok.issuer.halted_mint = True
 
@@ -65,7 +114,8 @@ class ShockSchedule:
                 tok.issuer.halted_mint = False
             self.pending_end.setdefault(step + n, []).append(undo)
 
-    def _pin(self, step, i, ev) -> None:
+    def _pin(self, step: int, i: int, ev: PinEvent) -> None:
+        """One market order of ``size_usd`` (at the pre-trade price) into the AMM."""
         m = self.model
         amm = m.world.tokens[ev.token].amm
         if ev.side == "sell":
@@ -73,17 +123,38 @@ class ShockSchedule:
         else:
             amm.buy_tokens(m.world_holder, ev.size_usd)
 
-    def _crypto_jump(self, step, i, ev) -> None:
-        """Applied by the world's price path (scheduled at start); here only recorded."""
+    def _price_move(self, step: int, i: int, ev: CryptoJumpEvent | WeekendGapEvent) -> None:
+        """Carried by the world's price path (scheduled when the schedule was built): only
+        recorded here."""
 
-    def _weekend_gap(self, step, i, ev) -> None:
-        """Applied to the stock's latent value by the world (scheduled at start)."""
-
-    def _oracle_outage(self, step, i, ev) -> None:
+    def _oracle_outage(self, step: int, i: int, ev: OracleOutageEvent) -> None:
+        """The token's oracle ignores its samples for ``duration``."""
         self.model.world.tokens[ev.token].oracle.set_outage(self._duration_steps(ev.duration) or 1)
 
-    def _lp_run(self, step, i, ev) -> None:
-        self.model.lp_run(ev.market, ev.fraction, i)
+    def _lp_run(self, step: int, i: int, ev: LpRunEvent) -> None:
+        """Each LP of the market still there joins the run with probability ``fraction`` (its
+        own stream: the event's index)."""
+        rng = stream(self.model.root_seed, "events", i)
+        for lp in self.model.agents_by_type.get(LiquidityProvider, []):
+            if lp.market_name == ev.market and not lp.has_left and rng.random() < ev.fraction:
+                lp.join_run(step)
 
-    def _mm_withdrawal(self, step, i, ev) -> None:
-        self.model.mm_withdrawal(ev.token, ev.fraction)
+    def _mm_withdrawal(self, step: int, i: int, ev: MmWithdrawalEvent) -> None:
+        """The token's market makers take ``fraction`` of their AMM shares out."""
+        for mm in self.model.agents_by_type.get(MarketMaker, []):
+            if mm.token == ev.token:
+                mm.withdraw_fraction(ev.fraction)
+
+
+HANDLERS: dict[type, Callable[[ShockSchedule, int, int, Any], None]] = {
+    DepegEvent: ShockSchedule._depeg,
+    PremiumEvent: ShockSchedule._premium,
+    PinEvent: ShockSchedule._pin,
+    CryptoJumpEvent: ShockSchedule._price_move,
+    WeekendGapEvent: ShockSchedule._price_move,
+    OracleOutageEvent: ShockSchedule._oracle_outage,
+    LpRunEvent: ShockSchedule._lp_run,
+    MmWithdrawalEvent: ShockSchedule._mm_withdrawal,
+}
+"""The handler of each event model (every one of ``EVENT_TYPES``):
+``handler(schedule, step, event index, event)``."""

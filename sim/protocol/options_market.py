@@ -102,6 +102,7 @@ class OptionsMarket:
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = ""                       # why the last open_position returned None
+        self.last_margin = None                      # the last liquidation pass's result (None: skipped)
         # pool shares (ERC-4626 style) and the withdrawal queue
         self.total_shares = 0.0
         self.shares: dict[object, float] = {}

@@ -1,8 +1,9 @@
 """Scheduled shocks (design 10): a list of events told apart by ``kind``.
 
 Each event fires at ``at`` ("day 30", "day 30.5", "step 100" or an ISO datetime, UTC if no
-zone is given). Syntax is checked here; whether the target exists and the time falls inside
-the run is checked by the Scenario, which knows the assets, tokens, markets and clock.
+zone is given) and names its ``target`` (the token, asset or market it hits). Syntax is
+checked here; whether the target exists and the time falls inside the run is checked by the
+Scenario, which knows the assets, tokens, markets and clock.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class _Event(FrozenModel):
             parse_duration(value)
         return value
 
+    @property
+    def target(self) -> str:
+        """The name of what the event hits: a token, an asset or a market."""
+        raise NotImplementedError
+
+    @property
+    def target_market(self) -> str:
+        """The market its event-log row names: the token or market it hits ("" for an asset)."""
+        return self.target
+
 
 class DepegEvent(_Event):
     """The token's backing drops and/or redemptions halt; holders panic-sell a fraction."""
@@ -62,6 +73,10 @@ class DepegEvent(_Event):
         "null: never."
     )
 
+    @property
+    def target(self) -> str:
+        return self.token
+
 
 class PremiumEvent(_Event):
     """Buy flow into the AMM that lifts the token above NAV, with minting capped."""
@@ -74,6 +89,10 @@ class PremiumEvent(_Event):
         "1d", description=f"How long the flow lasts ({DURATION_HELP}); null: one step."
     )
 
+    @property
+    def target(self) -> str:
+        return self.token
+
 
 class PinEvent(_Event):
     """One large market order into the token's AMM (a wick on thin liquidity)."""
@@ -83,6 +102,10 @@ class PinEvent(_Event):
     side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
     size_usd: float = Field(gt=0, description="Size of the order in USD at the pre-trade price.")
 
+    @property
+    def target(self) -> str:
+        return self.token
+
 
 class CryptoJumpEvent(_Event):
     """A jump in a crypto price."""
@@ -90,6 +113,14 @@ class CryptoJumpEvent(_Event):
     kind: Literal["crypto_jump"] = Field(description="crypto_jump")
     asset: str = Field(description="The crypto asset that jumps (a key of assets).")
     size: float = Field(description="Jump as a log return (-0.15 is about -14%).")
+
+    @property
+    def target(self) -> str:
+        return self.asset
+
+    @property
+    def target_market(self) -> str:
+        return ""
 
 
 class WeekendGapEvent(_Event):
@@ -99,6 +130,14 @@ class WeekendGapEvent(_Event):
     asset: str = Field(description="The stock asset that gaps (a key of assets).")
     size: float = Field(description="Move of the latent value as a log return.")
 
+    @property
+    def target(self) -> str:
+        return self.asset
+
+    @property
+    def target_market(self) -> str:
+        return ""
+
 
 class OracleOutageEvent(_Event):
     """The token's oracle goes stale for a while."""
@@ -106,6 +145,10 @@ class OracleOutageEvent(_Event):
     kind: Literal["oracle_outage"] = Field(description="oracle_outage")
     token: str = Field(description="The token whose oracle stops (a key of tokens).")
     duration: str = Field(description=f"How long the oracle is stale ({DURATION_HELP}).")
+
+    @property
+    def target(self) -> str:
+        return self.token
 
 
 class LpRunEvent(_Event):
@@ -115,6 +158,10 @@ class LpRunEvent(_Event):
     market: str = Field(description="The market whose LPs run (a key of markets).")
     fraction: float = Field(gt=0, le=1, description="Fraction of LP shares asked back.")
 
+    @property
+    def target(self) -> str:
+        return self.market
+
 
 class MmWithdrawalEvent(_Event):
     """Market makers pull a fraction of the token's AMM liquidity."""
@@ -122,6 +169,10 @@ class MmWithdrawalEvent(_Event):
     kind: Literal["mm_withdrawal"] = Field(description="mm_withdrawal")
     token: str = Field(description="The token whose AMM loses liquidity (a key of tokens).")
     fraction: float = Field(gt=0, le=1, description="Fraction of AMM liquidity withdrawn.")
+
+    @property
+    def target(self) -> str:
+        return self.token
 
 
 EVENT_TYPES = (
