@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from agents.base import FlywheelAgent
 from sim.assets import USDC
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
+    from sim.protocol.options_market import OptionsMarket
 
 
 class Arbitrageur(FlywheelAgent):
@@ -16,7 +22,7 @@ class Arbitrageur(FlywheelAgent):
 
     kind = "arbitrageur"
 
-    def __init__(self, model, rng: np.random.Generator) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator) -> None:
         p = model.spec.agents.arbitrageur
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
@@ -59,7 +65,7 @@ class Arbitrageur(FlywheelAgent):
         if slot is not None:
             self.option_position[name] = (slot, step)
 
-    def remap_positions(self, market, remap: dict[int, int]) -> None:
+    def remap_positions(self, market: OptionsMarket, remap: dict[int, int]) -> None:
         """The market compacted its positions: follow the option position to its new slot."""
         for name, (slot, opened) in list(self.option_position.items()):
             if self.model.markets[name] is market:

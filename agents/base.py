@@ -4,10 +4,16 @@ defaults, so the model calls them on any agent without asking what it can do."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mesa
 import numpy as np
 
 from sim.rng import ScalarDraws
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
+    from sim.protocol.options_market import OptionsMarket
 
 
 class FlywheelAgent(mesa.Agent):
@@ -21,7 +27,7 @@ class FlywheelAgent(mesa.Agent):
 
     kind = "agent"
 
-    def __init__(self, model, rng: np.random.Generator, rate_per_day: float) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, rate_per_day: float) -> None:
         super().__init__(model)
         self.stream = rng
         self.draws = ScalarDraws(rng)
@@ -72,7 +78,7 @@ class FlywheelAgent(mesa.Agent):
         """One of its margin accounts was liquidated this step. Default: nothing to decide
         (an arbitrageur's account is a side business it keeps funded)."""
 
-    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
+    def remap_positions(self, market: OptionsMarket, remap: dict[int, int]) -> None:
         """``market`` compacted its positions (old slot -> new slot, a closed one absent).
         Default: nothing to follow (an agent that keeps no slot ids)."""
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from agents.base import FlywheelAgent
 from sim.assets import USDC
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
 
 
 class LiquidityProvider(FlywheelAgent):
@@ -16,7 +21,7 @@ class LiquidityProvider(FlywheelAgent):
 
     kind = "liquidity_provider"
 
-    def __init__(self, model, rng: np.random.Generator, market_name: str,
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, market_name: str,
                  initial_deposit_tokens: float = 0.0) -> None:
         p = model.spec.agents.lp
         super().__init__(model, rng, p.act_rate_per_day)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from agents.base import FlywheelAgent
 from sim.assets import USDC
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
 
 
 class MarketMaker(FlywheelAgent):
@@ -15,7 +20,7 @@ class MarketMaker(FlywheelAgent):
 
     kind = "market_maker"
 
-    def __init__(self, model, rng: np.random.Generator, token: str, initial_reserve_usd: float) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, token: str, initial_reserve_usd: float) -> None:
         p = model.spec.agents.market_maker
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from agents.base import FlywheelAgent
 from sim.assets import USDC
 from sim.scenario.agents import TRADER_STYLES
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
+    from sim.protocol.options_market import OptionsMarket
 
 
 class DirectionalTrader(FlywheelAgent):
@@ -19,7 +25,7 @@ class DirectionalTrader(FlywheelAgent):
 
     kind = "trader"
 
-    def __init__(self, model, rng: np.random.Generator, market_name: str) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, market_name: str) -> None:
         p = model.spec.agents.trader
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
@@ -52,7 +58,7 @@ class DirectionalTrader(FlywheelAgent):
         self.model.activity.mark_left(self.activity_slot)
         super().leave()
 
-    def remap_positions(self, market, remap: dict[int, int]) -> None:
+    def remap_positions(self, market: OptionsMarket, remap: dict[int, int]) -> None:
         if market is self.market and self.position is not None:
             self.position = remap.get(self.position)
 

@@ -60,10 +60,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
                  charts=not args.no_charts)
-    s = result.summary
+    s, info = result.summary, result.info
     how = ("stored earlier, not recomputed" if result.reused
-           else f"computed in {s.get('wall_time_s', float('nan')):.1f} s")
-    print(f"{s.get('scenario', scenario.name)}  seed {s.get('seed')}  run {s.get('run_key')}  ({how})")
+           else f"computed in {info['wall_time_s']:.1f} s")
+    print(f"{s['scenario']}  seed {s['seed']}  run {info['run_key']}  ({how})")
     print(format_summary_table(s))
     print(f"results: {result.path}")
     return 0

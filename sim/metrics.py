@@ -7,6 +7,7 @@ DataCollector through one reporter per column, so ``model.datacollector`` holds 
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -213,14 +214,74 @@ def events_frame(model) -> pd.DataFrame:
     return model.events.frame(model.world.times)
 
 
-def summary(model) -> dict:
-    """Per-run figures (design section 11): totals, extremes, LP returns, insurance, bad debt."""
+class LpPnlSplitUsd(TypedDict):
+    """Where the LPs' USD PnL came from, after the burn-in (design 11)."""
+
+    spread: float       # spreads paid by traders to the pool
+    fees: float         # the pool's lp_share of the notional fees
+    funding: float      # option and perp funding received by the pool
+    trader_pnl: float   # minus the traders' realized PnL against the pool
+    bad_debt: float     # minus the deficits the pool wrote off
+    token_move: float   # the margin token's own move on the pool's NAV at the end of the burn-in
+
+
+class MarketSummary(TypedDict):
+    """One market's figures over the run after the burn-in."""
+
+    lp_return_token: float          # LP share price return, in the margin token
+    lp_return_usd: float            # the same in USD (at NAV)
+    lp_max_drawdown: float          # largest fall of the share price from its running peak
+    insurance_depleted: bool        # insurance fell to 1% of its starting balance or below
+    insurance_depleted_day: float | None  # day (since the start) it first did, None if never
+    bad_debt_usd: float             # deficits of liquidated accounts
+    bad_debt_lp_usd: float          # the part the main pool (the LPs) paid
+    adl_usd: float                  # profit taken from traders by auto-deleveraging
+    lp_pnl_split_usd: LpPnlSplitUsd
+    volume_usd: float               # option and perp notional traded
+
+
+class RunSummary(TypedDict):
+    """The per-run figures (design 11): the one schema of ``summary.json``.
+
+    Every value depends only on the scenario, the seed and the code: two computations of the
+    same run give the same summary. What differs between computations (wall time, versions)
+    is ``sim.run.RunInfo`` and lives beside it, in ``run_info.json``.
+    """
+
+    scenario: str                   # scenario name
+    seed: int
+    steps: int                      # steps simulated, burn-in included
+    days_simulated: float
+    active_users_start: int         # active traders + LPs at the end of the burn-in
+    active_users_end: int
+    active_users_peak: int
+    option_volume_usd: float        # notional traded after the burn-in, every market
+    liquidations: int
+    liquidations_usd: float         # notional closed by liquidations
+    bad_debt_usd: float
+    failed_trades: int              # orders refused (margin, caps, safe mode)
+    conservation_max_error: float   # the ledger audit's largest relative error
+    arrivals: int
+    departures: int
+    markets: dict[str, MarketSummary]
+    peak_premium: float             # highest AMM price / NAV - 1 over the tokens
+    peak_discount: float            # lowest
+    lp_return_token: float          # mean over the markets
+    lp_return_usd: float            # mean over the markets
+    lp_max_drawdown: float          # worst over the markets
+    insurance_depleted: bool        # in any market
+    adl_usd: float                  # over the markets
+
+
+def summary(model) -> RunSummary:
+    """Per-run figures of ``model`` (design section 11), after the burn-in."""
     df = timeseries_frame(model)
     sc = model.spec
+    step_minutes = sc.clock.step_minutes
     post = df[~df["burn_in"]] if (~df["burn_in"]).any() else df
     out: dict = {
         "scenario": sc.name, "seed": model.root_seed, "steps": int(len(df)),
-        "days_simulated": float(len(df) * sc.clock.step_minutes / 1440.0),
+        "days_simulated": float(len(df) * step_minutes / 1440.0),
         "active_users_start": int(post["active_traders"].iloc[0] + post["active_lps"].iloc[0]),
         "active_users_end": int(post["active_traders"].iloc[-1] + post["active_lps"].iloc[-1]),
         "active_users_peak": int((post["active_traders"] + post["active_lps"]).max()),
@@ -231,27 +292,26 @@ def summary(model) -> dict:
         "arrivals": int(post["arrivals"].sum()), "departures": int(post["departures"].sum()),
     }
     markets = {}
-    for name in sc.markets:
+    for name, spec in sc.markets.items():
         sp = post[f"lp_share_price[{name}]"].to_numpy()
         # USD per token at NAV: the oracle can spike on a thin AMM at the last step.
         price = post[f"nav[{name}]"].to_numpy() if name in sc.tokens else np.ones(len(post))
         ins = post[f"insurance_usd[{name}]"].to_numpy()
         depleted = np.flatnonzero(ins <= 0.01 * max(ins[0], 1e-12)) if ins[0] > 0 else np.array([0])
         running_max = np.maximum.accumulate(sp)
-        lp_share = sc.markets[name].lp_share
         markets[name] = {
             "lp_return_token": float(sp[-1] / sp[0] - 1.0),
             "lp_return_usd": float(sp[-1] * price[-1] / (sp[0] * price[0]) - 1.0),
             "lp_max_drawdown": float(np.max(1.0 - sp / running_max)),
             "insurance_depleted": bool(depleted.size > 0),
-            "insurance_depleted_day": (float(post["step"].iloc[depleted[0]] * sc.clock.step_minutes / 1440.0)
+            "insurance_depleted_day": (float(post["step"].iloc[depleted[0]] * step_minutes / 1440.0)
                                        if depleted.size else None),
             "bad_debt_usd": float(post[f"bad_debt_usd[{name}]"].sum()),
             "bad_debt_lp_usd": float(post[f"bad_debt_lp_usd[{name}]"].sum()),
             "adl_usd": float(post[f"adl_usd[{name}]"].sum()),
             "lp_pnl_split_usd": {
                 "spread": float(post[f"spread_usd[{name}]"].sum()),
-                "fees": float(post[f"fees_usd[{name}]"].sum() * lp_share),
+                "fees": float(post[f"fees_usd[{name}]"].sum() * spec.lp_share),
                 "funding": float(post[f"funding_usd[{name}]"].sum()),
                 "trader_pnl": float(-post[f"trader_pnl_usd[{name}]"].sum()),
                 "bad_debt": float(-post[f"bad_debt_lp_usd[{name}]"].sum()),

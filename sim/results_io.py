@@ -28,7 +28,8 @@ from sim.errors import UserInputError
 RESOLVED_YAML = "scenario.resolved.yaml"
 TIMESERIES = "timeseries.parquet"
 EVENTS = "events.parquet"
-SUMMARY = "summary.json"
+SUMMARY = "summary.json"         # sim.metrics.summary: the same for every computation of a run
+RUN_INFO = "run_info.json"       # sim.run.RunInfo: how this computation went (time, versions)
 CHARTS_DIR = "charts"
 
 
@@ -50,7 +51,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "store_schema": True,
 }
 """Fixed writer settings: the bytes of a Parquet file depend only on the frame (and on the
-pandas/pyarrow versions, which summary.json records)."""
+pandas/pyarrow versions, which run_info.json records)."""
 
 
 @contextmanager

@@ -3,8 +3,13 @@
 A run is stored in ``<out>/<scenario name>/<run key>/`` (design section 15). The run key is a
 hash of the resolved scenario, the seed and the code (``code_fingerprint``), so the same run is
 never computed twice: when that folder already holds a complete run (``summary.json``, written
-last, is present) it is loaded instead; after a code change the run is computed afresh. Every file is written under a temporary name and renamed, and a run that fails leaves
-no file under a final name.
+last, is present) it is loaded instead; after a code change the run is computed afresh. Every
+file is written under a temporary name and renamed, and a run that fails leaves no file under a
+final name.
+
+``summary.json`` holds ``sim.metrics.summary`` as it is (one schema, ``metrics.RunSummary``),
+so two computations of a run give the same bytes; what differs between computations (wall time,
+versions) is the ``RunInfo`` in ``run_info.json`` beside it.
 """
 
 from __future__ import annotations
@@ -21,45 +26,62 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
 
 from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
+from sim.results_io import (
+    CHARTS_DIR,
+    EVENTS,
+    RESOLVED_YAML,
+    RUN_INFO,
+    SUMMARY,
+    TIMESERIES,
+    run_title,
+)
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-from sim.results_io import CHARTS_DIR, EVENTS, RESOLVED_YAML, SUMMARY, TIMESERIES, run_title  # noqa: F401
 
-VOLATILE_SUMMARY_KEYS = ("wall_time_s", "versions")
-"""Summary keys that differ between two computations of the same run: leave them out of any
-comparison of runs."""
+class RunInfo(TypedDict):
+    """How a run was computed: what may differ between two computations of the same run."""
+
+    run_key: str                # the run's identity (its folder's name)
+    wall_time_s: float          # seconds to build, step and summarize the model
+    versions: dict[str, str]    # package, code fingerprint, Python and library versions
 
 
 @dataclass
 class RunResult:
     """What one run produced; ``path`` is its results folder (None when not stored).
 
-    ``reused`` is True when the run was loaded from a folder rather than computed.
+    ``summary`` is ``sim.metrics.summary`` of the run (a ``metrics.RunSummary`` as JSON gives it
+    back); ``info`` how it was computed. ``reused`` is True when the run was loaded from a
+    folder rather than computed.
     """
 
     timeseries: pd.DataFrame
     events: pd.DataFrame
     summary: dict[str, Any]
+    info: RunInfo
     path: Path | None = None
     reused: bool = False
 
 
-def resolved_yaml(scenario: Any) -> str:
+def resolved_yaml(scenario: Scenario) -> str:
     """Every resolved value of ``scenario`` as YAML (``sim.scenario.dump_scenario``)."""
     from sim.scenario import dump_scenario
 
     return dump_scenario(scenario)
 
 
-def run_key(scenario: Any, seed: int) -> str:
+def run_key(scenario: Scenario, seed: int) -> str:
     """Short (12 hex digits) sha256 of the resolved scenario and the seed: a run's identity."""
     return _run_key_of(resolved_yaml(scenario), seed)
 
@@ -96,12 +118,13 @@ def run_dir_for(out: str | Path, scenario_name: str, key: str) -> Path:
 def is_complete(run_dir: str | Path) -> bool:
     """A folder holds a complete run when summary.json (written last) and the data are there."""
     run_dir = Path(run_dir)
-    return all((run_dir / name).is_file() for name in (SUMMARY, TIMESERIES, EVENTS))
+    return all((run_dir / name).is_file() for name in (SUMMARY, RUN_INFO, TIMESERIES, EVENTS))
 
 
 def versions() -> dict[str, str]:
-    """Versions of what shapes a run's numbers, recorded in summary.json."""
-    found = {"flywheel-sim": __version__, "code": code_fingerprint(), "python": platform.python_version()}
+    """Versions of what shapes a run's numbers, recorded in run_info.json."""
+    found = {"flywheel-sim": __version__, "code": code_fingerprint(),
+             "python": platform.python_version()}
     for dist in ("mesa", "numpy", "pandas", "pyarrow"):
         try:
             found[dist] = importlib.metadata.version(dist)
@@ -111,7 +134,7 @@ def versions() -> dict[str, str]:
 
 
 def run(
-    scenario: Any,
+    scenario: Scenario,
     seed: int | None = None,
     out: str | Path | None = None,
     progress: bool = False,
@@ -148,22 +171,16 @@ def run(
     _step_all(model, scenario, progress)
     timeseries = model.timeseries()
     events = model.events_frame()
-    summary = {
-        **model.summary(),
-        "scenario": scenario.name,
-        "seed": seed,
-        "run_key": key,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "versions": versions(),
-    }
-    summary = rio.to_jsonable(summary)  # what summary.json holds, so a reloaded run is equal
+    summary = rio.to_jsonable(model.summary())  # what summary.json holds: a reloaded run is equal
+    info = RunInfo(run_key=key, wall_time_s=round(time.perf_counter() - started, 3),
+                   versions=versions())
     if run_dir is not None:
         header = f"# flywheel-sim {__version__}: run {key} used seed {seed}\n"
-        _write_run(run_dir, header + yaml_text, timeseries, events, summary, charts, title)
-    return RunResult(timeseries, events, summary, run_dir)
+        _write_run(run_dir, header + yaml_text, timeseries, events, summary, info, charts, title)
+    return RunResult(timeseries, events, summary, info, run_dir)
 
 
-def _step_all(model: Any, scenario: Any, progress: bool) -> None:
+def _step_all(model: Any, scenario: Scenario, progress: bool) -> None:
     """Step ``model`` ``model.n_steps`` times, with a bar counting simulated days."""
     n_steps = int(model.n_steps)
     if not progress:
@@ -172,7 +189,7 @@ def _step_all(model: Any, scenario: Any, progress: bool) -> None:
         return
     from tqdm import tqdm
 
-    days_per_step = float(getattr(scenario, "dt_years", 1 / (365.25 * 24))) * 365.25
+    days_per_step = scenario.dt_years * 365.25
     bar_format = "{desc}: {percentage:3.0f}%|{bar}| day {n:.1f}/{total:.1f} [{elapsed}<{remaining}]"
     with tqdm(total=n_steps * days_per_step, desc=str(scenario.name), bar_format=bar_format,
               file=sys.stderr, mininterval=0.25) as bar:  # fmt: skip
@@ -187,6 +204,7 @@ def _write_run(
     timeseries: pd.DataFrame,
     events: pd.DataFrame,
     summary: Mapping[str, Any],
+    info: RunInfo,
     charts: bool,
     title: str,
 ) -> None:
@@ -198,6 +216,7 @@ def _write_run(
         rio.write_parquet(run_dir / EVENTS, events)
         if charts:
             _draw_charts_safely(timeseries, events, run_dir / CHARTS_DIR, title)
+        rio.write_json(run_dir / RUN_INFO, info)
         rio.write_json(run_dir / SUMMARY, summary)
     except BaseException:
         _remove_run_files(run_dir)
@@ -223,7 +242,7 @@ def _draw_charts_safely(timeseries, events, charts_dir: Path, title: str) -> Non
 def _remove_run_files(run_dir: Path) -> None:
     from sim.charts import CHART_FILES
 
-    for name in (SUMMARY, RESOLVED_YAML, TIMESERIES, EVENTS):
+    for name in (SUMMARY, RUN_INFO, RESOLVED_YAML, TIMESERIES, EVENTS):
         (run_dir / name).unlink(missing_ok=True)
     for name in CHART_FILES:
         (run_dir / CHARTS_DIR / name).unlink(missing_ok=True)
@@ -242,38 +261,39 @@ def load_run(run_dir: str | Path) -> RunResult:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserInputError(f"{run_dir}: no such results folder")
-    if not (run_dir / SUMMARY).is_file():
-        raise UserInputError(f"{run_dir}: not a complete run (no {SUMMARY})")
+    for name in (SUMMARY, RUN_INFO):
+        if not (run_dir / name).is_file():
+            raise UserInputError(f"{run_dir}: not a complete run (no {name})")
     return RunResult(
         timeseries=rio.read_parquet(run_dir / TIMESERIES),
         events=rio.read_parquet(run_dir / EVENTS),
         summary=rio.read_json(run_dir / SUMMARY),
+        info=RunInfo(**rio.read_json(run_dir / RUN_INFO)),
         path=run_dir,
         reused=True,
     )
 
 
-# label, summary keys it may have (first found wins), how to show the value, and whether to
-# also show it per market when the summary has it per market
-SUMMARY_ROWS: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
-    ("days simulated", ("days_simulated", "days"), "days", False),
-    ("steps", ("steps", "n_steps"), "count", False),
-    ("active users at start", ("active_users_start",), "count", False),
-    ("active users at end", ("active_users_end",), "count", False),
-    ("option volume", ("option_volume_usd", "volume_usd"), "usd", False),
-    ("LP return in token", ("lp_return_token", "lp_return_tokens"), "pct", True),
-    ("LP return in USD", ("lp_return_usd",), "pct", True),
-    ("LP max drawdown", ("lp_max_drawdown", "max_drawdown"), "pct_abs", True),
-    ("liquidations", ("liquidations", "n_liquidations"), "count", False),
-    ("liquidated", ("liquidations_usd",), "usd", False),
-    ("bad debt", ("bad_debt_usd",), "usd", True),
-    ("ADL", ("adl_usd",), "usd", False),
-    ("insurance depleted", ("insurance_depleted",), "bool", False),
-    ("insurance depleted on", ("insurance_depleted_day",), "day", True),
-    ("insurance depleted at", ("insurance_depleted_at",), "text", True),
-    ("peak premium", ("peak_premium", "max_premium"), "pct", True),
-    ("peak discount", ("peak_discount", "max_discount"), "pct", True),
-    ("conservation error", ("conservation_error", "conservation_max_error"), "sci", False),
+# label, summary key, how to show the value, and where the value is: "run" (the run's value),
+# "run+markets" (the run's, then each market's when they differ), "markets" (each market's)
+SUMMARY_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("days simulated", "days_simulated", "days", "run"),
+    ("steps", "steps", "count", "run"),
+    ("active users at start", "active_users_start", "count", "run"),
+    ("active users at end", "active_users_end", "count", "run"),
+    ("option volume", "option_volume_usd", "usd", "run"),
+    ("LP return in token", "lp_return_token", "pct", "run+markets"),
+    ("LP return in USD", "lp_return_usd", "pct", "run+markets"),
+    ("LP max drawdown", "lp_max_drawdown", "pct_abs", "run+markets"),
+    ("liquidations", "liquidations", "count", "run"),
+    ("liquidated", "liquidations_usd", "usd", "run"),
+    ("bad debt", "bad_debt_usd", "usd", "run+markets"),
+    ("ADL", "adl_usd", "usd", "run"),
+    ("insurance depleted", "insurance_depleted", "bool", "run"),
+    ("insurance depleted on", "insurance_depleted_day", "day", "markets"),
+    ("peak premium", "peak_premium", "pct", "run"),
+    ("peak discount", "peak_discount", "pct", "run"),
+    ("conservation error", "conservation_max_error", "sci", "run"),
 )
 
 
@@ -282,8 +302,6 @@ def _format_value(value: Any, kind: str) -> str:
         return "-"
     if kind == "bool" or isinstance(value, bool):
         return "yes" if value else "no"
-    if not isinstance(value, (int, float)):
-        return str(value)
     match kind:
         case "days":
             return f"{value:,.1f} days"
@@ -303,44 +321,27 @@ def _format_value(value: Any, kind: str) -> str:
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(label, formatted value) for the headline values ``summary`` has.
+    """(label, formatted value) of the headline values of a ``metrics.RunSummary``.
 
-    A value may be stored under its key, per market or token as ``key[TSLA.M]``, as a
-    mapping ``{"TSLA.M": value}`` under its key, or under ``summary["markets"][m][key]``
-    (or ``"tokens"``); per-entity values follow the overall one.
+    A market's value follows the run's when the markets differ ("run+markets"); values kept
+    per market only ("markets") are shown where a market has one.
     """
-    nested = {
-        str(entity): values
-        for group in ("markets", "tokens")
-        if isinstance(summary.get(group), Mapping)
-        for entity, values in summary[group].items()
-        if isinstance(values, Mapping)
-    }
     rows: list[tuple[str, str]] = []
-    for label, keys, kind, detail in SUMMARY_ROWS:
-        for key in keys:
-            per_entity = {k[len(key) + 1 : -1]: v for k, v in summary.items()
-                          if k.startswith(f"{key}[") and k.endswith("]")}  # fmt: skip
-            per_entity |= {e: values[key] for e, values in nested.items() if key in values}
-            value = summary.get(key)
-            overall = key in summary and not isinstance(value, Mapping)
-            if isinstance(value, Mapping):
-                per_entity |= {str(k): v for k, v in value.items()}
-            if overall:
-                rows.append((label, _format_value(value, kind)))
-            shown = {e: v for e, v in per_entity.items() if v is not None and v is not False}
-            # per market: when there is no overall value, or it hides differences between markets
-            if not overall or (detail and len(shown) > 1 and any(shown.values())):
-                rows += [(f"{label} [{e}]", _format_value(v, kind)) for e, v in shown.items()]
-            if overall or per_entity:
-                break
+    markets: Mapping[str, Mapping[str, Any]] = summary["markets"]
+    for label, key, kind, where in SUMMARY_ROWS:
+        if where != "markets":
+            rows.append((label, _format_value(summary[key], kind)))
+        if where == "run":
+            continue
+        shown = {m: v[key] for m, v in markets.items()
+                 if v[key] is not None and v[key] is not False}
+        if where == "markets" or len(set(shown.values())) > 1:
+            rows += [(f"{label} [{m}]", _format_value(v, kind)) for m, v in shown.items()]
     return rows
 
 
 def format_summary_table(summary: Mapping[str, Any]) -> str:
     """The headline values of a run, one a line, aligned."""
     rows = summary_rows(summary)
-    if not rows:
-        return "(the summary has none of the headline values)"
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)

@@ -1,9 +1,8 @@
-"""sim.charts: the four run charts, drawn from a fake run's frames, and ``flywheel charts``."""
+"""sim.charts: the four run charts, drawn from real tiny runs' frames, and ``flywheel charts``."""
 
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -14,9 +13,7 @@ from matplotlib.patches import Rectangle
 
 from sim import charts
 from sim.cli import main
-from tests.fakes import FakeModel, FakeScenario, usdc_only
-
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
+from tests.tiny import TINY, USDC_ONLY, jump, run_frames, tiny
 
 EXPECTED_AXES = {  # chart -> panel titles it must have (one axis per metric)
     "prices.png": ["TSLA.M: price", "TSLA.M: premium over NAV", "NVDA.M: price",
@@ -28,20 +25,23 @@ EXPECTED_AXES = {  # chart -> panel titles it must have (one axis per metric)
 }  # fmt: skip
 
 
-def frames(scenario: FakeScenario) -> tuple[pd.DataFrame, pd.DataFrame]:
-    model = FakeModel(scenario)
-    model.run_for(model.n_steps)
-    return model.timeseries(), model.events_frame()
+def frames(days: float, events: list | None = None,
+           **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A real tiny run of ``days`` (burn-in 1 day) with ``events``."""
+    return run_frames(tiny({"clock.days": days, "clock.burn_in_days": 1.0, "events": events or [],
+                            **overrides}))
 
 
 @pytest.fixture(scope="module")
 def two_tokens():
-    return frames(FakeScenario(days=10, burn_in_days=2))
+    """Ten days, two tokens and two shocks."""
+    pin = {"kind": "pin", "token": "TSLA.M", "at": "day 9", "size_usd": 2e5}
+    return frames(10, [jump("BTC", 6.5, -0.15), pin], **{"clock.burn_in_days": 2.0})
 
 
 @pytest.fixture(scope="module")
 def figures(two_tokens):
-    return charts.build_figures(*two_tokens, title="fake (seed 7)")
+    return charts.build_figures(*two_tokens, title="tiny (seed 1)")
 
 
 def as_days(values) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_there_are_four_charts_of_about_1400_by_800_pixels(figures):
     for fig in figures.values():
         width, height = fig.get_size_inches() * fig.dpi
         assert (width, height) == (1400, 800)
-        assert "fake (seed 7)" in fig.get_suptitle()
+        assert "tiny (seed 1)" in fig.get_suptitle()
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_AXES))
@@ -148,15 +148,20 @@ def test_flywheel_lines_are_indexed_to_100_at_the_end_of_burn_in(two_tokens, fig
         assert line.get_ydata()[at[0]] == pytest.approx(100.0)
 
 
-def test_risk_shows_cumulative_bad_debt(two_tokens, figures):
-    ts, _ = two_tokens
-    ax = next(a for a in figures["risk.png"].axes if a.get_title(loc="left").startswith("Bad debt"))
+def test_risk_shows_cumulative_bad_debt(two_tokens):
+    ts, events = two_tokens
+    ts = ts.copy()       # the tiny run has none: write some in, one deficit per market
+    ts.loc[100, "bad_debt_usd[TSLA.M]"] = 1_500.0
+    ts.loc[150, "bad_debt_usd[NVDA.M]"] = 700.0
+    ts["bad_debt_usd"] = ts["bad_debt_usd[TSLA.M]"] + ts["bad_debt_usd[NVDA.M]"]
+    risk = charts.build_figures(ts, events)["risk.png"]
+    ax = next(a for a in risk.axes if a.get_title(loc="left").startswith("Bad debt"))
     total = next(ln for ln in ax.lines if ln.get_label() == "total")
-    assert total.get_ydata()[-1] == pytest.approx(ts["bad_debt_usd"].sum())
+    assert total.get_ydata()[-1] == pytest.approx(2_200.0)
 
 
 def test_a_usdc_only_run_skips_the_token_panels_and_says_so():
-    figs = charts.build_figures(*frames(usdc_only(days=5)), title="usdc")
+    figs = charts.build_figures(*frames(5, **USDC_ONLY), title="usdc")
     prices = figs["prices.png"]
     assert "no stock tokens" in prices.get_suptitle()
     assert [ax.get_title(loc="left") for ax in prices.axes] == [
@@ -181,8 +186,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_draw_run_charts_writes_four_valid_pngs(tmp_path):
-    ts, events = frames(FakeScenario(days=5, burn_in_days=1))
-    paths = charts.draw_run_charts(ts, events, tmp_path / "charts", title="fake")
+    ts, events = frames(5)
+    paths = charts.draw_run_charts(ts, events, tmp_path / "charts", title="tiny")
     assert [p.name for p in paths] == list(charts.CHART_FILES)
     for path in paths:
         data = path.read_bytes()
@@ -212,7 +217,7 @@ def test_flywheel_charts_redraws_a_stored_run(tmp_path, capsys):
     from sim.scenario import load_scenario
 
     scenario = load_scenario(TINY)
-    result = run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    result = run(scenario, out=tmp_path, charts=False)
     assert not (result.path / "charts").exists()
     assert main(["charts", str(result.path)]) == 0
     printed = capsys.readouterr().out.split()
@@ -238,8 +243,7 @@ def test_the_real_models_frames_chart_with_every_panel_filled():
 
 
 def test_shocks_at_one_time_share_one_line_and_one_label():
-    same_time = ((2.0, "crypto_jump BTC"), (2.0, "crypto_jump ETH"))
-    ts, events = frames(FakeScenario(days=4, burn_in_days=1, shocks=same_time))
+    ts, events = frames(4, [jump("BTC", 2.0), jump("ETH", 2.0)])
     fig = charts.build_figures(ts, events)["risk.png"]
     ax = fig.axes[0]
     assert len(shock_lines(ax)) == 1
@@ -247,7 +251,7 @@ def test_shocks_at_one_time_share_one_line_and_one_label():
 
 
 def test_an_empty_risk_panel_says_so_and_shows_no_negative_dollars():
-    ts, events = frames(FakeScenario(days=4, burn_in_days=1))
+    ts, events = frames(4)
     for col in ts.columns:
         if col.startswith("adl_usd"):
             ts[col] = 0.0

@@ -1,5 +1,5 @@
-"""sim.run and sim.results_io: a run end to end with a fake model, stored atomically, resumed,
-reproducible byte for byte."""
+"""sim.run and sim.results_io: a run end to end (the real model on tests/data/tiny.yaml), stored
+atomically, resumed, reproducible byte for byte."""
 
 from __future__ import annotations
 
@@ -14,26 +14,19 @@ import sim.results_io as rio
 from sim import run as run_mod
 from sim.cli import main
 from sim.errors import UserInputError
-from sim.model import FlywheelModel as REAL_MODEL  # the end-to-end test below; others use the fake
+from sim.metrics import MarketSummary, RunSummary
+from sim.model import FlywheelModel
 from sim.scenario import Scenario, dump_scenario, load_scenario
-from tests.fakes import FakeModel, FakeScenario
+from tests.tiny import TINY, FailingModel, jump, tiny
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
-RUN_FILES = {"scenario.resolved.yaml", "timeseries.parquet", "events.parquet", "summary.json"}
+RUN_FILES = {"scenario.resolved.yaml", "timeseries.parquet", "events.parquet", "summary.json",
+             "run_info.json"}
 CHARTS = {"prices.png", "pools.png", "flywheel.png", "risk.png"}
-
-
-@pytest.fixture(autouse=True)
-def fake_flywheel_model(monkeypatch):
-    """``flywheel run`` builds the fake instead of the real model (tested on its own)."""
-    import sim.model
-
-    monkeypatch.setattr(sim.model, "FlywheelModel", FakeModel)
 
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    return load_scenario(TINY)
+    return tiny()
 
 
 class CountingFactory:
@@ -45,7 +38,9 @@ class CountingFactory:
 
     def __call__(self, scenario, rng=None):
         self.calls += 1
-        return FakeModel(scenario, rng, fail_at_step=self.fail_at_step)
+        if self.fail_at_step is None:
+            return FlywheelModel(scenario, rng)
+        return FailingModel(scenario, rng, fail_at_step=self.fail_at_step)
 
 
 def refuse_model(scenario, rng=None):
@@ -59,46 +54,61 @@ def files_under(folder: Path) -> set[str]:
 # ------------------------------------------------------------------ run and its files
 
 
-def test_run_without_out_returns_the_models_frames_and_stores_nothing(scenario, tmp_path):
-    result = run_mod.run(scenario, model_factory=FakeModel)
+def test_run_without_out_returns_the_models_frames_and_stores_nothing(tmp_path):
+    scenario = tiny({"events": [jump("BTC", 1.5)]})
+    result = run_mod.run(scenario)
     assert result.path is None and not result.reused
     assert len(result.timeseries) == scenario.n_steps
     assert (result.events["kind"] == "shock").sum() == 1
     assert result.summary["seed"] == scenario.seed
-    assert result.summary["run_key"] == run_mod.run_key(scenario, scenario.seed)
+    assert result.info["run_key"] == run_mod.run_key(scenario, scenario.seed)
     assert result.summary["steps"] == scenario.n_steps
 
 
+def test_the_summary_is_the_models_summary_with_the_schemas_keys(scenario):
+    """summary.json holds sim.metrics.summary as it is: the keys of RunSummary, per market
+    the keys of MarketSummary, nothing else (wall time and versions live in run_info.json)."""
+    result = run_mod.run(scenario, seed=3)
+    model = FlywheelModel(scenario, rng=3)
+    model.run_for(model.n_steps)
+    assert result.summary == rio.to_jsonable(model.summary())
+    assert set(result.summary) == set(RunSummary.__annotations__)
+    for market in result.summary["markets"].values():
+        assert set(market) == set(MarketSummary.__annotations__)
+    assert set(result.info) == {"run_key", "wall_time_s", "versions"}
+
+
 def test_run_with_out_writes_the_results_layout(scenario, tmp_path):
-    result = run_mod.run(scenario, seed=11, out=tmp_path, model_factory=FakeModel)
+    result = run_mod.run(scenario, seed=11, out=tmp_path)
     key = run_mod.run_key(scenario, 11)
     assert result.path == tmp_path / scenario.name / key
     assert files_under(result.path) == RUN_FILES | {f"charts/{c}" for c in CHARTS}
     summary = json.loads((result.path / "summary.json").read_text())
-    assert summary["seed"] == 11 and summary["run_key"] == key and summary["scenario"] == "tiny"
-    assert summary["wall_time_s"] >= 0
-    assert set(summary["versions"]) >= {"flywheel-sim", "mesa", "numpy", "python"}
+    assert summary["seed"] == 11 and summary["scenario"] == "tiny"
+    info = json.loads((result.path / "run_info.json").read_text())
+    assert info["run_key"] == key and info["wall_time_s"] >= 0
+    assert set(info["versions"]) >= {"flywheel-sim", "code", "mesa", "numpy", "python"}
     resolved = (result.path / "scenario.resolved.yaml").read_text()
     assert resolved.endswith(dump_scenario(scenario)) and "seed 11" in resolved
     assert load_scenario(result.path / "scenario.resolved.yaml") == scenario
 
 
 def test_no_charts_writes_no_charts_folder(scenario, tmp_path):
-    result = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    result = run_mod.run(scenario, out=tmp_path, charts=False)
     assert files_under(result.path) == RUN_FILES
 
 
 def test_stored_run_reads_back_equal(scenario, tmp_path):
-    result = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    result = run_mod.run(scenario, out=tmp_path, charts=False)
     loaded = run_mod.load_run(result.path)
     pd.testing.assert_frame_equal(loaded.timeseries, result.timeseries, check_dtype=False)
     pd.testing.assert_frame_equal(loaded.events, result.events, check_dtype=False)
-    assert loaded.summary == result.summary
+    assert loaded.summary == result.summary and loaded.info == result.info
     assert loaded.reused
 
 
 def test_progress_bar_counts_simulated_days(scenario, capsys):
-    run_mod.run(scenario, progress=True, model_factory=FakeModel)
+    run_mod.run(scenario, progress=True)
     err = capsys.readouterr().err
     assert "day 3.0/3.0" in err
 
@@ -107,7 +117,7 @@ def test_progress_bar_counts_simulated_days(scenario, capsys):
 
 
 def test_a_model_that_fails_mid_run_leaves_no_files(scenario, tmp_path):
-    with pytest.raises(RuntimeError, match="fake failure"):
+    with pytest.raises(RuntimeError, match="failure at step 30"):
         run_mod.run(scenario, out=tmp_path, model_factory=CountingFactory(fail_at_step=30))
     assert files_under(tmp_path) == set()
 
@@ -125,7 +135,7 @@ def test_a_failure_while_writing_leaves_no_final_and_no_temp_files(scenario, tmp
 
     monkeypatch.setattr(rio.pq, "write_table", write_half_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+        run_mod.run(scenario, out=tmp_path, charts=False)
     assert len(calls) == 2
     assert files_under(tmp_path) == set()  # neither final names nor temporary ones
 
@@ -137,7 +147,7 @@ def test_a_failure_writing_the_summary_removes_the_files_written_before(scenario
 
     monkeypatch.setattr(rio, "write_json", fail)
     with pytest.raises(OSError):
-        run_mod.run(scenario, out=tmp_path, model_factory=FakeModel)
+        run_mod.run(scenario, out=tmp_path)
     assert files_under(tmp_path) == set()
 
 
@@ -183,7 +193,7 @@ def test_a_folder_without_summary_is_recomputed(scenario, tmp_path):
 
 
 def test_a_stored_run_without_charts_gets_them_when_asked(scenario, tmp_path):
-    first = run_mod.run(scenario, out=tmp_path, charts=False, model_factory=FakeModel)
+    first = run_mod.run(scenario, out=tmp_path, charts=False)
     run_mod.run(scenario, out=tmp_path, charts=True, model_factory=refuse_model)
     assert files_under(first.path / "charts") == CHARTS
 
@@ -196,34 +206,23 @@ def sha(path: Path) -> str:
 
 
 def test_same_scenario_and_seed_give_byte_identical_results(scenario, tmp_path):
-    a = run_mod.run(scenario, seed=5, out=tmp_path / "a", charts=False, model_factory=FakeModel)
-    b = run_mod.run(scenario, seed=5, out=tmp_path / "b", charts=False, model_factory=FakeModel)
-    for name in ("timeseries.parquet", "events.parquet", "scenario.resolved.yaml"):
-        assert sha(a.path / name) == sha(b.path / name), name
-    volatile = set(run_mod.VOLATILE_SUMMARY_KEYS)
-    assert {k: v for k, v in a.summary.items() if k not in volatile} == {
-        k: v for k, v in b.summary.items() if k not in volatile
-    }
-
-
-def test_the_real_model_on_tiny_gives_byte_identical_results(scenario, tmp_path):
-    a = run_mod.run(scenario, out=tmp_path / "a", charts=False, model_factory=REAL_MODEL)
-    b = run_mod.run(scenario, out=tmp_path / "b", charts=False, model_factory=REAL_MODEL)
+    """Two computations of a run: the same bytes in every file but run_info.json."""
+    a = run_mod.run(scenario, seed=5, out=tmp_path / "a", charts=False)
+    b = run_mod.run(scenario, seed=5, out=tmp_path / "b", charts=False)
     assert len(a.timeseries) == scenario.n_steps
-    for name in ("timeseries.parquet", "events.parquet"):
+    for name in ("timeseries.parquet", "events.parquet", "scenario.resolved.yaml", "summary.json"):
         assert sha(a.path / name) == sha(b.path / name), name
+    assert a.summary == b.summary
 
 
 def test_another_seed_gives_other_bytes(scenario, tmp_path):
-    a = run_mod.run(scenario, seed=5, out=tmp_path, charts=False, model_factory=FakeModel)
-    b = run_mod.run(scenario, seed=6, out=tmp_path, charts=False, model_factory=FakeModel)
+    a = run_mod.run(scenario, seed=5, out=tmp_path, charts=False)
+    b = run_mod.run(scenario, seed=6, out=tmp_path, charts=False)
     assert sha(a.path / "timeseries.parquet") != sha(b.path / "timeseries.parquet")
 
 
-def test_writing_one_frame_twice_gives_identical_bytes(tmp_path):
-    frame = FakeModel(FakeScenario(days=2))  # no Scenario needed to make a frame
-    frame.run_for(frame.n_steps)
-    ts = frame.timeseries()
+def test_writing_one_frame_twice_gives_identical_bytes(scenario, tmp_path):
+    ts = run_mod.run(scenario).timeseries
     rio.write_parquet(tmp_path / "1.parquet", ts)
     rio.write_parquet(tmp_path / "2.parquet", ts.copy())
     assert sha(tmp_path / "1.parquet") == sha(tmp_path / "2.parquet")
@@ -290,13 +289,6 @@ def test_the_key_test_covers_every_scenario_field():
     assert set(KEY_OVERRIDES) == set(Scenario.model_fields)
 
 
-def test_a_light_scenario_object_can_be_run_given_its_yaml(monkeypatch):
-    """run() needs of a Scenario only name, seed, n_steps (and dt_years) besides its YAML."""
-    monkeypatch.setattr(run_mod, "resolved_yaml", lambda s: repr(s))
-    result = run_mod.run(FakeScenario(days=1, burn_in_days=0.25), model_factory=FakeModel)
-    assert len(result.timeseries) == 24
-
-
 # ------------------------------------------------------------------ load_run and the CLI
 
 
@@ -305,24 +297,32 @@ def test_load_run_names_what_is_missing(tmp_path):
         run_mod.load_run(tmp_path / "nope")
     with pytest.raises(UserInputError, match="no summary.json"):
         run_mod.load_run(tmp_path)
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(UserInputError, match="no run_info.json"):
+        run_mod.load_run(tmp_path)
 
 
-def test_summary_table_shows_headline_values_per_market_with_units():
-    summary = {
-        "days_simulated": 90.0, "steps": 2160, "option_volume_usd": 1.25e7,
-        "lp_return_token[TSLA.M]": -0.0123, "lp_return_usd": {"NVDA.M": 0.05},
-        "insurance_depleted": False, "conservation_error": 3e-15, "unrelated": 1,
-    }  # fmt: skip
+def test_summary_table_shows_headline_values_per_market_with_units(scenario):
+    summary = run_mod.run(scenario).summary
+    summary["days_simulated"], summary["option_volume_usd"] = 90.0, 1.25e7
+    summary["conservation_max_error"] = 3e-15
+    summary["markets"]["TSLA.M"]["lp_return_token"] = -0.0123
+    summary["markets"]["NVDA.M"]["lp_return_token"] = 0.05
+    summary["markets"]["NVDA.M"]["insurance_depleted_day"] = 2.5
+    summary["markets"]["TSLA.M"]["insurance_depleted_day"] = None
+    for m in summary["markets"].values():       # the same in both markets: shown once
+        m["lp_return_usd"] = 0.01
     lines = run_mod.format_summary_table(summary).splitlines()
     assert "days simulated" in lines[0] and "90.0 days" in lines[0]
     assert any("option volume" in ln and "12,500,000 USD" in ln for ln in lines)
     assert any("LP return in token [TSLA.M]" in ln and "-1.23 %" in ln for ln in lines)
-    assert any("LP return in USD [NVDA.M]" in ln and "+5.00 %" in ln for ln in lines)
-    assert any("insurance depleted" in ln and ln.rstrip().endswith("no") for ln in lines)
+    assert any("LP return in token [NVDA.M]" in ln and "+5.00 %" in ln for ln in lines)
+    assert not any("LP return in USD [" in ln for ln in lines)
+    assert any("insurance depleted on [NVDA.M]" in ln and "day 2.5" in ln for ln in lines)
+    assert not any("insurance depleted on [TSLA.M]" in ln for ln in lines)
     assert any("3.00e-15" in ln for ln in lines)
-    assert not any("unrelated" in ln for ln in lines)
     rows = run_mod.summary_rows(summary)
-    assert len(rows) == len(lines) == 7
+    assert len(rows) == len(lines)
     value_columns = {ln.index(value, len(label) + 2) for (label, value), ln in zip(rows, lines)}
     assert len(value_columns) == 1  # values aligned in one column
 
