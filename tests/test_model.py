@@ -8,11 +8,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import Arbitrageur, DirectionalTrader, LiquidityProvider
+from agents import Arbitrageur, DirectionalTrader
 from sim.model import FlywheelModel
 from sim.scenario import load_scenario, scenario_from_dict
 
 TOL = 1e-9
+
+
+class Owner:
+    """An AccountOwner (sim.protocol.owners) that is not an agent."""
+
+    unique_id = -1
+
+    def on_liquidated(self) -> None:
+        pass
+
+    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
+        pass
 
 
 def small(days: float = 2.0, **over) -> object:
@@ -119,41 +131,27 @@ def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
                         agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2, "arbitrageurs": 0},
                         arrivals={"traders": {"potential": 0}, "liquidity_providers": {"potential": 0}}),
                   seed=2, steps=30)
-    assert m.markets["TSLA.M"].n_positions == 0 and m.markets["TSLA.M"].insurance_tokens() == 0.0
+    assert m.markets["TSLA.M"].book.n_positions == 0 and m.markets["TSLA.M"].insurance_tokens() == 0.0
     mk = m.markets["TSLA.M"]
     before = mk.nav_tokens()
-    a = mk.open_account("victim")
-    mk.collateral[a] -= 1000.0                       # an account in deficit with no position
+    a = mk.open_account(Owner())
+    mk.book.collateral[a] -= 1000.0                  # an account in deficit with no position
     m.ledger.settle_kernel("TSLA.M", {mk.pool_holder: 1000.0})   # its loss was booked by the pool
     after_loss = mk.nav_tokens()
     mk.settle_step(m.dt_years, [], lambda: np.random.default_rng(0), m.step_count)
-    assert mk.collateral[a] == pytest.approx(0.0, abs=1e-9)
+    assert mk.book.collateral[a] == pytest.approx(0.0, abs=1e-9)
     assert mk.nav_tokens() == pytest.approx(after_loss - 1000.0, rel=1e-12)
     assert after_loss - before == pytest.approx(1000.0, rel=1e-9)
     assert mk.share_price() == pytest.approx((after_loss - 1000.0) / mk.total_shares, rel=1e-12)
     assert list(mk.last_margin.wf_from_pool) == pytest.approx([1000.0])
 
 
-# -- agent behaviour --------------------------------------------------------------------------
+# -- agent behaviour (each kind against a small real market: tests/test_agents.py) ---------------
 def _model_for_agents(**over) -> FlywheelModel:
     m = FlywheelModel(small(**over), rng=11)
     for _ in range(26):
         m.step()
     return m
-
-
-def test_lp_deposits_when_apy_beats_hurdle_and_not_otherwise(monkeypatch):
-    m = _model_for_agents()
-    lp = LiquidityProvider(m, np.random.default_rng(1), "TSLA.M")
-    lp.hurdle_apy = 0.10
-    monkeypatch.setattr(m, "share_price_drawdown", lambda *a: 0.0)
-    monkeypatch.setattr(m, "insurance_cover", lambda *a: 1.0)
-    monkeypatch.setattr(m, "trailing_apy", lambda *a: 0.05)
-    lp.act(m.step_count)
-    assert m.markets["TSLA.M"].shares.get(lp, 0.0) == 0.0
-    monkeypatch.setattr(m, "trailing_apy", lambda *a: 0.30)
-    lp.act(m.step_count)
-    assert m.markets["TSLA.M"].shares.get(lp, 0.0) > 0.0
 
 
 def test_keeper_sells_what_it_receives():
@@ -185,7 +183,7 @@ def test_arbitrageur_does_not_mint_while_the_market_is_closed():
 def test_trader_cannot_open_without_initial_margin():
     m = _model_for_agents()
     mk = m.markets["TSLA.M"]
-    a = mk.open_account("nobody")
+    a = mk.open_account(Owner())
     s = mk.series.perp_of[0]
     assert mk.open_position(a, s, 1.0) is None                      # no collateral at all
     mk.deposit_collateral(a, m.world_holder, 10.0)                  # ~USD 3k of TSLA.M
@@ -228,26 +226,6 @@ def test_model_run_for_advances_mesa_time():
     assert m.step_count == 5 and m.steps == 5
 
 
-def test_arbitrageur_sells_rich_pool_vol_and_buys_cheap_pool_vol(monkeypatch):
-    m = _model_for_agents()
-    arb = m.agents_by_type[Arbitrageur][0]
-    arb.option_position.clear()
-    external = m.spec.assets["BTC"].sigma
-    mk = m.markets["TSLA.M"]
-    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)     # pool vol rich
-    arb._option_arbitrage("TSLA.M", m.step_count)
-    slot, _ = arb.option_position["TSLA.M"]
-    assert mk.pos_size[slot] < 0
-    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external)           # gap closed
-    arb._option_arbitrage("TSLA.M", m.step_count)
-    assert "TSLA.M" not in arb.option_position and mk.pos_size[slot] == 0.0
-    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 0.5)     # pool vol cheap
-    arb._option_arbitrage("TSLA.M", m.step_count)
-    slot, _ = arb.option_position["TSLA.M"]
-    assert mk.pos_size[slot] > 0
-    assert m.ledger.audit() <= TOL
-
-
 def test_trader_closes_in_the_step_its_holding_time_ends():
     """Without a take-profit or stop-loss hit, a position closes during the step in which its
     holding time ends, at the first act after opening (no extra wake-up a step later)."""
@@ -278,26 +256,3 @@ def test_trader_closes_in_the_step_its_holding_time_ends():
             assert n_acts == acts_at_open + 1
             checked += 1
     assert checked >= 10
-
-
-def test_owners_follow_their_positions_through_a_compaction(monkeypatch):
-    """When a market drops closed positions and renumbers slots, every owner that keeps a slot
-    (traders and the arbitrageur's option position) still points at its own position."""
-    m = _model_for_agents()
-    mk = m.markets["TSLA.M"]
-    arb = m.agents_by_type[Arbitrageur][0]
-    arb.option_position.pop("TSLA.M", None)
-    external = m.spec.assets["BTC"].sigma
-    monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)
-    arb._option_arbitrage("TSLA.M", m.step_count)
-    owners = {tr: (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position])
-              for tr in m.agents_by_type[DirectionalTrader] if tr.market is mk and tr.position is not None}
-    slot, _ = arb.option_position["TSLA.M"]
-    arb_pos = (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot])
-    assert owners and mk.book.n_positions > len(owners) + 1          # some closed slots to drop
-    live = mk.book.compact()
-    mk._on_compact({int(old): new for new, old in enumerate(live)})
-    for tr, want in owners.items():
-        assert (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position]) == want
-    slot, _ = arb.option_position["TSLA.M"]
-    assert (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot]) == arb_pos
