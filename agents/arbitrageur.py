@@ -27,8 +27,9 @@ class Arbitrageur(FlywheelAgent):
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
         model.fund_wallet(self.wallet, USDC, 0.0, p.capital_usd)
+        per_token_usd = p.capital_usd / max(len(model.world.tokens), 1)
         for name, tok in model.world.tokens.items():
-            model.fund_wallet(self.wallet, name, p.capital_usd / max(len(model.world.tokens), 1), 0.0, price=tok.nav)
+            model.fund_wallet(self.wallet, name, per_token_usd, 0.0, price=tok.nav)
         self.accounts: dict[str, int] = {}            # market -> its margin account there
         self.option_position: dict[str, tuple[int, int]] = {}  # market -> (slot, opened step)
         self.inventory = {name: self.balance(name) for name in model.world.tokens}
@@ -92,7 +93,8 @@ class Arbitrageur(FlywheelAgent):
         cheap = nav * (1.0 - iss.redeem_fee) * (1.0 - fee)  # below: buy on the AMM, redeem at NAV
         if amm.price > rich * (1.0 + edge) and iss.can_mint:
             tokens = amm.tokens_to_reach_price(rich)
-            usd = min(tokens * nav * (1.0 + iss.mint_fee), self.balance(USDC), iss.capacity_left_usd)
+            usd = min(tokens * nav * (1.0 + iss.mint_fee), self.balance(USDC),
+                      iss.capacity_left_usd)
             got = iss.mint(self.wallet, usd)
             if got > 0:
                 amm.sell_tokens(self.wallet, got)

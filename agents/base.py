@@ -63,7 +63,7 @@ class FlywheelAgent(mesa.Agent):
             self._clock.set_next(self, step)
 
     def leave(self) -> None:
-        """Stop acting; the model counts the departure and the user returns to the potential pool."""
+        """Stop acting; the model counts the departure (the user returns to the potential pool)."""
         if not self.has_left:
             self.has_left = True
             self._clock.remove(self)

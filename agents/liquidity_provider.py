@@ -29,7 +29,8 @@ class LiquidityProvider(FlywheelAgent):
         self.market_name = market_name
         self.market = model.markets[market_name]
         self.hurdle_apy = max(0.0, float(rng.normal(p.hurdle_apy_mean, p.hurdle_apy_sd)))
-        self.drawdown_tolerance = max(0.005, float(rng.normal(p.drawdown_tolerance_mean, p.drawdown_tolerance_sd)))
+        self.drawdown_tolerance = max(
+            0.005, float(rng.normal(p.drawdown_tolerance_mean, p.drawdown_tolerance_sd)))
         self.leaving = False          # a withdrawal request is pending
         self.exit_reason = ""         # why it asked: "panic", "drawdown" or "yield"
         wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
@@ -62,8 +63,8 @@ class LiquidityProvider(FlywheelAgent):
             herd = model.lp_leaving_share(self.market_name)
             panic = self.draws.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
         if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
-            self._request_exit("panic" if panic else ("drawdown" if drawdown > self.drawdown_tolerance else "yield"),
-                               step)
+            too_deep = drawdown > self.drawdown_tolerance
+            self._request_exit("panic" if panic else ("drawdown" if too_deep else "yield"), step)
 
     def join_run(self, step: int) -> bool:
         """A run on its pool (shock ``lp_run``): ask for all its shares back in a panic, unless
@@ -82,7 +83,8 @@ class LiquidityProvider(FlywheelAgent):
     def on_withdrawal_paid(self, tokens: float) -> None:
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
         if self.exit_reason in ("panic", "drawdown") and self.market_name != USDC:
-            self.model.queue_sale(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction)
+            self.model.queue_sale(self.wallet, self.market_name,
+                                  tokens * self.params.exit_sell_fraction)
         if self.market.shares.get(self, 0.0) <= 0:
             self._finish_exit()
 

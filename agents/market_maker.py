@@ -20,7 +20,8 @@ class MarketMaker(FlywheelAgent):
 
     kind = "market_maker"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator, token: str, initial_reserve_usd: float) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, token: str,
+                 initial_reserve_usd: float) -> None:
         p = model.spec.agents.market_maker
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
@@ -69,7 +70,8 @@ class MarketMaker(FlywheelAgent):
             self.amm.remove_liquidity(self.wallet, shares * fraction)
 
     def _add(self, usd: float) -> float:
-        """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC used."""
+        """Add up to ``usd`` of USDC and as much in tokens at the pool price; returns the USDC
+        used."""
         price = self.amm.price
         pair_usd = min(self.balance(self.token) * price, usd)
         if pair_usd <= 1.0:

@@ -43,7 +43,8 @@ class DirectionalTrader(FlywheelAgent):
         self.target_margin_usd = token_usd          # margin it wants posted (USD)
         self.account = self.market.open_account(self)
         self._activity = model.activity
-        self.activity_slot = model.activity.add(list(model.markets).index(market_name), self.account)
+        self.activity_slot = model.activity.add(list(model.markets).index(market_name),
+                                                self.account)
         self.position: int | None = None
         self.opened_step = -1
         self.margin_at_open_usd = 0.0
@@ -106,7 +107,8 @@ class DirectionalTrader(FlywheelAgent):
         m, p = self.market, self.params
         pnl = m.position_pnl_usd(self.position)
         margin = max(self.margin_at_open_usd, 1e-9)
-        # Its holding time ends during this step (the clock rang for it): close now, not a step later.
+        # Its holding time ends during this step (the clock rang for it): close now, not a step
+        # later.
         expired = step + 1 > self.opened_step + self.holding_steps
         if pnl >= p.take_profit * margin or pnl <= -p.stop_loss * margin or expired:
             m.close_position(self.position, 1.0)
@@ -117,7 +119,8 @@ class DirectionalTrader(FlywheelAgent):
 
     def _direction(self) -> int:
         """+1 bullish, -1 bearish, from the trader's style."""
-        signal = self.model.trailing_return(self.underlying_name, self.params.momentum_lookback_hours)
+        signal = self.model.trailing_return(self.underlying_name,
+                                            self.params.momentum_lookback_hours)
         sign = 1 if signal > 0 else -1
         if self.style == "momentum":
             return sign
@@ -126,14 +129,17 @@ class DirectionalTrader(FlywheelAgent):
         return 1 if self.draws.random() < 0.5 else -1
 
     def _choose_series(self) -> tuple[int, float]:
-        """(series, signed size sign): perpetual, long call/put, or (volatility style) short option."""
+        """(series, signed size sign): perpetual, long call/put, or (volatility style) short
+        option."""
         sb, p = self.market.series, self.params
         direction = self._direction()
         u = self.underlying
         if self.style == "volatility":
-            rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * self.model.realized_sigma(self.underlying_name)
+            realized = self.model.realized_sigma(self.underlying_name)
+            rich = self.model.pool_sigma(self.market_name, u) > p.vol_rich_ratio * realized
             call = self.draws.random() < 0.5
-            return sb.listed_near(u, p.otm_strike if call else -p.otm_strike, call), (-1.0 if rich else 1.0)
+            series = sb.listed_near(u, p.otm_strike if call else -p.otm_strike, call)
+            return series, (-1.0 if rich else 1.0)
         if sb.include_perpetual and self.draws.random() < p.perp_share:
             return sb.perp_of[u], float(direction)
         call = direction > 0
@@ -155,7 +161,8 @@ class DirectionalTrader(FlywheelAgent):
         pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
         if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
             size = self._affordable_size(s, sign)
-            pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl) if size != 0.0 else None
+            pos = (m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
+                   if size != 0.0 else None)
         if pos is not None:
             self.position, self.opened_step = pos, step
             self._traded(step)

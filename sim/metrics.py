@@ -19,11 +19,13 @@ MARKET_COLUMNS = (
     "insurance_usd", "insurance_tokens", "liquidations", "liquidations_usd", "bad_debt_usd",
     "bad_debt_lp_usd", "adl_usd", "trader_pnl_usd", "spread_usd", "refused",
 )
-TOKEN_COLUMNS = ("nav", "amm_price", "premium", "premium_after_arb", "oracle", "depth_2pct_usd", "safe_mode")
+TOKEN_COLUMNS = (
+    "nav", "amm_price", "premium", "premium_after_arb", "oracle", "depth_2pct_usd", "safe_mode",
+)
 TOTAL_COLUMNS = (
     "active_traders", "active_lps", "arrivals", "departures", "volume_usd", "depth_quality_usd",
-    "quality", "liquidations", "liquidations_usd", "bad_debt_usd", "insurance_usd", "conservation_error",
-    "arbitrageurs_acted",
+    "quality", "liquidations", "liquidations_usd", "bad_debt_usd", "insurance_usd",
+    "conservation_error", "arbitrageurs_acted",
 )
 
 
@@ -66,7 +68,8 @@ def standard_spread(market) -> float:
 def current_row(model, t: int) -> dict:
     """Every per-step value of the contract in docs/interfaces.md section 4."""
     w, sc = model.world, model.spec
-    row: dict = {"step": t, "time": w.time, "market_open": w.is_open, "burn_in": t < sc.burn_in_steps}
+    row: dict = {"step": t, "time": w.time, "market_open": w.is_open,
+                 "burn_in": t < sc.burn_in_steps}
     for a in sc.assets:
         row[f"price[{a}]"] = w.price(a)
     for name, tok in w.tokens.items():
@@ -84,14 +87,15 @@ def current_row(model, t: int) -> dict:
         nav_t = m.nav_tokens()
         ins_t = m.insurance_tokens()
         vals = {
-            "volume_usd": st.volume_usd, "trades": st.trades, "open_interest_usd": m.open_interest_usd(),
-            "fees_usd": st.fees_usd, "funding_usd": st.funding_usd, "pool_nav_usd": nav_t * P,
-            "pool_nav_tokens": nav_t, "lp_share_price": m.share_price(), "pool_capacity_usd": m.capacity_usd(),
+            "volume_usd": st.volume_usd, "trades": st.trades,
+            "open_interest_usd": m.open_interest_usd(), "fees_usd": st.fees_usd,
+            "funding_usd": st.funding_usd, "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
+            "lp_share_price": m.share_price(), "pool_capacity_usd": m.capacity_usd(),
             "utilization": min(m.utilization(), 10.0), "spread_std": standard_spread(m),
             "insurance_usd": ins_t * P, "insurance_tokens": ins_t, "liquidations": st.liquidations,
             "liquidations_usd": st.liquidations_usd, "bad_debt_usd": st.bad_debt_usd,
-            "bad_debt_lp_usd": st.bad_debt_lp_usd, "adl_usd": st.adl_usd, "trader_pnl_usd": st.trader_pnl_usd,
-            "spread_usd": st.spread_usd, "refused": st.refused,
+            "bad_debt_lp_usd": st.bad_debt_lp_usd, "adl_usd": st.adl_usd,
+            "trader_pnl_usd": st.trader_pnl_usd, "spread_usd": st.spread_usd, "refused": st.refused,
         }
         for c, v in vals.items():
             row[f"{c}[{name}]"] = v
@@ -102,10 +106,12 @@ def current_row(model, t: int) -> dict:
         tot_ins += ins_t * P
     quality, depth, _ = model.quality_now
     row.update({
-        "active_traders": model.active_now["trader"], "active_lps": model.active_now["liquidity_provider"],
+        "active_traders": model.active_now["trader"],
+        "active_lps": model.active_now["liquidity_provider"],
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
-        "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq, "liquidations_usd": tot_liq_usd,
-        "bad_debt_usd": tot_bad, "insurance_usd": tot_ins, "conservation_error": model.ledger.max_relative_error,
+        "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq,
+        "liquidations_usd": tot_liq_usd, "bad_debt_usd": tot_bad, "insurance_usd": tot_ins,
+        "conservation_error": model.ledger.max_relative_error,
         "arbitrageurs_acted": model.acted["arbitrageur"],
     })
     return row
@@ -176,7 +182,8 @@ class History:
         if r is None:
             j = self.assets.index(asset)
             i0 = self._back(hours / 24.0)
-            r = self._returns[(asset, hours)] = float(math.log(self.prices[self.t, j] / self.prices[i0, j]))
+            r = float(math.log(self.prices[self.t, j] / self.prices[i0, j]))
+            self._returns[(asset, hours)] = r
         return r
 
     def trailing_apy(self, market: str, window_days: float) -> float:
@@ -286,8 +293,10 @@ def summary(model) -> RunSummary:
         "active_users_end": int(post["active_traders"].iloc[-1] + post["active_lps"].iloc[-1]),
         "active_users_peak": int((post["active_traders"] + post["active_lps"]).max()),
         "option_volume_usd": float(post["volume_usd"].sum()),
-        "liquidations": int(post["liquidations"].sum()), "liquidations_usd": float(post["liquidations_usd"].sum()),
-        "bad_debt_usd": float(post["bad_debt_usd"].sum()), "failed_trades": int(model.failed_trades),
+        "liquidations": int(post["liquidations"].sum()),
+        "liquidations_usd": float(post["liquidations_usd"].sum()),
+        "bad_debt_usd": float(post["bad_debt_usd"].sum()),
+        "failed_trades": int(model.failed_trades),
         "conservation_max_error": float(model.ledger.max_relative_error),
         "arrivals": int(post["arrivals"].sum()), "departures": int(post["departures"].sum()),
     }
@@ -315,12 +324,14 @@ def summary(model) -> RunSummary:
                 "funding": float(post[f"funding_usd[{name}]"].sum()),
                 "trader_pnl": float(-post[f"trader_pnl_usd[{name}]"].sum()),
                 "bad_debt": float(-post[f"bad_debt_lp_usd[{name}]"].sum()),
-                "token_move": float((price[-1] / price[0] - 1.0) * post[f"pool_nav_usd[{name}]"].iloc[0]),
+                "token_move": float((price[-1] / price[0] - 1.0)
+                                    * post[f"pool_nav_usd[{name}]"].iloc[0]),
             },
             "volume_usd": float(post[f"volume_usd[{name}]"].sum()),
         }
     out["markets"] = markets
-    prem = {t: (float(post[f"premium[{t}]"].max()), float(post[f"premium[{t}]"].min())) for t in sc.tokens}
+    prem = {t: (float(post[f"premium[{t}]"].max()), float(post[f"premium[{t}]"].min()))
+            for t in sc.tokens}
     out["peak_premium"] = max((v[0] for v in prem.values()), default=0.0)
     out["peak_discount"] = min((v[1] for v in prem.values()), default=0.0)
     out["lp_return_token"] = float(np.mean([v["lp_return_token"] for v in markets.values()]))

@@ -71,8 +71,8 @@ class FlywheelModel(mesa.Model):
         self.departures_step = 0
         self.arrivals_step = 0
         self._sales: list[tuple[int, str, float]] = []
-        self._parked: dict[str, list[DirectionalTrader]] = {}   # market -> traders waiting for safe mode to end
-        self.active_now = {"trader": 0, "liquidity_provider": 0}   # active users, counted in phase 9
+        self._parked: dict[str, list[DirectionalTrader]] = {}   # market -> parked in safe mode
+        self.active_now = {"trader": 0, "liquidity_provider": 0}   # active users (phase 9)
         self.row: dict[str, Any] = {}          # this step's per-step values (metrics.current_row)
         # The Bass arrivals' uniforms: one per step and kind, so twin runs' arrivals are nested.
         self._arrival_uniforms = {kind: stream(seed, "arrival_count", KIND[kind]).random(self.n_steps)
@@ -128,7 +128,8 @@ class FlywheelModel(mesa.Model):
         """Market makers seed the AMMs, initial LPs the pools, the treasury the insurance."""
         sc, ag = self.spec, self.spec.agents
         tokens = list(sc.tokens)
-        mm_of = {t: [i for i in range(ag.market_makers) if i % len(tokens) == k] for k, t in enumerate(tokens)}
+        mm_of = {t: [i for i in range(ag.market_makers) if i % len(tokens) == k]
+                 for k, t in enumerate(tokens)}
         for token in tokens:
             reserve = sc.tokens[token].amm.reserve_usd
             mms = mm_of[token]
@@ -138,15 +139,18 @@ class FlywheelModel(mesa.Model):
                 self.fund_wallet(seed, token, reserve, reserve, price=nav)
                 self.world.tokens[token].amm.add_liquidity(seed, reserve / nav, reserve)
             for i in mms:
-                MarketMaker(self, stream(self.root_seed, "initial", KIND["market_maker"], i), token, reserve / len(mms))
+                MarketMaker(self, stream(self.root_seed, "initial", KIND["market_maker"], i), token,
+                            reserve / len(mms))
         for i in range(ag.arbitrageurs):
             Arbitrageur(self, stream(self.root_seed, "initial", KIND["arbitrageur"], i))
         self._refresh_prices()
         markets = list(sc.markets)
-        lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i) for i in range(ag.liquidity_providers)]
+        lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i)
+                   for i in range(ag.liquidity_providers)]
         weights = [1.0 + float(r.pareto(ag.lp.wealth_pareto_alpha)) for r in lp_rngs]
         for name in markets:
-            members = [i for i in range(ag.liquidity_providers) if i % len(markets) == markets.index(name)]
+            members = [i for i in range(ag.liquidity_providers)
+                       if i % len(markets) == markets.index(name)]
             total = sum(weights[i] for i in members)
             price = self.token_price(name)
             for i in members:
@@ -169,7 +173,8 @@ class FlywheelModel(mesa.Model):
         if sc.insurance.denomination == "usdc" or name == USDC:
             self.ledger.transfer(USDC, self.treasury.wallet, m.insurance_holder, usd)
         else:
-            self.ledger.transfer(name, self.treasury.wallet, m.insurance_holder, usd / self.token_price(name))
+            self.ledger.transfer(name, self.treasury.wallet, m.insurance_holder,
+                                 usd / self.token_price(name))
 
     def _new_trader(self, rng: np.random.Generator) -> DirectionalTrader:
         markets = list(self.spec.markets)
@@ -236,7 +241,8 @@ class FlywheelModel(mesa.Model):
         return tok.backing < 1.0 or tok.premium < -self.spec.agents.lp.panic_discount
 
     def lp_leaving_share(self, market: str) -> float:
-        lps = [a for a in self.agents_by_type.get(LiquidityProvider, []) if a.market_name == market and not a.has_left]
+        lps = [a for a in self.agents_by_type.get(LiquidityProvider, [])
+               if a.market_name == market and not a.has_left]
         return sum(a.leaving for a in lps) / len(lps) if lps else 0.0
 
     def amm_fee_apr(self, token: str, window_days: float) -> float:
@@ -244,7 +250,8 @@ class FlywheelModel(mesa.Model):
 
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
                      amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "") -> None:
-        self.events.append(self.step_count, kind, market, account, agent, amount_tokens, amount_usd, detail)
+        self.events.append(self.step_count, kind, market, account, agent, amount_tokens, amount_usd,
+                           detail)
 
     # ------------------------------------------------------------------ one step
     def step(self) -> None:
@@ -345,7 +352,8 @@ class FlywheelModel(mesa.Model):
         accounts are told."""
         keepers = [a.wallet for a in self.agents_by_type.get(Arbitrageur, []) if a.is_keeper]
         for k, (name, m) in enumerate(self.markets.items()):
-            m.settle_step(self.dt_years, keepers, lambda k=k: stream(self.root_seed, "keepers", k, t), t)
+            m.settle_step(self.dt_years, keepers,
+                          lambda k=k: stream(self.root_seed, "keepers", k, t), t)
             res = m.last_margin
             if res is not None and len(res.liq_account):
                 for a in set(int(x) for x in res.liq_account):
@@ -367,7 +375,8 @@ class FlywheelModel(mesa.Model):
         self.quality_now = self.current_quality()
         quality = self.quality_now[0]
         # Arrivals are not active until they trade or deposit, so these counts hold for the row too.
-        self.active_now = {kind: self.active_count(kind) for kind in ("trader", "liquidity_provider")}
+        self.active_now = {kind: self.active_count(kind)
+                           for kind in ("trader", "liquidity_provider")}
         for kind, bass, make in (
             ("trader", arr.traders, self._new_trader),
             ("liquidity_provider", arr.liquidity_providers, self._new_lp),
@@ -397,12 +406,14 @@ class FlywheelModel(mesa.Model):
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""
         a = self.spec.arrivals
         capacity = sum(m.capacity_usd() for m in self.markets.values())
-        amm_depth = sum(t.amm.depth_usd(0.02) for t in self.world.tokens.values() if t.amm.has_liquidity)
+        amm_depth = sum(t.amm.depth_usd(0.02) for t in self.world.tokens.values()
+                        if t.amm.has_liquidity)
         if not self.world.tokens:       # USDC control: no AMM; depth is the pool's alone
             amm_depth = capacity
         spreads = [metrics.standard_spread(m) for m in self.markets.values()]
         spread = sum(spreads) / len(spreads) if spreads else a.spread_ref
-        q, depth = market_quality(capacity, amm_depth, spread, a.depth_ref_usd, a.spread_ref, a.e_depth, a.e_spread)
+        q, depth = market_quality(capacity, amm_depth, spread, a.depth_ref_usd, a.spread_ref,
+                                  a.e_depth, a.e_spread)
         return q, depth, spread
 
     def _collect(self, t: int) -> None:

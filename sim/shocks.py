@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class _BuyFlow:
-    """A premium shock's buy flow: ``usd_per_step`` into the token's AMM for ``steps_left`` steps."""
+    """A premium shock's buy flow: ``usd_per_step`` into the token's AMM, ``steps_left`` more
+    steps."""
 
     token: str
     usd_per_step: float
