@@ -10,6 +10,7 @@ import pytest
 
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from sim.model import FlywheelModel
+from sim.protocol.owners import AccountOwner, ShareHolder, Treasury
 from tests.tiny import tiny
 
 DAY = 24    # steps
@@ -21,6 +22,28 @@ def model_after(steps: int = DAY, seed: int = 11, **overrides) -> FlywheelModel:
     m = FlywheelModel(tiny(overrides), rng=seed)
     m.run_for(steps)
     return m
+
+
+# -- what the protocol calls on them ----------------------------------------------------------
+MEMBERS = {AccountOwner: ("unique_id", "on_liquidated", "remap_positions"),
+           ShareHolder: ("unique_id", "wallet", "on_withdrawal_paid")}
+
+
+@pytest.mark.parametrize("protocol", list(MEMBERS))
+def test_every_agent_is_an_account_owner_and_a_share_holder(protocol):
+    """The model calls the protocol's callbacks on any agent without asking what it can do."""
+    declared = {*protocol.__annotations__, *(k for k in vars(protocol) if not k.startswith("_"))}
+    assert declared == set(MEMBERS[protocol])
+    m = model_after(1)
+    for kind in (LiquidityProvider, DirectionalTrader, MarketMaker, Arbitrageur):
+        agent = m.agents_by_type[kind][0]
+        assert all(name in dir(agent) for name in MEMBERS[protocol]), kind.__name__
+        agent.on_liquidated()
+        agent.remap_positions(m.markets["TSLA.M"], {})
+        agent.on_withdrawal_paid(0.0)
+    assert m.ledger.audit() <= 1e-12
+    treasury = Treasury(wallet=0)             # the share holder that is not an agent
+    assert all(name in dir(treasury) for name in MEMBERS[ShareHolder]) and treasury.unique_id == -1
 
 
 # -- liquidity providers ----------------------------------------------------------------------

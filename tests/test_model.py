@@ -59,12 +59,14 @@ def test_baseline_conserves_every_token_and_usdc_on_every_step(baseline):
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    traders=st.integers(0, 80), lps=st.integers(0, 15), mms=st.integers(0, 3), arbs=st.integers(0, 3),
+    traders=st.integers(0, 80), lps=st.integers(0, 15), mms=st.integers(0, 3),
+    arbs=st.integers(0, 3),
     oracle=st.sampled_from(["nav", "amm_spot", "amm_twap", "guarded"]),
     insurance=st.floats(0.0, 0.2), denomination=st.sampled_from(["token", "usdc"]),
     seed=st.integers(0, 2**31 - 1), shock=st.sampled_from(["none", "depeg", "pin", "crash"]),
 )
-def test_random_small_scenarios_conserve_money(traders, lps, mms, arbs, oracle, insurance, denomination, seed, shock):
+def test_random_small_scenarios_conserve_money(traders, lps, mms, arbs, oracle, insurance,
+                                               denomination, seed, shock):
     events = {
         "none": [],
         "depeg": [{"kind": "depeg", "token": "TSLA.M", "at": "day 1", "backing": 0.8,
@@ -75,7 +77,8 @@ def test_random_small_scenarios_conserve_money(traders, lps, mms, arbs, oracle, 
     }[shock]
     sc = scenario_from_dict({
         "name": "rand", "seed": seed, "clock": {"days": 2.0, "burn_in_days": 0.25},
-        "agents": {"liquidity_providers": lps, "traders": traders, "market_makers": mms, "arbitrageurs": arbs,
+        "agents": {"liquidity_providers": lps, "traders": traders, "market_makers": mms,
+                   "arbitrageurs": arbs,
                    "trader": {"leverage_mean": 8.0}},
         "markets": {"TSLA.M": {"oracle": oracle}, "NVDA.M": {"oracle": oracle}},
         "insurance": {"initial": insurance, "denomination": denomination},
@@ -112,7 +115,8 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
     sc = baseline.spec
     ts = baseline.timeseries()
     edge = sc.agents.arbitrageur.min_edge
-    mask = ts["market_open"].astype(bool) & ~ts["burn_in"].astype(bool) & (ts["arbitrageurs_acted"] > 0)
+    mask = (ts["market_open"].astype(bool) & ~ts["burn_in"].astype(bool)
+            & (ts["arbitrageurs_acted"] > 0))
     assert mask.sum() > 100
     for name, tok in sc.tokens.items():
         f, mf, rf = tok.amm.fee, tok.issuer.mint_fee, tok.issuer.redeem_fee
@@ -128,11 +132,13 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
 def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     """Design 17: with no insurance, the pool (the LPs) pays a deficit token for token."""
     m = run_model(small(insurance={"initial": 0.0},
-                        agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2, "arbitrageurs": 0},
-                        arrivals={"traders": {"potential": 0}, "liquidity_providers": {"potential": 0}}),
+                        agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2,
+                                "arbitrageurs": 0},
+                        arrivals={"traders": {"potential": 0},
+                                  "liquidity_providers": {"potential": 0}}),
                   seed=2, steps=30)
-    assert m.markets["TSLA.M"].book.n_positions == 0 and m.markets["TSLA.M"].insurance_tokens() == 0.0
     mk = m.markets["TSLA.M"]
+    assert mk.book.n_positions == 0 and mk.insurance_tokens() == 0.0
     before = mk.nav_tokens()
     a = mk.open_account(Owner())
     mk.book.collateral[a] -= 1000.0                  # an account in deficit with no position
@@ -144,6 +150,17 @@ def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     assert after_loss - before == pytest.approx(1000.0, rel=1e-9)
     assert mk.share_price() == pytest.approx((after_loss - 1000.0) / mk.total_shares, rel=1e-12)
     assert list(mk.last_margin.wf_from_pool) == pytest.approx([1000.0])
+
+
+def test_a_pool_with_no_initial_lp_is_seeded_by_the_treasury_which_is_no_active_lp():
+    m = run_model(small(agents={"liquidity_providers": 0, "traders": 10, "market_makers": 2,
+                                "arbitrageurs": 1},
+                        arrivals={"liquidity_providers": {"potential": 0}}), seed=3, steps=5)
+    for mk in m.markets.values():
+        assert list(mk.shares) == [m.treasury]
+        assert mk.nav_tokens() * mk.price == pytest.approx(m.spec.pool.initial_usd, rel=0.05)
+    assert m.active_count("liquidity_provider") == 0
+    assert (m.timeseries()["active_lps"] == 0).all()
 
 
 # -- agent behaviour (each kind against a small real market: tests/test_agents.py) ---------------
@@ -161,7 +178,8 @@ def test_keeper_sells_what_it_receives():
     m.ledger.transfer("TSLA.M", m.world_holder, keeper.wallet, 50.0)   # a keeper reward
     reserve = m.world.tokens["TSLA.M"].amm.reserve_token
     m._sell(m.step_count)
-    assert keeper.balance("TSLA.M") == pytest.approx(min(start, keeper.inventory["TSLA.M"]), rel=1e-9)
+    assert keeper.balance("TSLA.M") == pytest.approx(min(start, keeper.inventory["TSLA.M"]),
+                                                     rel=1e-9)
     assert m.world.tokens["TSLA.M"].amm.reserve_token > reserve
 
 
@@ -194,10 +212,12 @@ def test_trader_cannot_open_without_initial_margin():
 
 
 def test_traders_trade_and_get_liquidated_in_a_crash():
-    sc = small(days=3.0, events=[{"kind": "crypto_jump", "asset": "BTC", "at": "day 1.5", "size": -0.4},
-                                 {"kind": "crypto_jump", "asset": "ETH", "at": "day 1.5", "size": -0.45}],
-               agents={"liquidity_providers": 10, "traders": 150, "market_makers": 2, "arbitrageurs": 2,
-                       "trader": {"leverage_mean": 10.0, "perp_share": 1.0, "styles": {"momentum": 1.0}}})
+    crash = [{"kind": "crypto_jump", "asset": "BTC", "at": "day 1.5", "size": -0.4},
+             {"kind": "crypto_jump", "asset": "ETH", "at": "day 1.5", "size": -0.45}]
+    leveraged = {"leverage_mean": 10.0, "perp_share": 1.0, "styles": {"momentum": 1.0}}
+    sc = small(days=3.0, events=crash,
+               agents={"liquidity_providers": 10, "traders": 150, "market_makers": 2,
+                       "arbitrageurs": 2, "trader": leveraged})
     m = run_model(sc, seed=4)
     s = m.summary()
     assert s["liquidations"] > 0
@@ -230,8 +250,9 @@ def test_trader_closes_in_the_step_its_holding_time_ends():
     """Without a take-profit or stop-loss hit, a position closes during the step in which its
     holding time ends, at the first act after opening (no extra wake-up a step later)."""
     far = {"trader": {"take_profit": 1e9, "stop_loss": 1e9, "holding_days_mean": 0.5}}
-    m = FlywheelModel(small(days=4.0, agents={"liquidity_providers": 10, "traders": 60, "market_makers": 2,
-                                               "arbitrageurs": 2, **far}), rng=3)
+    m = FlywheelModel(small(days=4.0, agents={"liquidity_providers": 10, "traders": 60,
+                                               "market_makers": 2, "arbitrageurs": 2, **far}),
+                      rng=3)
     acts: dict = {}
     opened: dict = {}
     closed: dict = {}
@@ -245,7 +266,8 @@ def test_trader_closes_in_the_step_its_holding_time_ends():
         for tr in m.agents_by_type[DirectionalTrader]:
             if id(tr) in due:
                 acts[tr] = acts.get(tr, 0) + 1
-            if tr in opened and tr not in closed and before[tr] is not None and tr.position is None \
+            if tr in opened and tr not in closed and before[tr] is not None \
+                    and tr.position is None \
                     and not tr.has_left:
                 closed[tr] = (t, acts[tr])
     checked = 0
