@@ -399,8 +399,8 @@ class FlywheelModel(mesa.Model):
             window = int(round(ACTIVE_WINDOW_DAYS / self.step_days))
             holding = [m.accounts_holding() for m in self.markets.values()]
             return self.activity.count(self.step_count, window, holding)
-        # LP agents only: the treasury (unique_id -1) may hold the shares of a pool it seeded.
-        return sum(1 for m in self.markets.values() for holder in m.shares if holder.unique_id >= 0)
+        # Share holders are LP agents and, in a pool it seeded, the treasury: count the agents.
+        return sum(len(m.shares) - (self.treasury in m.shares) for m in self.markets.values())
 
     def current_quality(self) -> tuple[float, float, float]:
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""
