@@ -7,10 +7,14 @@ DataCollector through one reporter per column, so ``model.datacollector`` holds 
 from __future__ import annotations
 
 import math
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from sim.model import FlywheelModel
+    from sim.protocol.options_market import OptionsMarket
 
 STANDARD_NOTIONAL_USD = 100_000.0   # the standard size for the quoted spread (design 5)
 MARKET_COLUMNS = (
@@ -29,7 +33,8 @@ TOTAL_COLUMNS = (
 )
 
 
-def columns(model) -> list[str]:
+def columns(model: FlywheelModel) -> list[str]:
+    """Every per-step column, in order (docs/interfaces.md section 4)."""
     sc = model.spec
     cols = ["step", "time", "market_open", "burn_in"]
     cols += [f"price[{a}]" for a in sc.assets]
@@ -57,7 +62,7 @@ HEADLINE_REPORTERS = {c: _row_value(c) for c in (
 )}
 
 
-def standard_spread(market) -> float:
+def standard_spread(market: OptionsMarket) -> float:
     """Quoted spread of a USD 100k-notional ATM BTC call (first underlying if no BTC)."""
     sb = market.series
     u = sb.underlyings.index("BTC") if "BTC" in sb.underlyings else 0
@@ -65,7 +70,7 @@ def standard_spread(market) -> float:
     return float(market.quote(s, STANDARD_NOTIONAL_USD / sb.spot[s])[0])
 
 
-def current_row(model, t: int) -> dict:
+def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
     """Every per-step value of the contract in docs/interfaces.md section 4."""
     w, sc = model.world, model.spec
     row: dict = {"step": t, "time": w.time, "market_open": w.is_open,
@@ -148,7 +153,7 @@ def record_market_events(model, m) -> None:
 class History:
     """Per-step history the agents look back on: prices, LP share prices, AMM fees."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model: FlywheelModel) -> None:
         self.model = model
         n = model.n_steps + 1
         self.steps_per_day = 1440.0 / model.spec.clock.step_minutes
@@ -211,13 +216,15 @@ class History:
         return float((f[self.t] - f[i0]) / tvl * 365.0 / days)
 
 
-def timeseries_frame(model) -> pd.DataFrame:
+def timeseries_frame(model: FlywheelModel) -> pd.DataFrame:
+    """The per-step table of the DataCollector, ``time`` as UTC timestamps."""
     df = model.datacollector.get_table_dataframe(TABLE).reset_index(drop=True)
     df["time"] = pd.to_datetime(df["time"], utc=True)
     return df
 
 
-def events_frame(model) -> pd.DataFrame:
+def events_frame(model: FlywheelModel) -> pd.DataFrame:
+    """The run's event log as a DataFrame."""
     return model.events.frame(model.world.times)
 
 
@@ -280,7 +287,7 @@ class RunSummary(TypedDict):
     adl_usd: float                  # over the markets
 
 
-def summary(model) -> RunSummary:
+def summary(model: FlywheelModel) -> RunSummary:
     """Per-run figures of ``model`` (design section 11), after the burn-in."""
     df = timeseries_frame(model)
     sc = model.spec

@@ -213,9 +213,11 @@ class FlywheelModel(mesa.Model):
         self.record_event("departure", agent=agent.unique_id, detail=agent.kind)
 
     def trailing_return(self, asset: str, hours: float) -> float:
+        """Log return of ``asset``'s price over the last ``hours``."""
         return self.history.trailing_return(asset, hours)
 
     def realized_sigma(self, asset: str) -> float:
+        """Trailing EWMA realized vol of ``asset`` (annual)."""
         return self.world.sigma(asset)
 
     def pool_sigma(self, market: str, underlying: int) -> float:
@@ -224,28 +226,34 @@ class FlywheelModel(mesa.Model):
         return self.world.sigma(u) * (1.0 + self.spec.markets[market].vol_premium)
 
     def trailing_apy(self, market: str, window_days: float) -> float:
+        """Annualized growth of the LP share price over the last ``window_days`` (simple)."""
         return self.history.trailing_apy(market, window_days)
 
     def share_price_drawdown(self, market: str, window_days: float) -> float:
+        """Fall of the LP share price from its peak over the last ``window_days`` (fraction)."""
         return self.history.drawdown(market, window_days)
 
     def insurance_cover(self, market: str) -> float:
+        """Insurance balance over the main pool's NAV (both in tokens); 0 while NAV <= 0."""
         m = self.markets[market]
         nav = m.nav_tokens()
         return m.insurance_tokens() / nav if nav > 0 else 0.0
 
     def in_panic(self, market: str) -> bool:
+        """The market's token is depegged or trades below NAV by more than ``panic_discount``."""
         if market == USDC:
             return False
         tok = self.world.tokens[market]
         return tok.backing < 1.0 or tok.premium < -self.spec.agents.lp.panic_discount
 
     def lp_leaving_share(self, market: str) -> float:
+        """Share of the market's LPs (still there) whose withdrawal is pending (herding)."""
         lps = [a for a in self.agents_by_type.get(LiquidityProvider, [])
                if a.market_name == market and not a.has_left]
         return sum(a.leaving for a in lps) / len(lps) if lps else 0.0
 
     def amm_fee_apr(self, token: str, window_days: float) -> float:
+        """Fees of ``token``'s AMM over the last ``window_days``, annualized, over its TVL."""
         return self.history.amm_fee_apr(token, window_days)
 
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
