@@ -122,7 +122,7 @@ def test_weekend_gap_moves_the_latent_value_and_the_reference_follows_at_the_ope
         rows.append((shocked.step_count - 1, shocked.world.is_open,
                      shocked.world.latent[j] / base.world.latent[j],
                      shocked.world.price("TSLA") / base.world.price("TSLA")))
-    at = next(t for t, *_ in rows if shocked.spec.event_step(shocked.spec.events[0]) == t)
+    at = shocked.spec.event_step(shocked.spec.events[0])
     first_open = next(t for t, is_open, *_ in rows if t > at and is_open)
     for t, _, latent, reference in rows:
         assert latent == pytest.approx(1.0 if t < at else np.exp(-0.12), rel=1e-12)
