@@ -262,3 +262,13 @@ def test_flywheel_run_takes_kernels(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", str(path), "--kernels", "numba"])
     assert exc.value.code == 2
+
+
+def test_the_benchs_engine_row_is_judged_against_its_own_floor():
+    from sim.bench.main import verdict
+    from sim.bench.model import MIN_VS_REFERENCE, EngineRow
+
+    nan = float("nan")
+    slow = 200.0 / (MIN_VS_REFERENCE / 2)            # reference steps/s at half the floor
+    assert verdict(EngineRow("model: engines", 48, 200.0, 200.0 / 20, nan)) == "PASS"
+    assert verdict(EngineRow("model: engines", 48, 200.0, slow, nan)) == "MISS"
