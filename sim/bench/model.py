@@ -8,7 +8,7 @@ live on average (agents leave after liquidations and losses, arrivals replace th
 agent-steps per second. Peak memory is the process's maximum resident set size.
 
 A last row times the whole model on each kernel engine: the same 10,000 agents for
-``ENGINE_DAYS`` days (whatever ``--model-days`` says), once on the Cython kernels and once on
+``ENGINE_DAYS`` days (regardless of ``--model-days``), once on the Cython kernels and once on
 their plain-Python twins (``kernels="reference"``), steps only; the ratio is the row's
 "vs Python".
 """
@@ -38,7 +38,7 @@ SCALE_10X = {
 }
 YEAR_STEPS = 8_760
 TARGET_SECONDS = 60.0
-ENGINE_DAYS = 2.0           # simulated days of the engine comparison (~10 s, mostly the twins)
+ENGINE_DAYS = 2.0           # simulated days of the engine comparison (~7 s, mostly the twins)
 # The whole model on the twins is slower by far less than a kernel alone (>= 100x): agents,
 # the ledger and metrics are the same Python on both engines.
 MIN_VS_REFERENCE = 10.0
