@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kernels import ENGINES
 from sim import __version__
 from sim.errors import UserInputError
 
@@ -30,6 +31,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results folder (default: results)")
     run.add_argument("--no-charts", action="store_true", help="skip drawing the charts")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--kernels", choices=ENGINES, default="cython",
+                     help="kernel engine: cython (default) or reference, the plain-Python twins "
+                          "(the specification; far slower, results agree to ~1e-9)")
 
     val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
@@ -53,16 +57,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``."""
+    """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]
+    [--kernels {cython,reference}]``."""
     from sim.run import format_summary_table, run
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
-                 charts=not args.no_charts)
+                 charts=not args.no_charts, kernels=args.kernels)
     s, info = result.summary, result.info
     how = ("stored earlier, not recomputed" if result.reused
            else f"computed in {info['wall_time_s']:.1f} s")
+    if args.kernels != "cython":
+        how += f", {args.kernels} kernels"
     print(f"{s['scenario']}  seed {s['seed']}  run {info['run_key']}  ({how})")
     print(format_summary_table(s))
     print(f"results: {result.path}")

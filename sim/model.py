@@ -15,6 +15,7 @@ import numpy as np
 
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from agents.base import FlywheelAgent
+from kernels import kernel_set
 from kernels.params import MarginParams
 from sim import metrics
 from sim.activity import ActivityTracker
@@ -52,10 +53,14 @@ class FlywheelModel(mesa.Model):
     """Tokenized stocks as margin for coin-margined perpetual options, one scenario and seed."""
 
     def __init__(self, scenario: Any = "scenarios/baseline.yaml", rng: int | None = None, *,
-                 overrides: Mapping[str, Any] | None = None, **params: Any) -> None:
+                 overrides: Mapping[str, Any] | None = None, kernels: str = "cython",
+                 **params: Any) -> None:
+        """``kernels``: the engine of every kernel call, "cython" or "reference" (the twins)."""
+        engine = kernel_set(kernels)             # a bad name fails before the scenario loads
         sc = _resolve_scenario(scenario, overrides, params)
         seed = int(sc.seed if rng is None else rng)
         super().__init__(rng=seed)
+        self.kernels = engine
         self.spec = sc
         self.root_seed = seed
         self.n_steps = sc.n_steps
@@ -84,7 +89,7 @@ class FlywheelModel(mesa.Model):
         # The treasury: an external wallet that seeds insurance, and a share holder of a pool
         # that has no initial LP.
         self.treasury = Treasury(self.ledger.open_account("treasury", external=True))
-        self.world = World(sc, self.ledger, seed)
+        self.world = World(sc, self.ledger, seed, self.kernels)
         self.markets: dict[str, OptionsMarket] = {name: self._build_market(name) for name in sc.markets}
         self.history = metrics.History(self)
         self.quality_now = (0.0, 0.0, 0.0)
@@ -118,9 +123,10 @@ class FlywheelModel(mesa.Model):
         )
         spots = np.array([self.world.price(u) for u in spec.underlyings])
         book = ListedSeries(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
-                          cfg.funding_period_years, mg.stress_crypto_moves, spec.pool_stress_moves)
+                          cfg.funding_period_years, mg.stress_crypto_moves, spec.pool_stress_moves,
+                          self.kernels)
         book.relist(spots)
-        market = OptionsMarket(cfg, self.ledger, book)
+        market = OptionsMarket(cfg, self.ledger, book, self.kernels)
         self._set_market_prices(name, market)
         return market
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
 
+from kernels import kernel_set
 from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
@@ -81,14 +82,17 @@ def resolved_yaml(scenario: Scenario) -> str:
     return dump_scenario(scenario)
 
 
-def run_key(scenario: Scenario, seed: int) -> str:
-    """Short (12 hex digits) sha256 of the resolved scenario and the seed: a run's identity."""
-    return _run_key_of(resolved_yaml(scenario), seed)
+def run_key(scenario: Scenario, seed: int, kernels: str = "cython") -> str:
+    """Short (12 hex digits) sha256 of the resolved scenario, the seed and the kernel engine: a
+    run's identity. The engines agree to about 1e-9, not bit for bit, so each has its own runs."""
+    return _run_key_of(resolved_yaml(scenario), seed, kernels)
 
 
-def _run_key_of(yaml_text: str, seed: int) -> str:
+def _run_key_of(yaml_text: str, seed: int, kernels: str = "cython") -> str:
     digest = hashlib.sha256(yaml_text.encode("utf-8"))
     digest.update(f"\n--- seed: {int(seed)}\n--- code: {code_fingerprint()}\n".encode())
+    if kernels != "cython":      # the default engine keeps the keys it had before engines existed
+        digest.update(f"--- kernels: {kernels}\n".encode())
     return digest.hexdigest()[:12]
 
 
@@ -140,15 +144,20 @@ def run(
     progress: bool = False,
     charts: bool = True,
     model_factory: Callable[..., Any] | None = None,
+    kernels: str = "cython",
 ) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's) and, if ``out`` is given, store it.
 
-    ``model_factory(scenario=..., rng=...)`` builds the model (default ``FlywheelModel``).
+    ``kernels``: the engine, "cython" or "reference" (the plain-Python twins, much slower); it
+    is part of the run key and recorded in summary.json's ``versions``.
+    ``model_factory(scenario=..., rng=...)`` builds the model (default ``FlywheelModel``); it is
+    also given ``kernels=`` when the engine is not the default.
     A run already stored under ``out`` is loaded, not recomputed.
     """
+    kernel_set(kernels)                      # a bad name fails before anything is computed
     seed = int(scenario.seed if seed is None else seed)
     yaml_text = resolved_yaml(scenario)
-    key = _run_key_of(yaml_text, seed)
+    key = _run_key_of(yaml_text, seed, kernels)
     title = run_title(scenario.name, seed, key)
     run_dir = run_dir_for(out, scenario.name, key) if out is not None else None
 
@@ -167,13 +176,14 @@ def run(
 
         model_factory = FlywheelModel
     started = time.perf_counter()
-    model = model_factory(scenario=scenario, rng=seed)
+    engine = {} if kernels == "cython" else {"kernels": kernels}
+    model = model_factory(scenario=scenario, rng=seed, **engine)
     _step_all(model, scenario, progress)
     timeseries = model.timeseries()
     events = model.events_frame()
     summary = rio.to_jsonable(model.summary())  # what summary.json holds: a reloaded run is equal
     info = RunInfo(run_key=key, wall_time_s=round(time.perf_counter() - started, 3),
-                   versions=versions())
+                   versions={**versions(), "kernels": kernels})
     if run_dir is not None:
         header = f"# flywheel-sim {__version__}: run {key} used seed {seed}\n"
         _write_run(run_dir, header + yaml_text, timeseries, events, summary, info, charts, title)

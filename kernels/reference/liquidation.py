@@ -212,8 +212,9 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
 
     return LiquidationResult(
         equity_usd=equity, maint_req_usd=maint, initial_req_usd=init,
-        insurance_balance=insurance_balance, pool_balance=pool_balance,
-        pool_delta_tokens=pool_balance - pool0, insurance_delta_tokens=insurance_balance - insurance0,
+        insurance_balance=float(insurance_balance), pool_balance=float(pool_balance),
+        pool_delta_tokens=float(pool_balance - pool0),
+        insurance_delta_tokens=float(insurance_balance - insurance0),
         liq_account=ints(liq["account"]), liq_close_fraction=floats(liq["fraction"]),
         liq_realized_tokens=floats(liq["realized"]), liq_penalty_tokens=floats(liq["penalty"]),
         liq_keeper_tokens=floats(liq["keeper"]), liq_insurance_tokens=floats(liq["insurance"]),

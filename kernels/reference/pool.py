@@ -12,8 +12,8 @@ import numpy as np
 
 # ERC-4626 rounds in the vault's favour; with floats we shave this relative amount off
 # every share mint and every redemption so that no round trip can gain value.
-ROUNDING_SHAVE = 4.0 * np.finfo(np.float64).eps
-DBL_MIN = np.finfo(np.float64).tiny      # smallest normal float: below it rounding is absolute
+ROUNDING_SHAVE = 4.0 * float(np.finfo(np.float64).eps)
+DBL_MIN = float(np.finfo(np.float64).tiny)   # smallest normal float: below it rounding is absolute
 
 
 def spread_for(base_spread, skew, utilization_after):
@@ -44,7 +44,7 @@ def utilization(net_size, marks, stress_marks, nav_usd):
     """Largest stress loss (floored at 0) / pool NAV in USD; inf when nav_usd <= 0."""
     if nav_usd <= 0:
         return math.inf
-    return max(0.0, max(stress_losses(net_size, marks, stress_marks), default=0.0)) / nav_usd
+    return float(max(0.0, max(stress_losses(net_size, marks, stress_marks), default=0.0)) / nav_usd)
 
 
 def utilization_after_trade(net_size, marks, stress_marks, nav_usd, series, dn):
@@ -59,7 +59,7 @@ def utilization_from_losses(losses, stress_marks, marks, series, dn, nav_usd):
     if nav_usd <= 0:
         return math.inf
     after = [losses[g] + dn * (stress_marks[g][series] - marks[series]) for g in range(len(losses))]
-    return max(0.0, max(after, default=0.0)) / nav_usd
+    return float(max(0.0, max(after, default=0.0)) / nav_usd)
 
 
 def trade_allowed(util_before, util_after, max_utilization):
@@ -118,7 +118,7 @@ def assets_for_shares(shares, total_shares, total_assets):
 
 def _round_down(x):
     """x shaved in the pool's favour; subnormal dust (no relative precision left) is 0."""
-    return x * (1.0 - ROUNDING_SHAVE) if x >= DBL_MIN else 0.0
+    return float(x) * (1.0 - ROUNDING_SHAVE) if x >= DBL_MIN else 0.0
 
 
 def split_fee(fee, lp_share):
@@ -132,4 +132,4 @@ def unrealized_pnl_usd(pos_series, pos_size, pos_entry, series_mark):
     total = 0.0
     for i in range(len(pos_size)):
         total += pos_size[i] * (series_mark[pos_series[i]] - pos_entry[i])
-    return total
+    return float(total)

@@ -24,10 +24,13 @@ _HEADER = (f"{'figure':<44} {'items':>9} {'items/s':>10} {'vs Python':>10} {'vs 
 
 def verdict(row: Row) -> str:
     """PASS or MISS against the design's target and ratios; a figure not timed is not judged
-    ("-" when nothing is, e.g. a single scalar call, which Python's call overhead dominates)."""
+    ("-" when nothing is, e.g. a single scalar call, which Python's call overhead dominates).
+    A row with a ``min_vs_python`` of its own (the whole model against the reference engine)
+    is judged against that instead of ``MIN_VS_PYTHON``."""
     checks = [
         (row.target_items_per_s, row.items_per_s),
-        (MIN_VS_PYTHON, row.vs_python if row.python_items_per_s > 0 else math.nan),
+        (getattr(row, "min_vs_python", MIN_VS_PYTHON),
+         row.vs_python if row.python_items_per_s > 0 else math.nan),
         (MIN_VS_NUMPY, row.vs_numpy if row.numpy_items_per_s > 0 else math.nan),
     ]
     judged = [(need, got) for need, got in checks if not math.isnan(need) and not math.isnan(got)]

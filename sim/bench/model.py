@@ -6,12 +6,18 @@ Early days are cheaper than the rest (positions and departures build up), so onl
 year is the figure to judge against the 60 s target. It also reports how many agents were
 live on average (agents leave after liquidations and losses, arrivals replace them) and the
 agent-steps per second. Peak memory is the process's maximum resident set size.
+
+A last row times the whole model on each kernel engine: the same 10,000 agents for
+``ENGINE_DAYS`` days (regardless of ``--model-days``), once on the Cython kernels and once on
+their plain-Python twins (``kernels="reference"``), steps only; the ratio is the row's
+"vs Python".
 """
 
 from __future__ import annotations
 
 import resource
 import time
+from dataclasses import dataclass
 
 from sim.bench.common import Row
 from sim.errors import UserInputError
@@ -32,6 +38,17 @@ SCALE_10X = {
 }
 YEAR_STEPS = 8_760
 TARGET_SECONDS = 60.0
+ENGINE_DAYS = 2.0           # simulated days of the engine comparison (~7 s, mostly the twins)
+# The whole model on the twins is slower by far less than a kernel alone (>= 100x): agents,
+# the ledger and metrics are the same Python on both engines.
+MIN_VS_REFERENCE = 10.0
+
+
+@dataclass(frozen=True)
+class EngineRow(Row):
+    """A whole-model figure whose ratio to the reference engine is judged against its own floor."""
+
+    min_vs_python: float = MIN_VS_REFERENCE
 
 
 def run(n: int, days: float | None = None) -> list[Row]:
@@ -64,6 +81,7 @@ def run(n: int, days: float | None = None) -> list[Row]:
     rows = [Row("model: hourly steps, 10k agents", model.n_steps, steps_per_s, float("nan"), float("nan"),
                 target_items_per_s=YEAR_STEPS / TARGET_SECONDS)]
     rows.append(_idle_row(scenario_from_dict, FlywheelModel))
+    rows.append(_engine_row(scenario_from_dict, FlywheelModel))
     return rows
 
 
@@ -82,3 +100,22 @@ def _idle_row(scenario_from_dict, model_cls) -> Row:
     print(f"  idle: {sum(AGENTS.values()):,} agents, none rings: {per_step * 1e3:.2f} ms a step "
           f"({per_step * YEAR_STEPS:.0f} s a year)")
     return Row("model: idle steps (no agent rings)", model.n_steps, 1.0 / per_step, float("nan"), float("nan"))
+
+
+def _engine_row(scenario_from_dict, model_cls, days: float = ENGINE_DAYS) -> EngineRow:
+    """The same world stepped on the Cython kernels and on the reference twins (one run each):
+    hourly steps per second of each; the ratio is what the compiled kernels buy a whole run."""
+    sc = scenario_from_dict({"name": "bench-engines", "clock": {"days": days, "burn_in_days": 0.0},
+                             "agents": AGENTS, **SCALE_10X})
+    steps_per_s = {}
+    for engine in ("cython", "reference"):
+        model = model_cls(sc, rng=1, kernels=engine)
+        t0 = time.perf_counter()
+        for _ in range(model.n_steps):
+            model.step()
+        steps_per_s[engine] = model.n_steps / (time.perf_counter() - t0)
+    cy, ref = steps_per_s["cython"], steps_per_s["reference"]
+    print(f"  engines: {sum(AGENTS.values()):,} agents, {model.n_steps} hourly steps: cython "
+          f"{model.n_steps / cy:.2f} s, reference {model.n_steps / ref:.2f} s, {cy / ref:.1f}x "
+          f"(expect well over {MIN_VS_REFERENCE:.0f}x)")
+    return EngineRow("model: whole run, cython vs reference", model.n_steps, cy, ref, float("nan"))

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import math
 
+from kernels import KernelSet, kernel_set
 from sim.assets import USDC
 from sim.ledger import Ledger
 
-try:
-    from kernels import amm as _k
-except ImportError:  # the Cython kernel is not built: use its pure-Python twin
-    from kernels.reference import amm as _k
-
 
 class SpotAmm:
-    """A token/USDC constant-product pool held by ledger account ``holder``."""
+    """A token/USDC constant-product pool held by ledger account ``holder``; ``kernels`` gives
+    the ``amm`` kernel it swaps with (default: the Cython one)."""
 
-    def __init__(self, ledger: Ledger, token: str, holder: int, fee: float) -> None:
+    def __init__(self, ledger: Ledger, token: str, holder: int, fee: float,
+                 kernels: KernelSet | None = None) -> None:
         if not (math.isfinite(fee) and 0.0 <= fee < 1.0):
             raise ValueError(f"fee: must be in [0, 1), got {fee}")
+        self._kernel = (kernels or kernel_set()).amm
         self.ledger = ledger
         self.token = token
         self.holder = holder
@@ -65,7 +64,7 @@ class SpotAmm:
         x, y = self._reserves()
         if not (x > 0.0 and y > 0.0):
             return 0.0
-        return float(_k.depth_usd(x, y, frac))
+        return float(self._kernel.depth_usd(x, y, frac))
 
     def shares_of(self, provider: int) -> float:
         return self._shares.get(provider, 0.0)
@@ -76,14 +75,14 @@ class SpotAmm:
         x, y = self._reserves()
         if not (usd_in > 0.0 and x > 0.0 and y > 0.0):
             return 0.0
-        return float(_k.get_amount_out(usd_in, y, x, self.fee))
+        return float(self._kernel.get_amount_out(usd_in, y, x, self.fee))
 
     def quote_tokens_for_usd(self, tokens_in: float) -> float:
         """USDC out for ``tokens_in`` tokens in (a sell), without trading."""
         x, y = self._reserves()
         if not (tokens_in > 0.0 and x > 0.0 and y > 0.0):
             return 0.0
-        return float(_k.get_amount_out(tokens_in, x, y, self.fee))
+        return float(self._kernel.get_amount_out(tokens_in, x, y, self.fee))
 
     def usd_to_reach_price(self, target: float) -> float:
         """USDC input (fees included) whose buy leaves the price at ``target``; 0 if the
@@ -139,7 +138,8 @@ class SpotAmm:
         if not (token_in > 0.0 and usd_in > 0.0):
             return 0.0
         x, y = self._reserves()
-        token_used, usd_used, shares = _k.add_liquidity(x, y, self.total_shares, token_in, usd_in)
+        token_used, usd_used, shares = self._kernel.add_liquidity(x, y, self.total_shares,
+                                                                  token_in, usd_in)
         token_used, usd_used, shares = float(token_used), float(usd_used), float(shares)
         if shares <= 0.0:
             return 0.0
@@ -164,7 +164,7 @@ class SpotAmm:
             # the last shares take everything, so no dust is stranded in the pool
             token_out, usd_out = x, y
         else:
-            token_out, usd_out = _k.remove_liquidity(x, y, self.total_shares, shares)
+            token_out, usd_out = self._kernel.remove_liquidity(x, y, self.total_shares, shares)
             token_out, usd_out = float(token_out), float(usd_out)
         token_out = self.ledger.transfer(self.token, self.holder, provider, token_out)
         usd_out = self.ledger.transfer(USDC, self.holder, provider, usd_out)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
+from kernels import KernelSet
 from sim.ledger import Ledger
 from sim.market.amm import SpotAmm
 from sim.market.calendar import NyseCalendar, step_times
@@ -24,13 +25,14 @@ from sim.rng import stream
 class TokenState:
     """One stock token: backing, NAV, its AMM, its issuer and its oracle."""
 
-    def __init__(self, name: str, underlying_index: int, spec, ledger: Ledger, oracle_spec) -> None:
+    def __init__(self, name: str, underlying_index: int, spec, ledger: Ledger, oracle_spec,
+                 kernels: KernelSet | None = None) -> None:
         self.name = name
         self.underlying_index = underlying_index
         self.backing = float(spec.backing)
         self.nav = 0.0              # USD per token now (reference x backing)
         self.nav_last_open = 0.0    # USD per token as of the last open step (what `nav` oracles see)
-        self.amm = SpotAmm(ledger, name, ledger.open_account(f"amm:{name}"), spec.amm.fee)
+        self.amm = SpotAmm(ledger, name, ledger.open_account(f"amm:{name}"), spec.amm.fee, kernels)
         self.issuer = Issuer(
             ledger, name, ledger.open_account(f"issuer:{name}", external=True),
             spec.issuer.mint_fee, spec.issuer.redeem_fee, spec.issuer.daily_capacity_usd,
@@ -44,9 +46,11 @@ class TokenState:
 
 
 class World:
-    """Prices and tokens of one run, advanced one step at a time."""
+    """Prices and tokens of one run, advanced one step at a time; ``kernels`` is handed to the
+    AMMs (default: the Cython kernels)."""
 
-    def __init__(self, scenario, ledger: Ledger, root_seed: int) -> None:
+    def __init__(self, scenario, ledger: Ledger, root_seed: int,
+                 kernels: KernelSet | None = None) -> None:
         self.scenario = scenario
         self.ledger = ledger
         sc = scenario
@@ -86,7 +90,8 @@ class World:
         for name, spec in sc.tokens.items():
             mk = sc.markets.get(name)
             oracle_spec = (mk.oracle, mk.twap_steps, mk.safe_mode_deviation) if mk is not None else None
-            self.tokens[name] = TokenState(name, self.asset_index[spec.underlying], spec, ledger, oracle_spec)
+            self.tokens[name] = TokenState(name, self.asset_index[spec.underlying], spec, ledger, oracle_spec,
+                                           kernels)
         self._update_navs(force=True)
 
     @property

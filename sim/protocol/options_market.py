@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import liquidation as liq_kernel
-from kernels import pool as pool_kernel
+from kernels import KernelSet, kernel_set
 from kernels.params import REFUSALS, BookConfig, BookFull, MarginParams
-from kernels.trade_book import TradeBook
 from sim.assets import USDC
 from sim.ledger import Ledger
 from sim.protocol.series import ListedSeries
@@ -78,7 +76,10 @@ class OptionsMarket:
     class adds the ledger, the step's statistics, compaction and the LP shares.
     """
 
-    def __init__(self, cfg: MarketConfig, ledger: Ledger, series: ListedSeries) -> None:
+    def __init__(self, cfg: MarketConfig, ledger: Ledger, series: ListedSeries,
+                 kernels: KernelSet | None = None) -> None:
+        kernels = kernels or kernel_set()        # Cython unless the model asks for the twins
+        self.liq_kernel, self.pool_kernel = kernels.liquidation, kernels.pool
         self.cfg = cfg
         self.ledger = ledger
         self.series = series
@@ -87,7 +88,7 @@ class OptionsMarket:
         self._token_id = ledger.asset_id(cfg.name)
         self.insurance_holder = ledger.open_account(f"insurance:{cfg.name}")
         mg = cfg.margin
-        self.book = TradeBook(BookConfig(
+        self.book = kernels.trade_book.TradeBook(BookConfig(
             haircut=cfg.haircut, base_spread=cfg.base_spread, skew=cfg.skew, perp_spread=cfg.perp_spread,
             notional_fee=cfg.notional_fee, lp_share=cfg.lp_share, max_utilization=cfg.max_utilization,
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
@@ -139,8 +140,9 @@ class OptionsMarket:
     def marks_changed(self) -> None:
         """The series were repriced: rebuild the margin table and the pool's running risk."""
         sb = self.series
-        self.table = liq_kernel.margin_table(sb.view("mark"), sb.view("delta"), sb.view("spot"),
-                                             sb.view("is_perp"), sb.view("stress_margin"), self.cfg.margin)
+        self.table = self.liq_kernel.margin_table(
+            sb.view("mark"), sb.view("delta"), sb.view("spot"), sb.view("is_perp"), sb.view("stress_margin"),
+            self.cfg.margin)
         self.book.bind_series(sb.view("mark"), sb.view("delta"), sb.view("spot"), sb.view("underlying"),
                               sb.view("is_perp"), sb.stress_pool, self.table, self.token_moves,
                               len(sb.underlyings))
@@ -323,7 +325,7 @@ class OptionsMarket:
             return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
-        res = liq_kernel.run_liquidations(
+        res = self.liq_kernel.run_liquidations(
             self.collateral[:na], self.price, self.cfg.haircut, self.pos_account[:k], self.pos_series[:k],
             self.pos_size[:k], self.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
@@ -379,7 +381,7 @@ class OptionsMarket:
         nav = self.nav_tokens()
         if tokens <= 0 or (self.total_shares > 0 and nav <= 0):
             return 0.0
-        shares = pool_kernel.shares_for_deposit(tokens, self.total_shares, nav)
+        shares = self.pool_kernel.shares_for_deposit(tokens, self.total_shares, nav)
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
@@ -411,7 +413,7 @@ class OptionsMarket:
             nav_t = self.nav_tokens()
             if nav_t <= 0 or self.total_shares <= 0:
                 break
-            gross = pool_kernel.assets_for_shares(shares, self.total_shares, nav_t)
+            gross = self.pool_kernel.assets_for_shares(shares, self.total_shares, nav_t)
             loss_usd = self.utilization() * self.nav_usd()
             free_t = (self.nav_usd() - loss_usd / self.cfg.max_utilization) / self.price
             free_t = min(free_t, self.ledger.balance(self.pool_holder, self.token))

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from kernels import pricing
+from kernels import KernelSet, kernel_set
 
 STRIKE_GRID_LOG_STEP = 0.025  # log distance between neighbouring strikes
 
@@ -29,7 +29,9 @@ class ListedSeries:
         funding_period_years: float,
         margin_moves: list[float],           # crypto moves of the margin stress grid
         pool_moves: list[float],             # underlying moves of the pool's utilization grid
+        kernels: KernelSet | None = None,    # the pricing kernel's engine (default: Cython)
     ) -> None:
+        self._pricing = (kernels or kernel_set()).pricing
         self.underlyings = list(underlyings)
         self.anchor = np.asarray(anchor_prices, dtype=float)
         self.strikes_rel = list(strikes_rel)
@@ -113,6 +115,7 @@ class ListedSeries:
         T = self.funding_period_years
         self.spot[:n] = S
         self.sigma[:n] = sig
+        pricing = self._pricing
         pricing.everlasting_price_into(S, K, sig, T, call, self.mark[:n])
         pricing.everlasting_delta_into(S, K, sig, T, call, self.delta[:n])
         self.payoff[:n] = np.where(call == 1, np.maximum(S - K, 0.0), np.maximum(K - S, 0.0))
