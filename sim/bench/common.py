@@ -21,6 +21,7 @@ class Row:
     python_items_per_s: float   # plain-Python twin throughput (nan if not timed)
     numpy_items_per_s: float    # NumPy vectorization throughput (nan if none)
     target_items_per_s: float = float("nan")  # design target (nan if none)
+    min_vs_python: float = 100.0  # the least ratio to the plain-Python twin that passes (design 16)
 
     @property
     def vs_python(self) -> float:

@@ -9,7 +9,7 @@ Scenario, which knows the assets, tokens, markets and clock.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator
 
@@ -24,6 +24,10 @@ DURATION_HELP = "e.g. '3d', '12h', '90m'"
 
 
 class _Event(FrozenModel):
+    # What ``target`` names: a key of "tokens", "markets" or "assets" (checked by the Scenario);
+    # an asset target must be of ``asset_kind``.
+    target_kind: ClassVar[str] = "tokens"
+    asset_kind: ClassVar[str] = ""
     at: str = Field(description=AT_DESCRIPTION)
 
     @field_validator("at", mode="before")
@@ -110,6 +114,8 @@ class PinEvent(_Event):
 class CryptoJumpEvent(_Event):
     """A jump in a crypto price."""
 
+    target_kind: ClassVar[str] = "assets"
+    asset_kind: ClassVar[str] = "crypto"
     kind: Literal["crypto_jump"] = Field(description="crypto_jump")
     asset: str = Field(description="The crypto asset that jumps (a key of assets).")
     size: float = Field(description="Jump as a log return (-0.15 is about -14%).")
@@ -126,6 +132,8 @@ class CryptoJumpEvent(_Event):
 class WeekendGapEvent(_Event):
     """The latent value of a stock moves while its market is closed; seen at the open."""
 
+    target_kind: ClassVar[str] = "assets"
+    asset_kind: ClassVar[str] = "stock"
     kind: Literal["weekend_gap"] = Field(description="weekend_gap")
     asset: str = Field(description="The stock asset that gaps (a key of assets).")
     size: float = Field(description="Move of the latent value as a log return.")
@@ -154,6 +162,7 @@ class OracleOutageEvent(_Event):
 class LpRunEvent(_Event):
     """A fraction of a market's LPs request withdrawal at once."""
 
+    target_kind: ClassVar[str] = "markets"
     kind: Literal["lp_run"] = Field(description="lp_run")
     market: str = Field(description="The market whose LPs run (a key of markets).")
     fraction: float = Field(gt=0, le=1, description="Fraction of LP shares asked back.")
@@ -191,3 +200,7 @@ Event = Annotated[
     Union[EVENT_TYPES],  # noqa: UP007  (a discriminated union needs the Union form for Annotated)
     Field(discriminator="kind"),
 ]
+
+
+TIMED_EVENTS = (DepegEvent, PremiumEvent, OracleOutageEvent)
+"""Events with a ``duration`` after which they end (None: never)."""

@@ -14,7 +14,7 @@ from sim.assets import USDC
 from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
-from sim.scenario.events import Event
+from sim.scenario.events import TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
 from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, Clock, PriceFile, Token
 
@@ -180,7 +180,7 @@ class Scenario(FrozenModel):
                     (f"{where}.at", f"{event.at!r} is step {step}, inside the burn-in "
                      f"(steps 0-{self.burn_in_steps - 1}), where shocks do not count")
                 )  # fmt: skip
-            elif getattr(event, "duration", None) is not None:
+            elif isinstance(event, TIMED_EVENTS) and event.duration is not None:
                 end = step + duration_to_steps(event.duration, self.clock.step_minutes)
                 if end > self.n_steps:
                     issues.append(
@@ -189,22 +189,15 @@ class Scenario(FrozenModel):
                     )  # fmt: skip
         return issues
 
-    def _event_target_issues(self, event) -> list[tuple[str, str]]:
-        if hasattr(event, "token") and event.token not in self.tokens:
-            return [("token", f"no token named {event.token!r} "
-                     f"(tokens: {', '.join(self.tokens) or 'none'})")]  # fmt: skip
-        if hasattr(event, "market") and event.market not in self.markets:
-            return [("market", f"no market named {event.market!r} "
-                     f"(markets: {', '.join(self.markets)})")]  # fmt: skip
-        if hasattr(event, "asset"):
-            needed = "crypto" if event.kind == "crypto_jump" else "stock"
-            asset = self.assets.get(event.asset)
-            if asset is None:
-                return [("asset", f"no asset named {event.asset!r} "
-                         f"(assets: {', '.join(self.assets)})")]  # fmt: skip
-            if asset.kind != needed:
-                return [("asset", f"{event.kind} needs a {needed} asset; "
-                         f"{event.asset!r} is {asset.kind}")]  # fmt: skip
+    def _event_target_issues(self, event: Event) -> list[tuple[str, str]]:
+        field = {"tokens": "token", "markets": "market", "assets": "asset"}[event.target_kind]
+        known = getattr(self, event.target_kind)        # this scenario's own section, by name
+        if event.target not in known:
+            return [(field, f"no {field} named {event.target!r} "
+                     f"({event.target_kind}: {', '.join(known) or 'none'})")]  # fmt: skip
+        if event.asset_kind and known[event.target].kind != event.asset_kind:
+            return [(field, f"{event.kind} needs a {event.asset_kind} asset; "
+                     f"{event.target!r} is {known[event.target].kind}")]  # fmt: skip
         return []
 
     # --- derived values ---------------------------------------------------------------------
