@@ -45,7 +45,7 @@ class Arbitrageur(FlywheelAgent):
         held = self.option_position.get(name)
         if held is not None:
             slot, opened = held
-            if m.pos_size[slot] == 0.0 or abs(gap) < p.vol_edge / 2 or \
+            if m.book.pos_size[slot] == 0.0 or abs(gap) < p.vol_edge / 2 or \
                     (step - opened) * model.step_days >= p.option_holding_days:
                 m.close_position(slot, 1.0)
                 del self.option_position[name]

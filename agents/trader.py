@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import FlywheelAgent
+from kernels.params import Refusal
 from sim.assets import USDC
 from sim.scenario.agents import TRADER_STYLES
 
@@ -74,7 +75,7 @@ class DirectionalTrader(FlywheelAgent):
     # -- decisions ---------------------------------------------------------------------------
     def act(self, step: int) -> None:
         m = self.market
-        if self.position is not None and m.pos_size[self.position] == 0.0:
+        if self.position is not None and m.book.pos_size[self.position] == 0.0:
             self.position = None            # closed by a liquidation or ADL
         if self.liquidated:
             self.liquidated = False
@@ -137,7 +138,7 @@ class DirectionalTrader(FlywheelAgent):
         size = sign * self.leverage * cv_usd / m.series.spot[s]
         tp, sl = p.take_profit * cv_usd, p.stop_loss * cv_usd        # its orders, USD of PnL
         pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
-        if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
+        if pos is None and m.last_refusal == Refusal.MARGIN:   # scale to what its margin allows
             size = self._affordable_size(s, sign)
             pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl) if size != 0.0 else None
         if pos is not None:
@@ -146,7 +147,7 @@ class DirectionalTrader(FlywheelAgent):
             self.margin_at_open_usd = cv_usd
             return
         self.model.failed_trades += 1
-        if m.last_refusal != "margin" and self.draws.random() < p.leave_prob_after_refusal:
+        if m.last_refusal != Refusal.MARGIN and self.draws.random() < p.leave_prob_after_refusal:
             self._exit()
 
     def _affordable_size(self, s: int, sign: float) -> float:
@@ -166,7 +167,7 @@ class DirectionalTrader(FlywheelAgent):
         collateral posted after (tokens)."""
         m, tok = self.market, self.market_name
         held = self.balance(tok)
-        posted = float(m.collateral[self.account])
+        posted = float(m.book.collateral[self.account])
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
             return posted                      # the usual case: nothing to move, nothing to buy
         shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from sim.protocol.market_events import LiquidationEvent, WaterfallEvent
+
 STANDARD_NOTIONAL_USD = 100_000.0   # the standard size for the quoted spread (design 5)
 MARKET_COLUMNS = (
     "volume_usd", "trades", "open_interest_usd", "fees_usd", "funding_usd", "pool_nav_usd",
@@ -122,20 +124,22 @@ def record_market_events(model, m) -> None:
         model.events.extend(model.step_count, ["trade", "close"], st.trade_close, m.token, st.trade_account,
                             agents, st.trade_usd)
     for ev in m.stats.events:
-        kind, account = ev[0], ev[1]
+        account = ev.account
         owner = m.account_owner[account] if 0 <= account < len(m.account_owner) else None
         agent = getattr(owner, "unique_id", -1)
-        if kind == "waterfall":
-            _, _, deficit, from_ins, from_pool = ev
+        if isinstance(ev, WaterfallEvent):
+            from_ins, from_pool = ev.from_insurance_tokens, ev.from_pool_tokens
             if from_ins > 0:
                 model.record_event("waterfall_insurance", m.token, account, agent, from_ins, from_ins * P)
             if from_pool > 0:
                 model.record_event("waterfall_pool", m.token, account, agent, from_pool, from_pool * P)
-        elif kind == "liquidation":
-            model.record_event("liquidation", m.token, account, agent, ev[2], ev[2] * P, "penalty in tokens")
-        else:
-            amount = float(ev[2]) if len(ev) > 2 else 0.0
-            model.record_event(kind, m.token, account, agent, amount, amount * P, ev[3] if len(ev) > 3 else "")
+        elif isinstance(ev, LiquidationEvent):
+            pen = ev.penalty_tokens
+            model.record_event("liquidation", m.token, account, agent, pen, pen * P,
+                               "penalty in tokens")
+        else:                                   # AdlEvent
+            paid = ev.paid_tokens
+            model.record_event(ev.kind, m.token, account, agent, paid, paid * P, "")
 
 
 class History:

@@ -24,6 +24,7 @@ from sim.event_log import EventLog
 from sim.ledger import Ledger
 from sim.market.world import World
 from sim.protocol.options_market import MarketConfig, OptionsMarket
+from sim.protocol.owners import Treasury
 from sim.protocol.series import ListedSeries
 from sim.rng import KIND, stream
 from sim.shocks import ShockSchedule
@@ -149,7 +150,7 @@ class FlywheelModel(mesa.Model):
             if not members:  # no initial LP: the treasury seeds the pool
                 m = self.markets[name]
                 self.fund_wallet(self.treasury, name, 0.0, 0.0)
-                m.lp_deposit("treasury", self.treasury, sc.pool.initial_usd / price)
+                m.lp_deposit(Treasury(self.treasury), self.treasury, sc.pool.initial_usd / price)
             self._seed_insurance(name)
         for i in range(ag.traders):
             self._new_trader(stream(self.root_seed, "initial", KIND["trader"], i))

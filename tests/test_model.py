@@ -113,21 +113,34 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
         assert low <= ts.loc[mask, f"premium[{name}]"].median() <= high
 
 
+class _Victim:
+    """An account owner that is not an agent (sim.protocol.owners.AccountOwner)."""
+
+    unique_id = -1
+
+    def on_liquidated(self) -> None:
+        pass
+
+    def remap_positions(self, market, remap: dict[int, int]) -> None:
+        pass
+
+
 def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     """Design 17: with no insurance, the pool (the LPs) pays a deficit token for token."""
     m = run_model(small(insurance={"initial": 0.0},
                         agents={"traders": 0, "liquidity_providers": 10, "market_makers": 2, "arbitrageurs": 0},
                         arrivals={"traders": {"potential": 0}, "liquidity_providers": {"potential": 0}}),
                   seed=2, steps=30)
-    assert m.markets["TSLA.M"].n_positions == 0 and m.markets["TSLA.M"].insurance_tokens() == 0.0
+    tsla = m.markets["TSLA.M"]
+    assert tsla.book.n_positions == 0 and tsla.insurance_tokens() == 0.0
     mk = m.markets["TSLA.M"]
     before = mk.nav_tokens()
-    a = mk.open_account("victim")
-    mk.collateral[a] -= 1000.0                       # an account in deficit with no position
+    a = mk.open_account(_Victim())
+    mk.book.collateral[a] -= 1000.0                       # an account in deficit with no position
     m.ledger.settle_kernel("TSLA.M", {mk.pool_holder: 1000.0})   # its loss was booked by the pool
     after_loss = mk.nav_tokens()
     mk.settle_step(m.dt_years, [], lambda: np.random.default_rng(0), m.step_count)
-    assert mk.collateral[a] == pytest.approx(0.0, abs=1e-9)
+    assert mk.book.collateral[a] == pytest.approx(0.0, abs=1e-9)
     assert mk.nav_tokens() == pytest.approx(after_loss - 1000.0, rel=1e-12)
     assert after_loss - before == pytest.approx(1000.0, rel=1e-9)
     assert mk.share_price() == pytest.approx((after_loss - 1000.0) / mk.total_shares, rel=1e-12)
@@ -185,7 +198,7 @@ def test_arbitrageur_does_not_mint_while_the_market_is_closed():
 def test_trader_cannot_open_without_initial_margin():
     m = _model_for_agents()
     mk = m.markets["TSLA.M"]
-    a = mk.open_account("nobody")
+    a = mk.open_account(_Victim())
     s = mk.series.perp_of[0]
     assert mk.open_position(a, s, 1.0) is None                      # no collateral at all
     mk.deposit_collateral(a, m.world_holder, 10.0)                  # ~USD 3k of TSLA.M
@@ -237,14 +250,14 @@ def test_arbitrageur_sells_rich_pool_vol_and_buys_cheap_pool_vol(monkeypatch):
     monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)     # pool vol rich
     arb._option_arbitrage("TSLA.M", m.step_count)
     slot, _ = arb.option_position["TSLA.M"]
-    assert mk.pos_size[slot] < 0
+    assert mk.book.pos_size[slot] < 0
     monkeypatch.setattr(m, "pool_sigma", lambda market, u: external)           # gap closed
     arb._option_arbitrage("TSLA.M", m.step_count)
-    assert "TSLA.M" not in arb.option_position and mk.pos_size[slot] == 0.0
+    assert "TSLA.M" not in arb.option_position and mk.book.pos_size[slot] == 0.0
     monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 0.5)     # pool vol cheap
     arb._option_arbitrage("TSLA.M", m.step_count)
     slot, _ = arb.option_position["TSLA.M"]
-    assert mk.pos_size[slot] > 0
+    assert mk.book.pos_size[slot] > 0
     assert m.ledger.audit() <= TOL
 
 
@@ -290,14 +303,15 @@ def test_owners_follow_their_positions_through_a_compaction(monkeypatch):
     external = m.spec.assets["BTC"].sigma
     monkeypatch.setattr(m, "pool_sigma", lambda market, u: external * 1.5)
     arb._option_arbitrage("TSLA.M", m.step_count)
-    owners = {tr: (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position])
+    book = mk.book
+    owners = {tr: (book.pos_account[tr.position], book.pos_series[tr.position], book.pos_size[tr.position])
               for tr in m.agents_by_type[DirectionalTrader] if tr.market is mk and tr.position is not None}
     slot, _ = arb.option_position["TSLA.M"]
-    arb_pos = (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot])
+    arb_pos = (mk.book.pos_account[slot], mk.book.pos_series[slot], mk.book.pos_size[slot])
     assert owners and mk.book.n_positions > len(owners) + 1          # some closed slots to drop
     live = mk.book.compact()
     mk._on_compact({int(old): new for new, old in enumerate(live)})
     for tr, want in owners.items():
-        assert (mk.pos_account[tr.position], mk.pos_series[tr.position], mk.pos_size[tr.position]) == want
+        assert (book.pos_account[tr.position], book.pos_series[tr.position], book.pos_size[tr.position]) == want
     slot, _ = arb.option_position["TSLA.M"]
-    assert (mk.pos_account[slot], mk.pos_series[slot], mk.pos_size[slot]) == arb_pos
+    assert (mk.book.pos_account[slot], mk.book.pos_series[slot], mk.book.pos_size[slot]) == arb_pos
