@@ -21,7 +21,7 @@ from libc.float cimport DBL_MIN
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint8_t
 
-from kernels cimport pool_core as core
+cimport kernels.pool_core as core
 from kernels._validate import as_float_array, broadcast
 from kernels.params import SPREAD_UTILIZATION_CAP
 

@@ -21,7 +21,7 @@ cimport numpy as cnp
 from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY
 from libc.stdint cimport int64_t, uint8_t
 
-from kernels cimport pool_core as core
+cimport kernels.pool_core as core
 from kernels.margin_core cimport _D0, _L0, account_margin, accumulate_position
 from kernels.params import SPREAD_UTILIZATION_CAP, BookConfig, BookFull, Refusal
 
