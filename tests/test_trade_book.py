@@ -951,11 +951,11 @@ def test_the_book_reads_no_ledger_and_needs_finite_pool_assets(cls) -> None:
                 call()
 
 
-# ---------------------------------------------------------------- the pool's public functions run the book's cores
+# ---------------------------------------------------------------- public functions run the book's cores
 
 @SETTINGS
 @given(seed=seeds, util=st.one_of(st.floats(0.0, 40.0), st.just(math.inf)))
-def test_spread_for_is_the_books_quoted_spread_including_above_the_cap(seed: int, util: float) -> None:
+def test_spread_for_is_the_books_quoted_spread_including_above_the_cap(seed: int, util: float):
     """``kernels.pool.spread_for`` and the book quote with one core: for the book's utilization
     after a trade (and for any utilization, above SPREAD_UTILIZATION_CAP too) the public
     function gives the book's spread to the last bit; the twins agree to rounding."""
@@ -997,7 +997,7 @@ def test_the_book_quotes_the_capped_spread_when_the_pool_is_nearly_gone() -> Non
     if np.max(dn * (w.stress_pool[:, s] - w.mark[s])) <= 0.0:
         dn = -dn                                          # the side that loses the pool money
     loss = float(np.max(dn * (w.stress_pool[:, s] - w.mark[s])))
-    tiny = 1e-3 * loss / book.price                       # NAV 1/1000 of the loss: utilization ~1000
+    tiny = 1e-3 * loss / book.price            # NAV 1/1000 of the loss: utilization ~1000
     spread, after, why = book.quote(s, dn, tiny)
     assert after > 10 * SPREAD_UTILIZATION_CAP and why == Refusal.ACCEPTED
     assert spread == kpool.spread_for(cfg.base_spread, cfg.skew, after)
@@ -1021,13 +1021,14 @@ def test_pool_accrue_funding_is_the_books_funding_per_account(seed: int, dt: flo
             book.open(a, s, dn, 1.0, 1e12)
     k, na = book.n_positions, book.n_accounts
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
-    want = kpool.accrue_funding(book.pos_account[:k], book.pos_series[:k], book.pos_size[:k], w.mark,
-                                payoff, dt, 1.0, book.price, na)
+    want = kpool.accrue_funding(book.pos_account[:k], book.pos_series[:k], book.pos_size[:k],
+                                w.mark, payoff, dt, 1.0, book.price, na)
     q0 = book.collateral[:na].copy()
     total, _, _ = book.accrue_funding(payoff, dt)
     # Compare the debits as the book makes them (q - f): same core, same bits.
     np.testing.assert_array_equal(book.collateral[:na], q0 - want)
-    assert total == pytest.approx(float(want.sum()), rel=1e-12, abs=1e-12 * float(np.abs(want).sum()))
+    scale = float(np.abs(want).sum())
+    assert total == pytest.approx(float(want.sum()), rel=1e-12, abs=1e-12 * scale)
 
 
 @SETTINGS
@@ -1098,3 +1099,26 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
     assert got_c[1] == pytest.approx(want[want > 0].sum() * cy.price, rel=1e-12, abs=1e-13 * scale * cy.price)
     assert got_c[2] == got_p[2] == cy.needs_liquidation() == py.needs_liquidation()
     assert got_p[0] == pytest.approx(got_c[0], rel=1e-12, abs=1e-13 * scale)
+
+
+@SETTINGS
+@given(seed=seeds)
+def test_book_margin_is_the_liquidation_kernels_margin_to_the_last_bit(seed: int) -> None:
+    """The book's one-account check and ``kernels.liquidation.margin_from_table`` run one margin
+    core: fed the account's positions in the book's order (newest first), they agree exactly."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e6)
+    book, w = make_book(kbook.TradeBook, sc), sc.world
+    for _ in range(50):
+        op = random_op(rng, book, w, sc.pool_tokens)
+        if op[0] in ("open", "close"):
+            apply_op(book, op)
+    for a in range(book.n_accounts):
+        slots = np.array(book.positions_of(a), dtype=np.int64)
+        got = book.margin(a)
+        want = kliq.margin_from_table(
+            book.collateral[a:a + 1].copy(), book.price, sc.cfg.haircut,
+            np.zeros(slots.size, dtype=np.int64), book.pos_series[slots], book.pos_size[slots],
+            book.pos_entry[slots], w.table, w.token_moves, sc.cfg.stress_maint_mult,
+            sc.cfg.stress_initial_mult)
+        assert got == tuple(float(x[0]) for x in want)
