@@ -303,7 +303,7 @@ class OptionsMarket:
             book.grow_positions()
 
     def _on_compact(self, remap: dict[int, int]) -> None:
-        """Tell the owners that keep slot ids (``remap_positions``) their new slots."""
+        """Tell every account owner (each once) the positions' new slots (``remap_positions``)."""
         for owner in self._slot_keepers.values():
             owner.remap_positions(self, remap)
 
