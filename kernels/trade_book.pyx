@@ -4,10 +4,12 @@
 A trader's order is one call: the quote (spread from utilization after the trade; the
 utilization, net-delta and open-interest caps), the account's initial-margin check (a walk of
 that account's own positions through the step's ``margin_table``), the charge and the new
-position, with the pool's running risk shifted in place. Every rule is a core the public
-functions of ``kernels.pool`` and ``kernels.liquidation`` also run (``kernels/pool_core.pxd``,
-``kernels/margin_core.pxd``): this class composes them, it states none of its own formulas.
-``kernels.reference.trade_book`` is the plain-Python twin the tests hold this class to.
+position, with the pool's running risk shifted in place. The pool's and the margin rules it
+applies (spread, utilization after, funding, fee split, PnL, collateral value, the account's
+requirements) are the cores that the public functions of ``kernels.pool`` and
+``kernels.liquidation`` also run (``kernels/pool_core.pxd``, ``kernels/margin_core.pxd``); what
+is its own is bookkeeping: running aggregates, the net-delta and open-interest caps, and which
+price converts USD to tokens. ``kernels.reference.trade_book`` is its plain-Python twin.
 
 Units: sizes in units of the underlying (signed), marks and spots in USD, collateral and the
 ``last_*_tokens`` settlements in margin tokens, ``*_usd`` in USD. Collateral moves in place;
