@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.base import FlywheelAgent
+from kernels.params import Refusal
 from sim.assets import USDC
 from sim.scenario.agents import TRADER_STYLES
 
@@ -159,7 +160,7 @@ class DirectionalTrader(FlywheelAgent):
         size = sign * self.leverage * cv_usd / m.series.spot[s]
         tp, sl = p.take_profit * cv_usd, p.stop_loss * cv_usd        # its orders, USD of PnL
         pos = m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
-        if pos is None and m.last_refusal == "margin":   # scale to what its margin allows
+        if pos is None and m.last_refusal == Refusal.MARGIN:   # scale to what its margin allows
             size = self._affordable_size(s, sign)
             pos = (m.open_position(self.account, s, size, p.margin_buffer, tp, sl)
                    if size != 0.0 else None)
@@ -169,7 +170,7 @@ class DirectionalTrader(FlywheelAgent):
             self.margin_at_open_usd = cv_usd
             return
         self.model.failed_trades += 1
-        if m.last_refusal != "margin" and self.draws.random() < p.leave_prob_after_refusal:
+        if m.last_refusal != Refusal.MARGIN and self.draws.random() < p.leave_prob_after_refusal:
             self._exit()
 
     def _affordable_size(self, s: int, sign: float) -> float:

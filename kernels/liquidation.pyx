@@ -20,6 +20,9 @@ cimport numpy as cnp
 from libc.math cimport fabs, fmax, fmin
 from libc.stdint cimport int64_t, uint8_t, uintptr_t
 
+from kernels.margin_core cimport (_D0, _L0, _MARK, _NOPEN, _UPNL, _WI_LONG, _WI_SHORT,
+                                  _WM_LONG, _WM_SHORT, account_margin, accumulate_position,
+                                  collateral_value)
 from kernels.params import ADL_REL_TOL, TINY_USD, LiquidationResult, MarginParams
 from kernels.pool import as_count, as_finite_array, as_index_array, as_inout_array, as_scalar, \
     as_stress_grid
@@ -34,26 +37,9 @@ cdef extern from *:
 cdef enum:
     _PREFETCH = 16
 
-# Scratch columns per account; the crypto stress sums L_c follow from column _L0.
-cdef enum:
-    _UPNL = 0
-    _DMAINT = 1
-    _DINIT = 2
-    _NOPEN = 3
-    _L0 = 4
-# Per-series table columns; the crypto stress differences mark - stress_c follow from _D0.
-cdef enum:
-    _MARK = 0
-    _WM_LONG = 1
-    _WM_SHORT = 2
-    _WI_LONG = 3
-    _WI_SHORT = 4
-    _D0 = 5
-
-
-cdef inline double _cv(double q, double price, double haircut) noexcept nogil:
-    """Margin value (USD) of q tokens: positive balances are haircut, debts are not."""
-    return price * (fmax(q, 0.0) * (1.0 - haircut) + fmin(q, 0.0))
+# The margin_table's columns (_MARK, _WM_LONG, ..., _D0) and an account's sums (_UPNL, ...,
+# _L0: one scratch row per account here) are laid out in kernels/margin_core.pxd, beside the
+# rules that read them.
 
 
 def _scratch(Py_ssize_t n_accounts, Py_ssize_t n_crypto):
@@ -94,29 +80,12 @@ cdef void _accumulate(const int64_t[::1] acct, const int64_t[::1] ser, const dou
                       const double[::1] entry, const double[:, ::1] tab,
                       double[:, ::1] acc) noexcept nogil:
     """One pass over positions: per-account PnL, delta-rule sums, open count, crypto losses."""
-    cdef Py_ssize_t i, c, nc = tab.shape[1] - _D0
-    cdef int64_t a, s
-    cdef int j
-    cdef double n, an
-    cdef const double* row
-    cdef double* ac
+    cdef Py_ssize_t i, nc = tab.shape[1] - _D0
     cdef Py_ssize_t n_pos = size.shape[0]
     for i in range(n_pos):
         if i + _PREFETCH < n_pos:
             __builtin_prefetch(&acc[acct[i + _PREFETCH], 0], 1, 3)
-        a = acct[i]
-        s = ser[i]
-        n = size[i]
-        an = fabs(n)
-        row = &tab[s, 0]
-        ac = &acc[a, 0]
-        j = n <= 0.0            # 0: long, 1: short (branch-free column choice)
-        ac[_UPNL] += n * (row[_MARK] - entry[i])
-        ac[_DMAINT] += an * row[_WM_LONG + j]
-        ac[_DINIT] += an * row[_WI_LONG + j]
-        ac[_NOPEN] += an != 0.0
-        for c in range(nc):
-            ac[_L0 + c] += n * row[_D0 + c]
+        accumulate_position(&tab[ser[i], 0], size[i], entry[i], nc, &acc[acct[i], 0])
 
 
 cdef void _requirements(const double[::1] q, double price, double haircut,
@@ -124,22 +93,10 @@ cdef void _requirements(const double[::1] q, double price, double haircut,
                         double maint_mult, double init_mult, const double[:, ::1] acc,
                         double[::1] equity, double[::1] maint, double[::1] init) noexcept nogil:
     """One pass over accounts: equity and the max of the delta and stress rules (USD)."""
-    cdef Py_ssize_t a, c, t, nt = token_moves.shape[0]
-    cdef double cv, worst, crypto, token
+    cdef Py_ssize_t a
     for a in range(q.shape[0]):
-        cv = _cv(q[a], price, haircut)
-        equity[a] = cv + acc[a, _UPNL]
-        worst = 0.0
-        if nc > 0 and nt > 0:
-            crypto = acc[a, _L0]
-            for c in range(1, nc):
-                crypto = fmax(crypto, acc[a, _L0 + c])
-            token = -token_moves[0] * cv
-            for t in range(1, nt):
-                token = fmax(token, -token_moves[t] * cv)
-            worst = fmax(crypto + token, 0.0)
-        maint[a] = fmax(acc[a, _DMAINT], maint_mult * worst)
-        init[a] = fmax(acc[a, _DINIT], init_mult * worst)
+        account_margin(&acc[a, 0], nc, q[a], price, haircut, &token_moves[0], token_moves.shape[0],
+                       maint_mult, init_mult, &equity[a], &maint[a], &init[a])
 
 
 def _check_series(series_mark, series_delta, series_spot, series_is_perp, stress_marks):
@@ -295,7 +252,7 @@ cdef double _settle(const int64_t[::1] liq_acct, const double[::1] frac, const d
         r = f * acc[a, _UPNL] / price
         q[a] += r
         pool[0] -= r
-        e_after = _cv(q[a], price, haircut) + (1.0 - f) * acc[a, _UPNL]
+        e_after = collateral_value(q[a], price, haircut) + (1.0 - f) * acc[a, _UPNL]
         # Capped by equity and by positive collateral: a penalty creates no bad debt.
         pen = fmin(fmin(penalty_ratio * f * maint[a] / price, fmax(e_after, 0.0) / price),
                    fmax(q[a], 0.0))

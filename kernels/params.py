@@ -1,5 +1,7 @@
-"""Margin parameters and the liquidation pass's result, shared by ``kernels.liquidation``
-and its twin ``kernels.reference.liquidation`` (design section 6).
+"""Parameters, limits and result types shared by the kernels and their twins (design 5-7):
+margin rules and the liquidation pass's result (``kernels.liquidation``), the trade book's
+configuration and refusal codes (``kernels.trade_book``), the spread's utilization cap
+(``kernels.pool`` and the book).
 
 Units: ratios are fractions of underlying notional (USD); ``*_tokens`` amounts are in units of
 the market's margin token; ``*_usd`` amounts are in USD at the oracle price.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from enum import IntEnum
 
 import numpy as np
 
@@ -108,8 +111,27 @@ class BookFull(IndexError):
     """``TradeBook.open`` found the position arrays full: compact or grow them, then retry."""
 
 
-# Why ``TradeBook.open`` refused (its return value is minus the code); code 0 is "accepted".
-REFUSALS = ("", "pool_insolvent", "utilization", "delta_cap", "oi_cap", "margin", "size")
+class Refusal(IntEnum):
+    """Why an order was refused; ``TradeBook.open`` returns minus the code, 0 is accepted.
+
+    Stable codes: the book's return values and the ``kernels.trade_book`` C constants are these.
+    """
+
+    ACCEPTED = 0
+    POOL_INSOLVENT = 1     # the pool's NAV is <= 0
+    UTILIZATION = 2        # raises utilization above max_utilization
+    DELTA_CAP = 3          # raises |net delta notional| above the cap
+    OI_CAP = 4             # open interest of the underlying above oi_cap_usd
+    MARGIN = 5             # the account's equity after the order is below its initial requirement
+    SIZE = 6               # size 0, NaN or inf
+    SAFE_MODE = 7          # the market refuses new positions (oracle safe mode), not the book
+
+
+# The option spread reads utilization capped here: base + skew x min(utilization after, cap).
+# A stress loss ten times the NAV already quotes the widest spread; the cap keeps the quote
+# finite when the NAV is nearly gone (utilization -> inf). ``kernels.pool.spread_for``, the
+# trade book and their twins all apply it.
+SPREAD_UTILIZATION_CAP = 10.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +139,7 @@ class BookConfig:
     """The numbers a market's trade book quotes and charges with (design sections 5-7).
 
     Spreads and fees are fractions: the option spread is ``base_spread + skew x min(utilization
-    after the trade, 10)`` of the mark (the cap keeps a quote finite when NAV is nearly gone),
+    after the trade, SPREAD_UTILIZATION_CAP)`` of the mark (``kernels.pool.spread_for``),
     perpetuals pay ``perp_spread``; ``notional_fee`` is a
     fraction of underlying notional, ``lp_share`` of it goes to the main pool and the rest to
     insurance. Caps: ``max_utilization`` (stress loss / NAV), ``max_net_delta_fraction`` (of

@@ -7,6 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 ROUNDING_SHAVE: float
 
+# The option spread caps utilization at kernels.params.SPREAD_UTILIZATION_CAP (inf allowed).
 @overload
 def spread_for(base_spread: float, skew: float, utilization_after: float) -> float: ...
 @overload

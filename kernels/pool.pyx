@@ -7,7 +7,9 @@ traders' signed net size per series; the pool holds the opposite, so the pool's 
 mark rises is ``net x (new mark - mark)``.
 
 Public functions check their arguments (ValueError naming the argument) and then run
-``nogil`` loops over typed memoryviews. The plain-Python twin is ``kernels.reference.pool``.
+``nogil`` loops over typed memoryviews. Each rule is a core of ``kernels/pool_core.pxd``, the
+same core ``kernels.trade_book.TradeBook`` runs, so what these functions are tested against is
+what the simulation computes. The plain-Python twin is ``kernels.reference.pool``.
 """
 
 import math
@@ -16,10 +18,12 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.float cimport DBL_MIN
-from libc.math cimport INFINITY, fabs, isfinite
+from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint8_t
 
-from kernels._validate import as_float_array, broadcast, check_finite, check_non_negative
+cimport kernels.pool_core as core
+from kernels._validate import as_float_array, broadcast
+from kernels.params import SPREAD_UTILIZATION_CAP
 
 cnp.import_array()
 
@@ -27,6 +31,7 @@ cnp.import_array()
 # share mint and every redemption so that no deposit/redeem round trip can gain value.
 ROUNDING_SHAVE = 4.0 * np.finfo(np.float64).eps
 cdef double _SHAVE = ROUNDING_SHAVE
+cdef double _UTIL_CAP = SPREAD_UTILIZATION_CAP
 
 
 # ---------------------------------------------------------------- argument checks (shared)
@@ -128,24 +133,26 @@ def as_stress_grid(str name, x, Py_ssize_t n_series):
 # ---------------------------------------------------------------- quotes and utilization
 
 def spread_for(base_spread, skew, utilization_after):
-    """Quoted spread (fraction of mark) = base_spread + skew x utilization after the trade.
+    """Quoted option spread (fraction of mark) = base_spread + skew x min(utilization after
+    the trade, ``kernels.params.SPREAD_UTILIZATION_CAP``).
 
+    The cap (10: a stress loss ten times the NAV) keeps a quote finite when the NAV is nearly
+    gone; ``utilization_after`` may be inf (NAV <= 0). The trade book quotes with this core.
     Scalars give a float; arrays (scalars broadcast) give a new float64 array.
     """
-    if type(base_spread) is float and type(skew) is float and type(utilization_after) is float:
+    if type(base_spread) is float and type(skew) is float and type(utilization_after) is float \
+            and isfinite(base_spread) and isfinite(skew) and utilization_after >= 0.0:
         # Plain floats (the protocol's quotes): skip the array machinery.
-        if not (isfinite(base_spread) and isfinite(skew) and isfinite(utilization_after)):
-            for name, v in (("base_spread", base_spread), ("skew", skew),
-                            ("utilization_after", utilization_after)):
-                if not isfinite(v):
-                    raise ValueError(f"{name}: must be finite (got NaN or inf)")
-        return base_spread + skew * utilization_after
+        return core.option_spread(base_spread, skew, utilization_after, _UTIL_CAP)
     scalar = np.ndim(base_spread) == 0 and np.ndim(skew) == 0 and np.ndim(utilization_after) == 0
+    u = as_float_array("utilization_after", utilization_after)
+    if u.shape[0] and not (u >= 0.0).all():        # NaN fails too
+        raise ValueError("utilization_after: must be >= 0 (inf allowed)")
     b, k, u = broadcast(
         ("base_spread", "skew", "utilization_after"),
         as_finite_array("base_spread", base_spread),
         as_finite_array("skew", skew),
-        as_finite_array("utilization_after", utilization_after),
+        u,
     )
     out = np.empty(u.shape[0])
     cdef const double[::1] bv = b, kv = k, uv = u
@@ -153,19 +160,18 @@ def spread_for(base_spread, skew, utilization_after):
     cdef Py_ssize_t i
     with nogil:
         for i in range(ov.shape[0]):
-            ov[i] = bv[i] + kv[i] * uv[i]
+            ov[i] = core.option_spread(bv[i], kv[i], uv[i], _UTIL_CAP)
     return float(out[0]) if scalar else out
 
 
 cdef void _stress_losses(const double[::1] net, const double[::1] marks,
                          const double[:, ::1] stress, double[::1] out) noexcept nogil:
-    cdef Py_ssize_t g, s
-    cdef double total
-    for g in range(stress.shape[0]):
-        total = 0.0
-        for s in range(stress.shape[1]):
-            total += net[s] * (stress[g, s] - marks[s])
-        out[g] = total
+    cdef Py_ssize_t g
+    if stress.shape[0] and stress.shape[1]:
+        core.stress_losses(&net[0], &marks[0], &stress[0, 0], stress.shape[0], stress.shape[1], &out[0])
+    else:
+        for g in range(out.shape[0]):
+            out[g] = 0.0
 
 
 def _grid_args(net_size, marks, stress_marks):
@@ -183,22 +189,11 @@ def stress_losses(net_size, marks, stress_marks):
     return out
 
 
-cdef double _max_loss(double[::1] losses) noexcept nogil:
-    cdef double worst = 0.0
-    cdef Py_ssize_t g
-    for g in range(losses.shape[0]):
-        if losses[g] > worst:
-            worst = losses[g]
-    return worst
-
-
 def utilization(net_size, marks, stress_marks, nav_usd):
     """Largest stress loss (floored at 0) / pool NAV (USD); inf when nav_usd <= 0."""
     nav = as_scalar("nav_usd", nav_usd)
-    losses = stress_losses(net_size, marks, stress_marks)
-    if nav <= 0.0:
-        return INFINITY
-    return _max_loss(losses) / nav
+    cdef const double[::1] losses = stress_losses(net_size, marks, stress_marks)
+    return core.utilization_after(&losses[0], losses.shape[0], NULL, NULL, 0, 0, 0.0, nav)  # dn = 0
 
 
 def utilization_after_trade(net_size, marks, stress_marks, nav_usd, series, dn):
@@ -209,16 +204,9 @@ def utilization_after_trade(net_size, marks, stress_marks, nav_usd, series, dn):
     if isinstance(series, (bool, np.bool_)) or not isinstance(series, (int, np.integer)) \
             or not 0 <= series < net.shape[0]:
         raise ValueError(f"series: must be an integer in [0, {net.shape[0]}), got {series!r}")
-    cdef Py_ssize_t s = series, g
-    cdef double[::1] losses = np.empty(grid.shape[0])
-    cdef const double[:, ::1] gv = grid
-    cdef const double[::1] mv = mk
+    losses = np.empty(grid.shape[0])
     _stress_losses(net, mk, grid, losses)
-    for g in range(gv.shape[0]):
-        losses[g] += d * (gv[g, s] - mv[s])
-    if nav <= 0.0:
-        return INFINITY
-    return _max_loss(losses) / nav
+    return utilization_from_losses(losses, grid, mk, series, d, nav)
 
 
 def utilization_from_losses(const double[::1] losses, const double[:, ::1] stress_marks,
@@ -229,15 +217,8 @@ def utilization_from_losses(const double[::1] losses, const double[:, ::1] stres
     Unchecked: the protocol keeps ``losses`` for its book and quotes many trades against it;
     ``utilization_after_trade`` is the checked entry and gives the same number.
     """
-    if nav_usd <= 0.0:
-        return INFINITY
-    cdef Py_ssize_t g
-    cdef double worst = 0.0, x
-    for g in range(losses.shape[0]):
-        x = losses[g] + dn * (stress_marks[g, series] - marks[series])
-        if x > worst:
-            worst = x
-    return worst / nav_usd
+    return core.utilization_after(&losses[0], losses.shape[0], &stress_marks[0, 0], &marks[0],
+                                  stress_marks.shape[1], series, dn, nav_usd)
 
 
 def trade_allowed(util_before, util_after, max_utilization):
@@ -245,12 +226,12 @@ def trade_allowed(util_before, util_after, max_utilization):
     if type(util_before) is float and type(util_after) is float and type(max_utilization) is float \
             and util_before >= 0.0 and util_after >= 0.0 and isfinite(max_utilization) \
             and max_utilization >= 0.0:
-        return not (util_after > util_before and util_after > max_utilization)
+        return core.trade_allowed(util_before, util_after, max_utilization)
     for name, v in (("util_before", util_before), ("util_after", util_after)):
         if np.ndim(v) != 0 or math.isnan(float(v)) or float(v) < 0:
             raise ValueError(f"{name}: must be a number >= 0 (inf allowed), got {v!r}")
     cap = as_scalar("max_utilization", max_utilization, non_negative=True)
-    return not (float(util_after) > float(util_before) and float(util_after) > cap)
+    return core.trade_allowed(float(util_before), float(util_after), cap)
 
 
 def net_delta_usd(net_size, deltas, spots, underlying_of_series, n_underlyings):
@@ -268,7 +249,7 @@ def net_delta_usd(net_size, deltas, spots, underlying_of_series, n_underlyings):
     cdef Py_ssize_t s
     with nogil:
         for s in range(n):
-            ov[uv[s]] += nv[s] * dv[s] * sv[s]
+            ov[uv[s]] += core.delta_usd(nv[s], dv[s], sv[s])
     return out
 
 
@@ -293,17 +274,16 @@ def accrue_funding(pos_account, pos_series, pos_size, series_mark, series_payoff
     acct = as_index_array("pos_account", pos_account, n, na, "n_accounts")
     ser = as_index_array("pos_series", pos_series, n, n_series, "series")
     out = np.zeros(na)
-    # Per series first (tokens per unit of size), so the position loop is a gather and a sum.
-    rate = (mark - payoff) * (dt / period / price)
-    _accrue(acct, ser, size, rate, out)
+    _accrue(acct, ser, size, mark, payoff, dt / period / price, out)
     return out
 
 
 cdef void _accrue(const int64_t[::1] acct, const int64_t[::1] ser, const double[::1] size,
-                  const double[::1] rate, double[::1] out) noexcept nogil:
+                  const double[::1] mark, const double[::1] payoff, double dt_over_period_per_price,
+                  double[::1] out) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(size.shape[0]):
-        out[acct[i]] += size[i] * rate[ser[i]]
+        out[acct[i]] += core.funding_tokens(size[i], mark[ser[i]], payoff[ser[i]], dt_over_period_per_price)
 
 
 def unrealized_pnl_usd(pos_series, pos_size, pos_entry, series_mark):
@@ -319,7 +299,7 @@ def unrealized_pnl_usd(pos_series, pos_size, pos_entry, series_mark):
     cdef Py_ssize_t i
     with nogil:
         for i in range(n):
-            total += nv[i] * (mv[sv[i]] - ev[i])
+            total += core.position_pnl(nv[i], mv[sv[i]], ev[i])
     return total
 
 
@@ -363,13 +343,12 @@ cdef inline double _round_down(double x):
 
 def split_fee(fee, lp_share):
     """Split a fee (tokens) into (to_main_pool, to_insurance); the parts add up exactly."""
-    if type(fee) is float and type(lp_share) is float:      # plain floats: the protocol's path
-        if isfinite(fee) and fee >= 0.0 and isfinite(lp_share) and 0.0 <= lp_share <= 1.0:
-            main = fee * lp_share            # Python floats: no fused multiply-add, exact split
-            return main, fee - main
-    f = as_scalar("fee", fee, non_negative=True)
-    share = as_scalar("lp_share", lp_share, non_negative=True)
-    if share > 1.0:
-        raise ValueError(f"lp_share: must be in [0, 1], got {share}")
-    to_main = f * share
-    return to_main, f - to_main
+    cdef double to_main, to_ins
+    if not (type(fee) is float and type(lp_share) is float and isfinite(fee) and fee >= 0.0
+            and isfinite(lp_share) and 0.0 <= lp_share <= 1.0):       # else: say what is wrong
+        fee = as_scalar("fee", fee, non_negative=True)
+        lp_share = as_scalar("lp_share", lp_share, non_negative=True)
+        if lp_share > 1.0:
+            raise ValueError(f"lp_share: must be in [0, 1], got {lp_share}")
+    core.split_fee(fee, lp_share, &to_main, &to_ins)
+    return to_main, to_ins

@@ -4,41 +4,46 @@
 A trader's order is one call: the quote (spread from utilization after the trade; the
 utilization, net-delta and open-interest caps), the account's initial-margin check (a walk of
 that account's own positions through the step's ``margin_table``), the charge and the new
-position, with the pool's running risk shifted in place. The formulas are those of
-``kernels.pool`` and ``kernels.liquidation``; ``kernels.reference.trade_book`` is the plain-Python
-twin the tests hold this class to.
+position, with the pool's running risk shifted in place. The pool's and the margin rules it
+applies (spread, utilization after, funding, fee split, PnL, collateral value, the account's
+requirements) are the cores that the public functions of ``kernels.pool`` and
+``kernels.liquidation`` also run (``kernels/pool_core.pxd``, ``kernels/margin_core.pxd``); what
+is its own is bookkeeping: running aggregates, the net-delta and open-interest caps, and which
+price converts USD to tokens. ``kernels.reference.trade_book`` is its plain-Python twin.
 
 Units: sizes in units of the underlying (signed), marks and spots in USD, collateral and the
 ``last_*_tokens`` settlements in margin tokens, ``*_usd`` in USD. Collateral moves in place;
-the caller settles ``last_pool_tokens`` and ``last_insurance_tokens`` in its ledger.
+nothing else is written: the caller hands in the pool's assets (``pool_tokens``) and settles
+``last_pool_tokens`` / ``last_insurance_tokens`` (orders) and the funding total in its ledger.
 """
 
 cimport cython
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY, NAN
+from libc.math cimport fabs, fmax, fmin, isfinite, INFINITY
 from libc.stdint cimport int64_t, uint8_t
 
-from kernels.params import BookConfig, BookFull
+cimport kernels.pool_core as core
+from kernels.margin_core cimport _D0, _L0, account_margin, accumulate_position
+from kernels.params import SPREAD_UTILIZATION_CAP, BookConfig, BookFull, Refusal
 
 cnp.import_array()
 
-# Columns of a margin_table row (kernels.liquidation): mark, delta-rule USD per unit for
-# maintenance long / short and initial long / short, then mark - stress mark per crypto point.
 cdef enum:
-    _MARK = 0
-    _WM_LONG = 1
-    _WI_LONG = 3
-    _D0 = 5
     _MAX_CRYPTO = 64        # crypto stress points a margin check can hold on the stack
+
+cdef double _UTIL_CAP = SPREAD_UTILIZATION_CAP
+# Refusal codes (kernels.params.Refusal), as C ints for the order path.
+cdef int _POOL_INSOLVENT = Refusal.POOL_INSOLVENT
+cdef int _UTILIZATION = Refusal.UTILIZATION
+cdef int _DELTA_CAP = Refusal.DELTA_CAP
+cdef int _OI_CAP = Refusal.OI_CAP
+cdef int _MARGIN = Refusal.MARGIN
+cdef int _SIZE = Refusal.SIZE
+_REFUSALS = tuple(Refusal)          # code -> member
 
 _POSITION_FILL = {"pos_account": 0, "pos_series": 0, "pos_size": 0.0, "pos_entry": 0.0,
                   "pos_take_profit": np.inf, "pos_stop_loss": np.inf, "pos_next": -1}
-
-
-cdef inline double _cv(double q, double price, double haircut) noexcept nogil:
-    """Margin value (USD) of q tokens: positive balances are haircut, debts are not."""
-    return price * (fmax(q, 0.0) * (1.0 - haircut) + fmin(q, 0.0))
 
 
 @cython.final                 # no subclasses: cdef methods are called directly (and inlined)
@@ -67,9 +72,6 @@ cdef class TradeBook:
     cdef double[:, ::1] _stress, _table
     cdef Py_ssize_t _n_series, _nc
     cdef object _series_refs
-    cdef double[:, ::1] _bal
-    cdef Py_ssize_t _pool_row, _ins_row, _tok_col, _usdc_col
-    cdef readonly bint ledger_bound
     cdef double _haircut, _base, _skew, _perp_spread, _fee, _lp_share, _max_util, _max_delta, _oi_cap, _mm, _im
 
     def __init__(self, cfg, Py_ssize_t n_pool_points):
@@ -199,37 +201,6 @@ cdef class TradeBook:
             raise ValueError(f"prices: must be finite and > 0, got {price}, {price_in}, {price_out}")
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
-    def bind_ledger(self, balances, Py_ssize_t pool_row, Py_ssize_t insurance_row, Py_ssize_t token_col,
-                    Py_ssize_t usdc_col=-1):
-        """Settle each order's other side in a ledger's balance table (holders x assets, float64,
-        C-contiguous; rebind whenever the ledger reallocates it), and read the pool's assets
-        from it when ``open``/``close`` get ``pool_tokens=nan``: the pool's token balance plus,
-        if ``usdc_col >= 0``, its USDC balance at the oracle price."""
-        cdef double[:, ::1] bal = balances
-        for name, row in (("pool_row", pool_row), ("insurance_row", insurance_row)):
-            if not 0 <= row < bal.shape[0]:
-                raise IndexError(f"{name} {row} out of range [0, {bal.shape[0]})")
-        if not 0 <= token_col < bal.shape[1] or usdc_col >= bal.shape[1]:
-            raise IndexError(f"token_col / usdc_col out of range [0, {bal.shape[1]})")
-        self._bal = bal
-        self._pool_row, self._ins_row, self._tok_col, self._usdc_col = pool_row, insurance_row, token_col, usdc_col
-        self.ledger_bound = True
-
-    cdef double _pool_assets(self, double pool_tokens) except? -1.0:
-        if pool_tokens == pool_tokens:      # given
-            return pool_tokens
-        if not self.ledger_bound:
-            raise ValueError("pool_tokens: nan needs a bound ledger (bind_ledger)")
-        pool_tokens = self._bal[self._pool_row, self._tok_col]
-        if self._usdc_col >= 0:
-            pool_tokens += self._bal[self._pool_row, self._usdc_col] / self.price
-        return pool_tokens
-
-    def pool_assets(self):
-        """The pool's assets in tokens, read from the bound ledger: its token balance plus its
-        USDC balance (insurance payouts) at the oracle price."""
-        return self._pool_assets(NAN)
-
     def resync(self):
         """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
         cdef Py_ssize_t p, s
@@ -247,18 +218,14 @@ cdef class TradeBook:
 
     cdef void _recompute_risk(self) noexcept:
         cdef Py_ssize_t g, s, u
-        cdef double total
-        for g in range(self._losses.shape[0]):
-            total = 0.0
-            for s in range(self._n_series):
-                total += self._net[s] * (self._stress[g, s] - self._mark[s])
-            self._losses[g] = total
+        core.stress_losses(&self._net[0], &self._mark[0], &self._stress[0, 0], self._losses.shape[0],
+                           self._n_series, &self._losses[0])
         for u in range(self._dusd.shape[0]):
             self._dusd[u] = 0.0
             self._oi[u] = 0.0
         for s in range(self._n_series):
             u = self._und[s]
-            self._dusd[u] += self._net[s] * self._delta[s] * self._spot[s]
+            self._dusd[u] += core.delta_usd(self._net[s], self._delta[s], self._spot[s])
             self._oi[u] += self._abs[s] * self._spot[s]
 
     # ------------------------------------------------------------------ reading
@@ -273,29 +240,21 @@ cdef class TradeBook:
         return pool_tokens * self.price - self._upnl()
 
     cdef double _util_after(self, Py_ssize_t s, double dn, double nav) noexcept:
-        cdef Py_ssize_t g
-        cdef double worst = 0.0, x
-        if nav <= 0.0:
-            return INFINITY
-        for g in range(self._losses.shape[0]):
-            x = self._losses[g]
-            if dn != 0.0:
-                x += dn * (self._stress[g, s] - self._mark[s])
-            if x > worst:
-                worst = x
-        return worst / nav
+        return core.utilization_after(&self._losses[0], self._losses.shape[0], &self._stress[0, 0],
+                                      &self._mark[0], self._n_series, s, dn, nav)
 
     def upnl_usd(self):
         """Traders' unrealized PnL against the pool (USD)."""
         return self._upnl()
 
-    def nav_usd(self, double pool_tokens=NAN):
-        """Pool NAV (USD) given its balance in tokens: assets minus traders' unrealized PnL."""
-        return self._nav(self._pool_assets(pool_tokens))
+    def nav_usd(self, double pool_tokens):
+        """Pool NAV (USD) given its assets in tokens: assets minus traders' unrealized PnL."""
+        return self._nav(_pool_assets(pool_tokens))
 
-    def utilization(self, double pool_tokens=NAN):
-        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0)."""
-        return self._util_after(0, 0.0, self._nav(self._pool_assets(pool_tokens)))
+    def utilization(self, double pool_tokens):
+        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0), given the
+        pool's assets in tokens."""
+        return self._util_after(0, 0.0, self._nav(_pool_assets(pool_tokens)))
 
     def positions_of(self, Py_ssize_t a):
         """Open positions of account ``a``, newest first (closed ones are unlinked)."""
@@ -317,52 +276,28 @@ cdef class TradeBook:
 
     cdef void _margin(self, Py_ssize_t a, Py_ssize_t xs, double xn, double xe, double dq,
                       double* eq, double* mr, double* ir) noexcept:
-        """One account's (equity, maintenance, initial) in USD, as margin_from_table."""
-        cdef double upnl = 0.0, dm = 0.0, di = 0.0, cv, crypto, token, worst = 0.0
-        cdef double L[_MAX_CRYPTO]
-        cdef Py_ssize_t c, t, nc = self._nc, nt = self._moves.shape[0]
+        """One account's (equity, maintenance, initial) in USD, as margin_from_table: its
+        positions (and the extra one ``xs``) summed by the margin core on the stack."""
+        cdef double acc[_L0 + _MAX_CRYPTO]
+        cdef Py_ssize_t c, nc = self._nc
         cdef int64_t p = self._head[a], prev = -1, nxt
-        for c in range(nc):
-            L[c] = 0.0
-        while p >= 0 or xs >= 0:
-            if p >= 0:
-                nxt = self._next[p]
-                if self._size[p] == 0.0:         # closed: unlink it
-                    if prev < 0:
-                        self._head[a] = nxt
-                    else:
-                        self._next[prev] = nxt
-                    p = nxt
-                    continue
-                self._accumulate(self._ser[p], self._size[p], self._entry[p], &upnl, &dm, &di, L)
-                prev = p
-                p = nxt
+        for c in range(_L0 + nc):
+            acc[c] = 0.0
+        while p >= 0:
+            nxt = self._next[p]
+            if self._size[p] == 0.0:         # closed: unlink it
+                if prev < 0:
+                    self._head[a] = nxt
+                else:
+                    self._next[prev] = nxt
             else:
-                self._accumulate(xs, xn, xe, &upnl, &dm, &di, L)
-                xs = -1
-        cv = _cv(self._q[a] + dq, self.price, self._haircut)
-        eq[0] = cv + upnl
-        if nc > 0 and nt > 0:
-            crypto = L[0]
-            for c in range(1, nc):
-                crypto = fmax(crypto, L[c])
-            token = -self._moves[0] * cv
-            for t in range(1, nt):
-                token = fmax(token, -self._moves[t] * cv)
-            worst = fmax(crypto + token, 0.0)
-        mr[0] = fmax(dm, self._mm * worst)
-        ir[0] = fmax(di, self._im * worst)
-
-    cdef inline void _accumulate(self, Py_ssize_t s, double n, double entry, double* upnl,
-                                 double* dm, double* di, double* L) noexcept:
-        cdef Py_ssize_t c
-        cdef int j = n <= 0.0            # 0: long, 1: short
-        cdef double an = fabs(n)
-        upnl[0] += n * (self._table[s, _MARK] - entry)
-        dm[0] += an * self._table[s, _WM_LONG + j]
-        di[0] += an * self._table[s, _WI_LONG + j]
-        for c in range(self._nc):
-            L[c] += n * self._table[s, _D0 + c]
+                accumulate_position(&self._table[self._ser[p], 0], self._size[p], self._entry[p], nc, acc)
+                prev = p
+            p = nxt
+        if xs >= 0:
+            accumulate_position(&self._table[xs, 0], xn, xe, nc, acc)
+        account_margin(acc, nc, self._q[a] + dq, self.price, self._haircut, &self._moves[0],
+                       self._moves.shape[0], self._mm, self._im, eq, mr, ir)
 
     def margin(self, Py_ssize_t a, Py_ssize_t extra_series=-1, double extra_size=0.0,
                double extra_entry=0.0, double collateral_change=0.0):
@@ -396,9 +331,10 @@ cdef class TradeBook:
         """Phase 7 in one walk of the accounts: funding, then the margin check.
 
         Each open position of signed size n pays n (mark - payoff) dt / T USD (design 5), in
-        tokens at the oracle price, from its account's collateral to the pool (settled in the
-        bound ledger). Then each account is checked as ``needs_liquidation`` does. Returns
-        (tokens to the pool, USD paid by the accounts that paid, needs_liquidation).
+        tokens at the oracle price, from its account's collateral; the total is the pool's,
+        which the caller settles in its ledger. Then each account is checked as
+        ``needs_liquidation`` does. Returns (tokens to the pool, USD paid by the accounts that
+        paid, needs_liquidation).
         """
         cdef const double[::1] pay = np.ascontiguousarray(payoff, dtype=np.float64)
         if pay.shape[0] != self._n_series:
@@ -412,7 +348,7 @@ cdef class TradeBook:
                 f = 0.0
                 p = self._head[a]
                 while p >= 0:
-                    f += self._size[p] * (self._mark[self._ser[p]] - pay[self._ser[p]]) * k
+                    f += core.funding_tokens(self._size[p], self._mark[self._ser[p]], pay[self._ser[p]], k)
                     p = self._next[p]
                 self._q[a] -= f
                 total += f
@@ -423,15 +359,13 @@ cdef class TradeBook:
                     needs = self._head[a] >= 0 and eq < mr + tol * fabs(mr)
             if not needs and self._head[a] < 0 and self._q[a] < 0.0:
                 needs = True
-        if self.ledger_bound:
-            self._bal[self._pool_row, self._tok_col] += total
         return total, paid * self.price, needs
 
     # ------------------------------------------------------------------ trading
     cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:
         if self._perp[s]:
             return self._perp_spread
-        return self._base + self._skew * fmin(util_after, 10.0)
+        return core.option_spread(self._base, self._skew, util_after, _UTIL_CAP)
 
     cdef int _quote(self, Py_ssize_t s, double dn, double nav, double* spread, double* after) noexcept:
         cdef double before, old_delta, new_delta
@@ -439,50 +373,52 @@ cdef class TradeBook:
         if nav <= 0.0:
             spread[0] = self._spread(s, 1.0)
             after[0] = INFINITY
-            return 1
+            return _POOL_INSOLVENT
         before = self._util_after(0, 0.0, nav)
         after[0] = self._util_after(s, dn, nav)
         spread[0] = self._spread(s, after[0])
-        if after[0] > before and after[0] > self._max_util:
-            return 2
+        if not core.trade_allowed(before, after[0], self._max_util):
+            return _UTILIZATION
         u = self._und[s]
         old_delta = self._dusd[u]
-        new_delta = old_delta + dn * self._delta[s] * self._spot[s]
+        new_delta = old_delta + core.delta_usd(dn, self._delta[s], self._spot[s])
         if fabs(new_delta) > fabs(old_delta) and fabs(new_delta) > self._max_delta * nav:
-            return 3
+            return _DELTA_CAP
         if self._oi[u] + fabs(dn) * self._spot[s] > self._oi_cap:
-            return 4
+            return _OI_CAP
         return 0
 
-    def quote(self, Py_ssize_t s, double dn, double pool_tokens=NAN):
-        """(spread fraction, utilization after, refusal code) of a trade of ``dn`` in ``s``."""
+    def quote(self, Py_ssize_t s, double dn, double pool_tokens):
+        """(spread fraction, utilization after, ``Refusal``) of a trade of ``dn`` in ``s``,
+        given the pool's assets in tokens."""
         self._check_series(s)
         cdef double spread, after
-        cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
-        return spread, after, why
+        cdef int why = self._quote(s, dn, self._nav(_pool_assets(pool_tokens)), &spread, &after)
+        return spread, after, _REFUSALS[why]
 
-    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens=NAN,
+    def open(self, Py_ssize_t a, Py_ssize_t s, double dn, double margin_buffer, double pool_tokens,
              double take_profit_usd=INFINITY, double stop_loss_usd=INFINITY):
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
-        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
-        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger.
+        margin (times ``margin_buffer``) allow; returns the slot, or minus a ``Refusal`` code.
+        ``pool_tokens``: the pool's assets (tokens, finite). The spread and the pool's share of
+        the fee are left in ``last_pool_tokens``, insurance's in ``last_insurance_tokens``.
         ``take_profit_usd`` / ``stop_loss_usd``: the position's orders (see ``set_triggers``).
         Raises ``BookFull`` (an IndexError) when the position arrays are full."""
         self._check_account(a)
         self._check_series(s)
         if dn == 0.0 or not isfinite(dn):
-            return -6
+            return -_SIZE
         if self.n_positions == self._size.shape[0]:
             raise BookFull("position arrays are full: compact() or grow_positions() first")
         cdef double spread, after, spread_usd, fee_usd, eq, mr, ir, mark = self._mark[s]
-        cdef int why = self._quote(s, dn, self._nav(self._pool_assets(pool_tokens)), &spread, &after)
+        cdef int why = self._quote(s, dn, self._nav(_pool_assets(pool_tokens)), &spread, &after)
         if why:
             return -why
         spread_usd = fabs(dn) * mark * spread
         fee_usd = fabs(dn) * self._spot[s] * self._fee
         self._margin(a, s, dn, mark, -(spread_usd + fee_usd) / self.price_in, &eq, &mr, &ir)
         if eq < margin_buffer * ir:
-            return -5
+            return -_MARGIN
         self._charge(a, spread_usd, fee_usd, 0.0)
         cdef Py_ssize_t p = self.n_positions
         self.n_positions += 1
@@ -497,9 +433,11 @@ cdef class TradeBook:
         self._log(0, a, self.last_notional_usd, 0.0)
         return p
 
-    def close(self, Py_ssize_t p, double fraction, double pool_tokens=NAN):
-        """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
-        the realized PnL in USD before spread and fees."""
+    def close(self, Py_ssize_t p, double fraction, double pool_tokens):
+        """Close ``fraction`` of position ``p`` at mark minus spread (never refused), given the
+        pool's assets in tokens; returns the realized PnL in USD before spread and fees. The
+        pool's side (spread and fee share, minus the realized PnL) is left in
+        ``last_pool_tokens``, insurance's in ``last_insurance_tokens``."""
         self._check_position(p)
         if not isfinite(fraction):
             raise ValueError(f"fraction: must be finite, got {fraction}")
@@ -511,8 +449,8 @@ cdef class TradeBook:
         fraction = fmin(fmax(fraction, 0.0), 1.0)
         cdef Py_ssize_t s = self._ser[p], a = self._acct[p]
         cdef double dn = -fraction * n, mark = self._mark[s], closed, pnl_tokens = 0.0
-        cdef double spread = self._spread(s, self._util_after(s, dn, self._nav(self._pool_assets(pool_tokens))))
-        cdef double realized_usd = fraction * n * (mark - self._entry[p])
+        cdef double spread = self._spread(s, self._util_after(s, dn, self._nav(_pool_assets(pool_tokens))))
+        cdef double realized_usd = core.position_pnl(fraction * n, mark, self._entry[p])
         if realized_usd != 0.0:
             pnl_tokens = realized_usd / (self.price_out if realized_usd > 0 else self.price_in)
             self._q[a] += pnl_tokens
@@ -527,15 +465,11 @@ cdef class TradeBook:
 
     cdef void _charge(self, Py_ssize_t a, double spread_usd, double fee_usd, double pnl_tokens) noexcept:
         """Spread to the main pool, the fee split main/insurance; realized PnL out of the pool."""
-        cdef double spread_t = spread_usd / self.price_in, fee_t = fee_usd / self.price_in
-        cdef double to_main = fee_t * self._lp_share
-        cdef double to_ins = fee_t - to_main
+        cdef double spread_t = spread_usd / self.price_in, fee_t = fee_usd / self.price_in, to_main, to_ins
+        core.split_fee(fee_t, self._lp_share, &to_main, &to_ins)
         self._q[a] -= spread_t + to_main + to_ins
         self.last_pool_tokens = spread_t + to_main - pnl_tokens
         self.last_insurance_tokens = to_ins
-        if self.ledger_bound:               # the other side, straight into the ledger
-            self._bal[self._pool_row, self._tok_col] += self.last_pool_tokens
-            self._bal[self._ins_row, self._tok_col] += to_ins
         self.last_spread_usd = spread_usd
         self.last_fee_usd = fee_usd
 
@@ -546,8 +480,8 @@ cdef class TradeBook:
         self._net[s] += dn
         self._abs[s] += gross
         for g in range(self._losses.shape[0]):
-            self._losses[g] += dn * (self._stress[g, s] - mark)
-        self._dusd[u] += dn * self._delta[s] * self._spot[s]
+            self._losses[g] += core.trade_loss(dn, self._stress[g, s], mark)
+        self._dusd[u] += core.delta_usd(dn, self._delta[s], self._spot[s])
         self._oi[u] += gross * self._spot[s]
 
     cdef void _log(self, uint8_t is_close, Py_ssize_t a, double notional_usd, double realized_usd) except *:
@@ -600,7 +534,7 @@ cdef class TradeBook:
         for p in range(self.n_positions):
             n = self._size[p]
             if n != 0.0:
-                pnl = n * (self._mark[self._ser[p]] - self._entry[p])
+                pnl = core.position_pnl(n, self._mark[self._ser[p]], self._entry[p])
                 if pnl >= self._tp[p] or pnl <= -self._sl[p]:
                     h[self._acct[p]] = 1
         return np.flatnonzero(hit)
@@ -608,7 +542,7 @@ cdef class TradeBook:
     def position_pnl_usd(self, Py_ssize_t p):
         """Unrealized PnL of position ``p`` at the current marks (USD)."""
         self._check_position(p)
-        return self._size[p] * (self._mark[self._ser[p]] - self._entry[p])
+        return core.position_pnl(self._size[p], self._mark[self._ser[p]], self._entry[p])
 
     # ------------------------------------------------------------------ checks
     cdef inline void _check_position(self, Py_ssize_t p) except *:
@@ -622,3 +556,10 @@ cdef class TradeBook:
     cdef inline void _check_series(self, Py_ssize_t s) except *:
         if s < 0 or s >= self._n_series:
             raise IndexError(f"series {s} out of range [0, {self._n_series})")
+
+
+cdef inline double _pool_assets(double pool_tokens) except? -1.0:
+    """The pool's assets (tokens) the caller handed in: they must be finite."""
+    if not isfinite(pool_tokens):
+        raise ValueError(f"pool_tokens: must be finite (the pool's assets in tokens), got {pool_tokens}")
+    return pool_tokens

@@ -35,7 +35,6 @@ class Ledger:
         self._index: dict[str, int] = {}
         self._external = np.zeros(16, dtype=bool)
         self._vectors: list[tuple[str, int, Callable[[], np.ndarray]]] = []
-        self._table_users: list[Callable[[np.ndarray], None]] = []
         self.max_relative_error = 0.0   # largest audit error seen so far
         self.transfers = 0               # number of transfers recorded
 
@@ -48,8 +47,6 @@ class Ledger:
         if hid == self._balances.shape[0]:
             self._balances = np.vstack([self._balances, np.zeros_like(self._balances)])
             self._external = np.concatenate([self._external, np.zeros_like(self._external)])
-            for rebind in self._table_users:
-                rebind(self._balances)
         self._names.append(name)
         self._index[name] = hid
         self._external[hid] = external
@@ -67,13 +64,6 @@ class Ledger:
     def register_vector(self, name: str, asset: str, getter: Callable[[], np.ndarray]) -> None:
         """Count a struct-of-arrays balance (e.g. a market's collateral array) in the audit."""
         self._vectors.append((name, self._asset_index[asset], getter))
-
-    def share_table(self, rebind: Callable[[np.ndarray], None]) -> None:
-        """Let a kernel settle one-sided changes straight into the balance table
-        (``[holder, asset]``, float64): ``rebind(table)`` now and whenever the table is
-        reallocated. Like ``settle_kernel``, the audit checks that the other side was moved."""
-        self._table_users.append(rebind)
-        rebind(self._balances)
 
     # -- reading ---------------------------------------------------------------------------
     def balance(self, holder: int, asset: str) -> float:
@@ -120,6 +110,22 @@ class Ledger:
             if not math.isfinite(delta):
                 raise ValueError(f"kernel settlement of {asset} to {self._names[holder]} is {delta}")
             self._balances[holder, a] += delta
+        self.transfers += 1
+
+    def settle_order(self, asset: str, pool: int, insurance: int, pool_tokens: float,
+                     insurance_tokens: float) -> None:
+        """``settle_kernel`` for one order of a trade book (the hot path: no dict): the pool's
+        and insurance's sides, in that order, of an order whose collateral side the book moved.
+
+        ``pool_tokens`` may be negative (a close paying realized PnL out of the pool).
+        """
+        if not (math.isfinite(pool_tokens) and math.isfinite(insurance_tokens)):
+            raise ValueError(f"order settlement of {asset}: pool {pool_tokens}, "
+                             f"insurance {insurance_tokens}")
+        a = self._asset_index[asset]
+        bal = self._balances
+        bal[pool, a] += pool_tokens
+        bal[insurance, a] += insurance_tokens
         self.transfers += 1
 
     def _debit(self, asset: str, src: int, amount: float) -> float:

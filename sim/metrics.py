@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 import pandas as pd
 
+from sim.protocol.market_events import LiquidationEvent, WaterfallEvent
+
 if TYPE_CHECKING:
     from sim.model import FlywheelModel
     from sim.protocol.options_market import OptionsMarket
@@ -122,7 +124,7 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
     return row
 
 
-def record_market_events(model, m) -> None:
+def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
     """Turn a market's step events into event rows (token amounts and USD at the oracle).
 
     The step's trades and closes come first (as columns), then its other events in order.
@@ -134,20 +136,21 @@ def record_market_events(model, m) -> None:
         model.events.extend(model.step_count, ["trade", "close"], st.trade_close, m.token, st.trade_account,
                             agents, st.trade_usd)
     for ev in m.stats.events:
-        kind, account = ev[0], ev[1]
-        owner = m.account_owner[account] if 0 <= account < len(m.account_owner) else None
-        agent = getattr(owner, "unique_id", -1)
-        if kind == "waterfall":
-            _, _, deficit, from_ins, from_pool = ev
+        account = ev.account
+        agent = int(m.account_agent[account])        # the owner's Mesa id (-1: not an agent)
+        if isinstance(ev, WaterfallEvent):
+            from_ins, from_pool = ev.from_insurance_tokens, ev.from_pool_tokens
             if from_ins > 0:
                 model.record_event("waterfall_insurance", m.token, account, agent, from_ins, from_ins * P)
             if from_pool > 0:
                 model.record_event("waterfall_pool", m.token, account, agent, from_pool, from_pool * P)
-        elif kind == "liquidation":
-            model.record_event("liquidation", m.token, account, agent, ev[2], ev[2] * P, "penalty in tokens")
-        else:
-            amount = float(ev[2]) if len(ev) > 2 else 0.0
-            model.record_event(kind, m.token, account, agent, amount, amount * P, ev[3] if len(ev) > 3 else "")
+        elif isinstance(ev, LiquidationEvent):
+            pen = ev.penalty_tokens
+            model.record_event("liquidation", m.token, account, agent, pen, pen * P,
+                               "penalty in tokens")
+        else:                                   # AdlEvent
+            paid = ev.paid_tokens
+            model.record_event(ev.kind, m.token, account, agent, paid, paid * P, "")
 
 
 class History:

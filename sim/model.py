@@ -413,8 +413,7 @@ class FlywheelModel(mesa.Model):
             window = int(round(ACTIVE_WINDOW_DAYS / self.step_days))
             holding = [m.accounts_holding() for m in self.markets.values()]
             return self.activity.count(self.step_count, window, holding)
-        # Share holders are LP agents and, in a pool it seeded, the treasury: count the agents.
-        return sum(len(m.shares) - (self.treasury in m.shares) for m in self.markets.values())
+        return sum(m.lp_holders() for m in self.markets.values())
 
     def current_quality(self) -> tuple[float, float, float]:
         """(quality, depth_usd, spread) of the whole venue now (design section 8)."""

@@ -1,5 +1,7 @@
 """The ledger's conservation audit: transfers keep it at rounding, a leak shows at its size."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -54,18 +56,32 @@ def test_an_overdraft_is_refused():
         led.transfer("USDC", holders[0], holders[1], led.balance(holders[0], "USDC") * 1.01)
 
 
-def test_a_shared_table_is_rebound_when_the_ledger_grows():
-    """A kernel sharing the balance table always holds the live one: its writes land in the
-    ledger even after new holders forced a reallocation, and the audit sees them."""
+def test_an_order_is_settled_through_the_checked_api():
+    """A trade book's order moves collateral in a registered vector; ``settle_order`` books
+    the pool's and insurance's sides (pool first), and only then does the audit balance."""
     led = Ledger(["TSLA.M"])
     world = led.open_account("world", external=True)
-    pool = led.open_account("pool")
-    seen = []
-    led.share_table(seen.append)
-    for i in range(100):                        # several reallocations
-        led.open_account(f"h{i}")
-    assert len(seen) > 1 and seen[-1] is led._balances
-    led.transfer("TSLA.M", world, pool, 5.0)
-    seen[-1][pool, 0] += 1.0                    # a one-sided kernel write ...
-    assert led.balance(pool, "TSLA.M") == 6.0
-    assert led.audit() > 0.0                    # ... is seen by the audit until its other side moves
+    pool, ins = led.open_account("pool"), led.open_account("insurance")
+    collateral = np.zeros(2)
+    led.register_vector("collateral", "TSLA.M", lambda: collateral)
+    led.transfer("TSLA.M", world, pool, 100.0)
+    led.into_vector("TSLA.M", world, collateral, 1, 10.0)
+    collateral[1] -= 0.75                       # the book charged spread + fee ...
+    assert led.audit() > 1e-3                   # ... which the audit sees until the other side moves
+    led.settle_order("TSLA.M", pool, ins, 0.5, 0.25)
+    assert led.balance(pool, "TSLA.M") == 100.5 and led.balance(ins, "TSLA.M") == 0.25
+    assert led.audit() < 1e-15
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_settlement_raises_and_moves_nothing(bad):
+    led = Ledger(["TSLA.M"])
+    pool, ins = led.open_account("pool"), led.open_account("insurance")
+    with pytest.raises(ValueError, match="settlement"):
+        led.settle_order("TSLA.M", pool, ins, bad, 0.0)
+    with pytest.raises(ValueError, match="settlement"):
+        led.settle_order("TSLA.M", pool, ins, 0.0, bad)
+    with pytest.raises(ValueError, match="settlement"):
+        led.settle_kernel("TSLA.M", {pool: bad})
+    assert led.balance(pool, "TSLA.M") == 0.0 and led.balance(ins, "TSLA.M") == 0.0
+    assert not hasattr(led, "share_table")      # the ledger is the only writer of its table

@@ -129,6 +129,18 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
         assert low <= ts.loc[mask, f"premium[{name}]"].median() <= high
 
 
+class _Victim:
+    """An account owner that is not an agent (sim.protocol.owners.AccountOwner)."""
+
+    unique_id = -1
+
+    def on_liquidated(self) -> None:
+        pass
+
+    def remap_positions(self, market, remap: dict[int, int]) -> None:
+        pass
+
+
 def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
     """Design 17: with no insurance, the pool (the LPs) pays a deficit token for token."""
     m = run_model(small(insurance={"initial": 0.0},

@@ -283,3 +283,26 @@ def test_dust_deposit_whose_shares_would_be_subnormal_mints_nothing(module) -> N
     minted = module.shares_for_deposit(deposit, ts, ta)
     assert minted == 0.0
     assert module.assets_for_shares(minted, ts + minted, ta + deposit) <= deposit
+
+
+@pytest.mark.parametrize("module", [pool, ref], ids=["cython", "twin"])
+def test_spread_caps_utilization_at_the_named_cap(module) -> None:
+    """base + skew x min(utilization, SPREAD_UTILIZATION_CAP): linear below the cap, flat above
+    it and at inf (NAV <= 0), as the trade book quotes (design 5, kernels.params)."""
+    from kernels.params import SPREAD_UTILIZATION_CAP as CAP
+
+    top = 0.002 + 0.01 * CAP
+    half = module.spread_for(0.002, 0.01, 0.5 * CAP)
+    assert half == pytest.approx(0.002 + 0.005 * CAP, rel=1e-15)
+    for u in (CAP, 2.0 * CAP, 1e300, math.inf):
+        assert module.spread_for(0.002, 0.01, u) == pytest.approx(top, rel=1e-15)
+    got = module.spread_for(0.002, 0.01, np.array([0.0, CAP, 3.0 * CAP, math.inf]))
+    np.testing.assert_allclose(got, [0.002, top, top, top], rtol=1e-15)
+
+
+def test_spread_for_rejects_a_utilization_that_is_not_a_number_or_negative() -> None:
+    for bad in (math.nan, -0.5, -math.inf):
+        with pytest.raises(ValueError, match="utilization_after"):
+            pool.spread_for(0.002, 0.01, bad)
+        with pytest.raises(ValueError, match="utilization_after"):
+            pool.spread_for(0.002, 0.01, np.array([0.1, bad]))

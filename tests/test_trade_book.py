@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from kernels import liquidation as kliq
 from kernels import pool as kpool
 from kernels import trade_book as kbook
-from kernels.params import REFUSALS, BookConfig, MarginParams
+from kernels.params import SPREAD_UTILIZATION_CAP, BookConfig, MarginParams, Refusal
+from kernels.reference import pool as rpool
 from kernels.reference import trade_book as rbook
 
 TWIN_RTOL = 1e-12   # same arithmetic in the same order: agreement to rounding
@@ -35,7 +36,7 @@ SETTINGS = settings(max_examples=50, deadline=None)
 FEW = settings(max_examples=25, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 TOKEN_MOVES = np.array([-0.3, 0.0, 0.1])
-CODE = {name: i for i, name in enumerate(REFUSALS)}   # "utilization" -> 2, ...
+CODE = {r.name.lower(): int(r) for r in Refusal}      # "utilization" -> 2, ...
 N_OPS = 70
 POSITION_FIELDS = ("pos_account", "pos_series", "pos_size", "pos_entry", "pos_take_profit",
                    "pos_stop_loss", "pos_next")
@@ -465,7 +466,7 @@ def check_open(book, w, cfg, op, scale: Scale) -> int:
     slot = book.open(a, s, dn, buffer, pool)
     got = 0 if slot >= 0 else -slot
     if not ambiguous:
-        assert got == code, f"open{op[1:]}: got {REFUSALS[got]!r}, rules say {REFUSALS[code]!r}"
+        assert got == code, f"open{op[1:]}: got {Refusal(got)!r}, rules say {Refusal(code)!r}"
     if slot < 0:
         assert_unchanged(before, book, f"refused open{op[1:]}")
         return slot
@@ -937,52 +938,97 @@ def test_needs_liquidation_agrees_with_the_liquidation_pass(seed: int, shock: fl
 
 
 @pytest.mark.parametrize("cls", [kbook.TradeBook, rbook.TradeBook], ids=["cython", "twin"])
-@pytest.mark.parametrize("usdc_col", [-1, 2])
-def test_a_ledger_bound_book_settles_in_the_table_and_reads_the_pool_from_it(cls, usdc_col: int) -> None:
-    """Bound to a balance table, ``open``/``close`` without ``pool_tokens`` read the pool's
-    assets from it (tokens, plus USDC at the oracle price) and add the pool's and insurance's
-    side of each order to it; the results equal an unbound book given those assets."""
-    rng = np.random.default_rng(12)
-    sc = scenario(rng)
-    bound, free = make_book(cls, sc), make_book(cls, sc)
-    table = np.zeros((5, 3))
-    pool_row, ins_row, tok = 3, 1, 0
-    table[pool_row, tok] = sc.pool_tokens
-    table[pool_row, 2] = 1000.0 if usdc_col >= 0 else 0.0
-    bound.bind_ledger(table, pool_row, ins_row, tok, usdc_col)
-    assert bound.ledger_bound and not free.ledger_bound
-    w = sc.world
-    for _ in range(60):
-        pool_now = table[pool_row, tok] + (table[pool_row, 2] / bound.price if usdc_col >= 0 else 0.0)
-        before = table.copy()
-        if rng.random() < 0.6 or bound.n_positions == 0:
-            if bound.n_positions == bound.position_capacity:
-                bound.grow_positions(), free.grow_positions()
-            s, dn = random_trade(rng, w)
-            a = int(rng.integers(bound.n_accounts))
-            got, want = bound.open(a, s, dn, 1.0), free.open(a, s, dn, 1.0, pool_now)
-            ok = got >= 0
-        else:
-            p = int(rng.integers(bound.n_positions))
-            got, want = bound.close(p, 1.0), free.close(p, 1.0, pool_now)
-            ok = free.pos_size[p] == 0.0 and got == want
-        assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
-        moved = table - before
-        if ok and (bound.last_pool_tokens or bound.last_insurance_tokens):
-            ulp = 1e-14 * (abs(before[pool_row, tok]) + abs(before[ins_row, tok]) + 1.0)  # differences of sums
-            assert moved[pool_row, tok] == pytest.approx(free.last_pool_tokens, rel=1e-12, abs=ulp)
-            assert moved[ins_row, tok] == pytest.approx(free.last_insurance_tokens, rel=1e-12, abs=ulp)
-        moved[pool_row, tok] = moved[ins_row, tok] = 0.0
-        assert not moved.any()                   # nothing else in the table changes
-    np.testing.assert_allclose(bound.collateral[: bound.n_accounts], free.collateral[: free.n_accounts],
-                               rtol=1e-12, atol=1e-12)
-
-
-def test_pool_tokens_nan_without_a_bound_ledger_is_an_error() -> None:
+def test_the_book_reads_no_ledger_and_needs_finite_pool_assets(cls) -> None:
+    """The book is handed the pool's assets on every call that needs the NAV; it has no ledger
+    to read or write (the caller settles ``last_*_tokens`` through the ledger's API)."""
     sc = scenario(np.random.default_rng(4))
-    book = make_book(kbook.TradeBook, sc)
-    with pytest.raises(ValueError, match="bind_ledger"):
-        book.open(0, 0, 1.0, 1.0)
+    book = make_book(cls, sc)
+    assert not hasattr(book, "bind_ledger") and not hasattr(book, "pool_assets")
+    for bad in (math.nan, math.inf):
+        for call in (lambda: book.open(0, 0, 1.0, 1.0, bad), lambda: book.quote(0, 1.0, bad),
+                     lambda: book.nav_usd(bad), lambda: book.utilization(bad)):
+            with pytest.raises(ValueError, match="pool_tokens"):
+                call()
+
+
+# ---------------------------------------------------------------- public functions run the book's cores
+
+@SETTINGS
+@given(seed=seeds, util=st.one_of(st.floats(0.0, 40.0), st.just(math.inf)))
+def test_spread_for_is_the_books_quoted_spread_including_above_the_cap(seed: int, util: float):
+    """``kernels.pool.spread_for`` and the book quote with one core: for the book's utilization
+    after a trade (and for any utilization, above SPREAD_UTILIZATION_CAP too) the public
+    function gives the book's spread to the last bit; the twins agree to rounding."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e6)
+    book, twin = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
+    cfg, w = sc.cfg, sc.world
+    for book_ in (book, twin):
+        book_.collateral[: book_.n_accounts] = 1e9
+    options = np.flatnonzero(w.is_perp == 0)
+    if options.size == 0:
+        return
+    s = int(rng.choice(options))
+    # A pool so small that this trade's utilization after is ``util`` (inf: NAV <= 0 is refused,
+    # so push it through the public functions alone).
+    dn = 50.0 / w.spot[s] * (1.0 if rng.random() < 0.5 else -1.0)
+    pool_tokens = sc.pool_tokens * float(rng.uniform(0.001, 1.0))
+    spread, after, why = book.quote(s, dn, pool_tokens)
+    assert spread == kpool.spread_for(cfg.base_spread, cfg.skew, after)                  # same bits
+    assert spread == pytest.approx(rpool.spread_for(cfg.base_spread, cfg.skew, after), rel=1e-15)
+    assert twin.quote(s, dn, pool_tokens)[0] == pytest.approx(spread, rel=1e-12)
+    capped = cfg.base_spread + cfg.skew * SPREAD_UTILIZATION_CAP
+    got = kpool.spread_for(cfg.base_spread, cfg.skew, util)
+    assert got == kpool.spread_for(np.array([cfg.base_spread]), cfg.skew, np.array([util]))[0]
+    assert got == pytest.approx(rpool.spread_for(cfg.base_spread, cfg.skew, util), rel=1e-15)
+    if util >= SPREAD_UTILIZATION_CAP:
+        assert got == pytest.approx(capped, rel=1e-15)
+    if after >= SPREAD_UTILIZATION_CAP:
+        assert spread == pytest.approx(capped, rel=1e-15)
+
+
+def test_the_book_quotes_the_capped_spread_when_the_pool_is_nearly_gone() -> None:
+    """A pool whose NAV is a sliver: utilization after the trade is far above the cap, and the
+    book's quote is base + skew x SPREAD_UTILIZATION_CAP, as ``spread_for`` says."""
+    sc = scenario(np.random.default_rng(21), max_utilization=1e9, max_net_delta_fraction=1e9)
+    book, w, cfg = make_book(kbook.TradeBook, sc), sc.world, sc.cfg
+    s = int(np.flatnonzero(w.is_perp == 0)[0])
+    dn = 5_000.0 / w.spot[s]
+    if np.max(dn * (w.stress_pool[:, s] - w.mark[s])) <= 0.0:
+        dn = -dn                                          # the side that loses the pool money
+    loss = float(np.max(dn * (w.stress_pool[:, s] - w.mark[s])))
+    tiny = 1e-3 * loss / book.price            # NAV 1/1000 of the loss: utilization ~1000
+    spread, after, why = book.quote(s, dn, tiny)
+    assert after > 10 * SPREAD_UTILIZATION_CAP and why == Refusal.ACCEPTED
+    assert spread == kpool.spread_for(cfg.base_spread, cfg.skew, after)
+    assert spread == pytest.approx(cfg.base_spread + cfg.skew * SPREAD_UTILIZATION_CAP, rel=1e-15)
+
+
+@SETTINGS
+@given(seed=seeds, dt=st.floats(1e-5, 0.05))
+def test_pool_accrue_funding_is_the_books_funding_per_account(seed: int, dt: float) -> None:
+    """One position per account: ``kernels.pool.accrue_funding`` and the book's funding walk
+    run the same core, so each account's funding is the same to the last bit."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e9, max_net_delta_fraction=1e9)
+    book, w = make_book(kbook.TradeBook, sc), sc.world
+    book.collateral[: book.n_accounts] = 1e9
+    while book.position_capacity < book.n_accounts:
+        book.grow_positions()
+    for a in range(book.n_accounts):
+        s, dn = random_trade(rng, w)
+        if math.isfinite(dn) and dn != 0.0:
+            book.open(a, s, dn, 1.0, 1e12)
+    k, na = book.n_positions, book.n_accounts
+    payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
+    want = kpool.accrue_funding(book.pos_account[:k], book.pos_series[:k], book.pos_size[:k],
+                                w.mark, payoff, dt, 1.0, book.price, na)
+    q0 = book.collateral[:na].copy()
+    total, _, _ = book.accrue_funding(payoff, dt)
+    # Compare the debits as the book makes them (q - f): same core, same bits.
+    np.testing.assert_array_equal(book.collateral[:na], q0 - want)
+    scale = float(np.abs(want).sum())
+    assert total == pytest.approx(float(want.sum()), rel=1e-12, abs=1e-12 * scale)
 
 
 @SETTINGS
@@ -1028,9 +1074,9 @@ def test_triggered_accounts_are_those_whose_orders_crossed(seed: int) -> None:
 @SETTINGS
 @given(seed=seeds, dt=st.floats(1e-5, 0.05))
 def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt: float) -> None:
-    """``accrue_funding`` moves exactly ``kernels.pool.accrue_funding``'s amounts from each
-    account to the pool (bound ledger table), reports what payers paid (USD), and its flag is
-    ``needs_liquidation`` after the funding; the twin agrees."""
+    """``accrue_funding`` debits exactly ``kernels.pool.accrue_funding``'s amounts from each
+    account and returns their total (the pool's, which the caller settles), reports what payers
+    paid (USD), and its flag is ``needs_liquidation`` after the funding; the twin agrees."""
     rng = np.random.default_rng(seed)
     sc = scenario(rng, max_utilization=1e6)
     cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
@@ -1039,12 +1085,6 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
         op = random_op(rng, cy, w, sc.pool_tokens)
         if op[0] in ("open", "close"):
             apply_op(cy, op), apply_op(py, op)
-    tables = []
-    for book in (cy, py):
-        table = np.zeros((2, 1))
-        table[0, 0] = sc.pool_tokens
-        book.bind_ledger(table, 0, 1, 0)
-        tables.append(table)
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
     k, na = cy.n_positions, cy.n_accounts
     want = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
@@ -1056,8 +1096,29 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
     np.testing.assert_allclose(q0 - cy.collateral[:na], want, rtol=1e-12, atol=1e-13 * scale + ulp_q)
     np.testing.assert_allclose(cy.collateral[:na], py.collateral[:na], rtol=1e-12, atol=1e-13 * scale)
     assert got_c[0] == pytest.approx(want.sum(), rel=1e-12, abs=1e-13 * scale)
-    ulp_pool = 4 * np.finfo(float).eps * abs(sc.pool_tokens)
-    assert tables[0][0, 0] - sc.pool_tokens == pytest.approx(want.sum(), rel=1e-12, abs=1e-13 * scale + ulp_pool)
     assert got_c[1] == pytest.approx(want[want > 0].sum() * cy.price, rel=1e-12, abs=1e-13 * scale * cy.price)
     assert got_c[2] == got_p[2] == cy.needs_liquidation() == py.needs_liquidation()
     assert got_p[0] == pytest.approx(got_c[0], rel=1e-12, abs=1e-13 * scale)
+
+
+@SETTINGS
+@given(seed=seeds)
+def test_book_margin_is_the_liquidation_kernels_margin_to_the_last_bit(seed: int) -> None:
+    """The book's one-account check and ``kernels.liquidation.margin_from_table`` run one margin
+    core: fed the account's positions in the book's order (newest first), they agree exactly."""
+    rng = np.random.default_rng(seed)
+    sc = scenario(rng, max_utilization=1e6)
+    book, w = make_book(kbook.TradeBook, sc), sc.world
+    for _ in range(50):
+        op = random_op(rng, book, w, sc.pool_tokens)
+        if op[0] in ("open", "close"):
+            apply_op(book, op)
+    for a in range(book.n_accounts):
+        slots = np.array(book.positions_of(a), dtype=np.int64)
+        got = book.margin(a)
+        want = kliq.margin_from_table(
+            book.collateral[a:a + 1].copy(), book.price, sc.cfg.haircut,
+            np.zeros(slots.size, dtype=np.int64), book.pos_series[slots], book.pos_size[slots],
+            book.pos_entry[slots], w.table, w.token_moves, sc.cfg.stress_maint_mult,
+            sc.cfg.stress_initial_mult)
+        assert got == tuple(float(x[0]) for x in want)

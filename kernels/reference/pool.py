@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from kernels.params import SPREAD_UTILIZATION_CAP
+
 # ERC-4626 rounds in the vault's favour; with floats we shave this relative amount off
 # every share mint and every redemption so that no round trip can gain value.
 ROUNDING_SHAVE = 4.0 * float(np.finfo(np.float64).eps)
@@ -17,15 +19,17 @@ DBL_MIN = float(np.finfo(np.float64).tiny)   # smallest normal float: below it r
 
 
 def spread_for(base_spread, skew, utilization_after):
-    """Quoted spread (fraction of mark) = base_spread + skew x utilization after the trade."""
+    """Quoted option spread (fraction of mark) = base_spread + skew x min(utilization after the
+    trade, SPREAD_UTILIZATION_CAP)."""
     if np.ndim(base_spread) == 0 and np.ndim(skew) == 0 and np.ndim(utilization_after) == 0:
-        return float(base_spread) + float(skew) * float(utilization_after)
+        u = min(float(utilization_after), SPREAD_UTILIZATION_CAP)
+        return float(base_spread) + float(skew) * u
     b, k, u = np.broadcast_arrays(
         np.atleast_1d(np.asarray(base_spread, dtype=float)),
         np.atleast_1d(np.asarray(skew, dtype=float)),
         np.atleast_1d(np.asarray(utilization_after, dtype=float)),
     )
-    return np.array([b[i] + k[i] * u[i] for i in range(len(u))])
+    return np.array([b[i] + k[i] * min(u[i], SPREAD_UTILIZATION_CAP) for i in range(len(u))])
 
 
 def stress_losses(net_size, marks, stress_marks):

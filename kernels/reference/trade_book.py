@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from kernels.params import BookConfig, BookFull
+from kernels.params import BookConfig, BookFull, Refusal
 from kernels.reference import liquidation as ref_liq
 from kernels.reference import pool as ref_pool
 
@@ -31,7 +31,8 @@ class TradeBook:
     ``delta_usd`` / ``oi_usd`` per underlying.
 
     ``open`` and ``close`` move collateral in place and report, in ``last_pool_tokens`` and
-    ``last_insurance_tokens``, the other side the caller settles in its ledger.
+    ``last_insurance_tokens``, the other side the caller settles in its ledger; the book reads
+    no ledger: every call that needs the pool's NAV is handed its assets (``pool_tokens``).
     """
 
     def __init__(self, cfg: BookConfig, n_pool_points: int) -> None:
@@ -58,8 +59,6 @@ class TradeBook:
         self.last_spread_usd = self.last_fee_usd = self.last_notional_usd = 0.0
         self._n_series = 0
         self._series = None
-        self.ledger_bound = False
-        self._ledger = None
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
         self.step_trades = 0
         self._log: list[tuple[int, int, float]] = []
@@ -117,26 +116,11 @@ class TradeBook:
         """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
-    def bind_ledger(self, balances, pool_row: int, insurance_row: int, token_col: int, usdc_col: int = -1) -> None:
-        """Settle each order's other side in a ledger's balance table (holders x assets; rebind
-        whenever the ledger reallocates it), and read the pool's assets from it when
-        ``open``/``close`` get ``pool_tokens=nan``: its token balance plus, if ``usdc_col >= 0``,
-        its USDC balance at the oracle price."""
-        self._ledger = (balances, pool_row, insurance_row, token_col, usdc_col)
-        self.ledger_bound = True
-
-    def pool_assets(self) -> float:
-        """The pool's assets in tokens, read from the bound ledger: its token balance plus its
-        USDC balance (insurance payouts) at the oracle price."""
-        return self._pool_assets(math.nan)
-
-    def _pool_assets(self, pool_tokens: float) -> float:
-        if not math.isnan(pool_tokens):
-            return pool_tokens
-        if not self.ledger_bound:
-            raise ValueError("pool_tokens: nan needs a bound ledger (bind_ledger)")
-        bal, pool, _, tok, usdc = self._ledger
-        return bal[pool, tok] + (bal[pool, usdc] / self.price if usdc >= 0 else 0.0)
+    @staticmethod
+    def _pool_assets(pool_tokens: float) -> float:
+        if not math.isfinite(pool_tokens):
+            raise ValueError(f"pool_tokens: must be finite (the pool's assets in tokens), got {pool_tokens}")
+        return pool_tokens
 
     def resync(self) -> None:
         """Recompute the per-series aggregates from the positions (after a kernel moved sizes)."""
@@ -166,12 +150,13 @@ class TradeBook:
         mark = self._series[0]
         return sum(mark[s] * self.net_size[s] for s in range(self._n_series)) - self.entry_notional
 
-    def nav_usd(self, pool_tokens: float = math.nan) -> float:
-        """Pool NAV (USD) given its balance in tokens: assets minus traders' unrealized PnL."""
+    def nav_usd(self, pool_tokens: float) -> float:
+        """Pool NAV (USD) given its assets in tokens: assets minus traders' unrealized PnL."""
         return self._pool_assets(pool_tokens) * self.price - self.upnl_usd()
 
-    def utilization(self, pool_tokens: float = math.nan) -> float:
-        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0)."""
+    def utilization(self, pool_tokens: float) -> float:
+        """Largest stress loss of the pool's book over its NAV (inf when NAV <= 0), given the
+        pool's assets in tokens."""
         return self._util_after(0, 0.0, self.nav_usd(pool_tokens))
 
     def _util_after(self, s: int, dn: float, nav: float) -> float:
@@ -226,54 +211,52 @@ class TradeBook:
     def accrue_funding(self, payoff, dt_over_period: float, tol: float = 1e-9) -> tuple[float, float, bool]:
         """Phase 7 in one walk of the accounts: funding (``kernels.pool.accrue_funding``'s rule:
         n (mark - payoff) dt / T USD per position, in tokens, collateral to pool), then the
-        margin check of ``needs_liquidation``. Returns (tokens to the pool, USD paid by the
-        accounts that paid, needs_liquidation)."""
+        margin check of ``needs_liquidation``. Returns (tokens to the pool, which the caller
+        settles in its ledger, USD paid by the accounts that paid, needs_liquidation)."""
         k = self.n_positions
         mark = self._series[0]
         funding = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
                                           payoff, dt_over_period, 1.0, self.price, self.n_accounts)
         self.collateral[: self.n_accounts] -= funding
         total = float(np.sum(funding))
-        if self.ledger_bound:
-            bal, pool, _, tok, _ = self._ledger
-            bal[pool, tok] += total
         return total, float(np.sum(funding[funding > 0.0])) * self.price, self.needs_liquidation(tol)
 
     # ------------------------------------------------------------------ trading
     def _spread(self, s: int, util_after: float) -> float:
         if self._series[4][s]:
             return self.cfg.perp_spread
-        return ref_pool.spread_for(self.cfg.base_spread, self.cfg.skew, min(util_after, 10.0))
+        return ref_pool.spread_for(self.cfg.base_spread, self.cfg.skew, util_after)   # capped there
 
-    def quote(self, s: int, dn: float, pool_tokens: float = math.nan) -> tuple[float, float, int]:
-        """(spread fraction, utilization after, refusal code) of a trade of ``dn`` in ``s``."""
+    def quote(self, s: int, dn: float, pool_tokens: float) -> tuple[float, float, Refusal]:
+        """(spread fraction, utilization after, ``Refusal``) of a trade of ``dn`` in ``s``,
+        given the pool's assets in tokens."""
         _, delta, spot, und, _, _, _, _ = self._series
         cfg = self.cfg
         nav = self.nav_usd(pool_tokens)
         if nav <= 0:
-            return self._spread(s, 1.0), _INF, 1
+            return self._spread(s, 1.0), _INF, Refusal.POOL_INSOLVENT
         before = self._util_after(0, 0.0, nav)
         after = self._util_after(s, dn, nav)
         spread = self._spread(s, after)
         if not ref_pool.trade_allowed(before, after, cfg.max_utilization):
-            return spread, after, 2
+            return spread, after, Refusal.UTILIZATION
         u = und[s]
         new_delta = self.delta_usd[u] + dn * delta[s] * spot[s]
         if abs(new_delta) > abs(self.delta_usd[u]) and abs(new_delta) > cfg.max_net_delta_fraction * nav:
-            return spread, after, 3
+            return spread, after, Refusal.DELTA_CAP
         if self.oi_usd[u] + abs(dn) * spot[s] > cfg.oi_cap_usd:
-            return spread, after, 4
-        return spread, after, 0
+            return spread, after, Refusal.OI_CAP
+        return spread, after, Refusal.ACCEPTED
 
-    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float = math.nan,
+    def open(self, a: int, s: int, dn: float, margin_buffer: float, pool_tokens: float,
              take_profit_usd: float = _INF, stop_loss_usd: float = _INF) -> int:
         """Open ``dn`` of series ``s`` for account ``a`` if the pool and the account's initial
-        margin (times ``margin_buffer``) allow; returns the slot, or minus a refusal code.
-        ``pool_tokens``: the pool's assets (tokens); nan reads them from the bound ledger.
+        margin (times ``margin_buffer``) allow; returns the slot, or minus a ``Refusal`` code.
+        ``pool_tokens``: the pool's assets (tokens, finite).
         ``take_profit_usd`` / ``stop_loss_usd``: the position's orders (see ``set_triggers``).
         Raises ``BookFull`` (an IndexError) when the position arrays are full."""
         if dn == 0.0 or not math.isfinite(dn):
-            return -6
+            return -Refusal.SIZE
         if self.n_positions == self.position_capacity:
             raise BookFull("position arrays are full: compact() or grow_positions() first")
         mark, _, spot = self._series[0], self._series[1], self._series[2]
@@ -285,7 +268,7 @@ class TradeBook:
         cost_tokens = (spread_usd + fee_usd) / self.price_in
         eq, _, ir = self.margin(a, s, dn, mark[s], -cost_tokens)
         if eq < margin_buffer * ir:
-            return -5
+            return -Refusal.MARGIN
         self._charge(a, spread_usd, fee_usd, 0.0)
         p = self.n_positions
         self.n_positions += 1
@@ -299,7 +282,7 @@ class TradeBook:
         self._record(0, a, self.last_notional_usd, 0.0)
         return p
 
-    def close(self, p: int, fraction: float, pool_tokens: float = math.nan) -> float:
+    def close(self, p: int, fraction: float, pool_tokens: float) -> float:
         """Close ``fraction`` of position ``p`` at mark minus spread (never refused); returns
         the realized PnL in USD before spread and fees."""
         if not math.isfinite(fraction):
@@ -386,10 +369,6 @@ class TradeBook:
         self.collateral[a] -= spread_t + to_main + to_ins
         self.last_pool_tokens = spread_t + to_main - pnl_tokens
         self.last_insurance_tokens = to_ins
-        if self.ledger_bound:               # the other side, straight into the ledger
-            bal, pool, ins, tok, _ = self._ledger
-            bal[pool, tok] += self.last_pool_tokens
-            bal[ins, tok] += to_ins
         self.last_spread_usd, self.last_fee_usd = spread_usd, fee_usd
 
     def _book_moved(self, s: int, dn: float, gross: float) -> None:

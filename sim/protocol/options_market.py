@@ -2,9 +2,11 @@
 
 Accounts (collateral) and positions are struct-of-arrays grown by doubling, so one kernel
 call per step handles funding, margin and liquidation for every account (design 5-7).
-Every transfer goes through the ledger; kernels move collateral in place and settle the pool
-and insurance sides in the ledger's shared balance table (orders, funding) or through
-``Ledger.settle_kernel`` (liquidations), so the audit checks both sides.
+Every transfer goes through the ledger; kernels move collateral in place (a vector the ledger
+audits) and report the pool's and insurance's sides, which this class settles through the
+ledger's checked API (``Ledger.settle_order`` for orders, ``Ledger.settle_kernel`` for funding
+and liquidations), so the audit checks both sides. The book reads no ledger: it is handed the
+pool's assets on every call that needs the NAV.
 Token amounts are in units of the margin token; USD amounts say so in their names.
 """
 
@@ -17,9 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels import KernelSet, kernel_set
-from kernels.params import REFUSALS, BookConfig, BookFull, MarginParams
+from kernels.params import BookConfig, BookFull, LiquidationResult, MarginParams, Refusal
 from sim.assets import USDC
 from sim.ledger import Ledger
+from sim.protocol.market_events import AdlEvent, LiquidationEvent, MarketEvent, WaterfallEvent
+from sim.protocol.owners import AccountOwner, ShareHolder
 from sim.protocol.series import ListedSeries
 
 
@@ -39,7 +43,7 @@ class StepStats:
     adl_usd: float = 0.0
     trader_pnl_usd: float = 0.0      # realized PnL paid to traders by the pool (negative: received)
     refused: int = 0
-    events: list = field(default_factory=list)
+    events: list[MarketEvent] = field(default_factory=list)
     # Trades and closes (the step's most numerous events) as columns, from the book's log:
     # is-close flag, account, signed underlying notional (USD).
     trade_close: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
@@ -94,20 +98,19 @@ class OptionsMarket:
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
         ), series.pool_moves.size)
-        usdc_col = ledger.asset_id(USDC) if cfg.name != USDC and USDC in ledger.assets else -1
-        ledger.share_table(lambda table: self.book.bind_ledger(
-            table, self.pool_holder, self.insurance_holder, self._token_id, usdc_col))
-        self.account_owner: list[object] = []
-        self._slot_keepers: dict[int, object] = {}    # owners holding slot ids, told on compaction
+        # The pool also holds USDC (insurance payouts in a USDC-denominated cover).
+        self._pool_holds_usdc = cfg.name != USDC and USDC in ledger.assets
+        self.account_owner: list[AccountOwner] = []
+        self._slot_keepers: dict[int, AccountOwner] = {}   # each owner once, told on compaction
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
-        self.last_refusal = ""                       # why the last open_position returned None
-        self.last_margin = None                      # the last liquidation pass's result (None: skipped)
+        self.last_refusal = Refusal.ACCEPTED         # why the last open_position returned None
+        self.last_margin: LiquidationResult | None = None   # the last liquidation pass, if one ran
         # pool shares (ERC-4626 style) and the withdrawal queue
         self.total_shares = 0.0
-        self.shares: dict[object, float] = {}
-        self._named_holders: set[str] = set()         # holders that are names, not LP agents
+        self.shares: dict[ShareHolder, float] = {}
+        self._non_agent_holders: set[ShareHolder] = set()   # unique_id < 0: the treasury
         self.queue: list[list] = []                  # [lp, shares, ready_step]
         # prices, set by the model every step
         self.price = 1.0             # oracle price, USD per token (valuation of margin)
@@ -117,20 +120,6 @@ class OptionsMarket:
         self.stats = StepStats()
         self.table = np.zeros((0, 5))                # margin_table of the current marks
         self.token_moves = np.ascontiguousarray(cfg.token_moves, dtype=float)  # margin stress grid
-
-    # ---------------------------------------------------------------- the book's arrays
-    # Views of the TradeBook's state (capacity-sized; the first n_accounts / n_positions count).
-    collateral = property(lambda self: self.book.collateral, doc="Tokens per account, may go negative.")
-    n_accounts = property(lambda self: self.book.n_accounts)
-    n_positions = property(lambda self: self.book.n_positions)
-    pos_account = property(lambda self: self.book.pos_account)
-    pos_series = property(lambda self: self.book.pos_series)
-    pos_size = property(lambda self: self.book.pos_size, doc="Signed, units of the underlying.")
-    pos_entry = property(lambda self: self.book.pos_entry, doc="USD mark at entry.")
-    pos_take_profit = property(lambda self: self.book.pos_take_profit, doc="USD PnL that wakes the owner.")
-    pos_stop_loss = property(lambda self: self.book.pos_stop_loss, doc="USD loss that wakes the owner.")
-    net_size = property(lambda self: self.book.net_size, doc="Traders' net signed size per series.")
-    abs_size = property(lambda self: self.book.abs_size, doc="Traders' gross size per series.")
 
     # ---------------------------------------------------------------- prices and NAV
     def set_prices(self, price: float, price_in: float, price_out: float, safe_mode: bool) -> None:
@@ -152,8 +141,13 @@ class OptionsMarket:
         return self.book.upnl_usd()
 
     def pool_assets_tokens(self) -> float:
-        """The pool's balance in tokens (a USDC balance, from USDC insurance payouts, converted)."""
-        return self.book.pool_assets()
+        """The pool's balance in tokens (a USDC balance, from USDC insurance payouts, converted
+        at the oracle price), read from the ledger; what the book is handed as the pool's assets."""
+        led = self.ledger
+        tokens = led.balance(self.pool_holder, self.token)
+        if self._pool_holds_usdc:
+            tokens += led.balance(self.pool_holder, USDC) / self.price
+        return tokens
 
     def nav_tokens(self) -> float:
         """Pool NAV in tokens: own balance minus traders' unrealized PnL against it (design 7)."""
@@ -174,7 +168,7 @@ class OptionsMarket:
 
     def utilization(self) -> float:
         """Largest stress loss of the pool's book over its NAV (design 5)."""
-        return self.book.utilization()
+        return self.book.utilization(self.pool_assets_tokens())
 
     def capacity_usd(self) -> float:
         """USD of stress loss the pool can still take: (max_utilization - utilization) x NAV."""
@@ -187,14 +181,14 @@ class OptionsMarket:
         return float(self.book.oi_usd.sum())
 
     # ---------------------------------------------------------------- accounts
-    def open_account(self, owner: object) -> int:
+    def open_account(self, owner: AccountOwner) -> int:
+        """A new margin account of ``owner`` (told of liquidations and of compaction)."""
         a = self.book.add_account()
         self.account_owner.append(owner)
-        if hasattr(owner, "remap_positions"):
-            self._slot_keepers.setdefault(id(owner), owner)
+        self._slot_keepers.setdefault(id(owner), owner)
         if a == self.account_agent.shape[0]:
             self.account_agent = np.concatenate([self.account_agent, np.full_like(self.account_agent, -1)])
-        self.account_agent[a] = getattr(owner, "unique_id", -1)
+        self.account_agent[a] = owner.unique_id
         return a
 
     def accounts_holding(self) -> np.ndarray:
@@ -218,7 +212,7 @@ class OptionsMarket:
 
     def withdraw_collateral(self, account: int, wallet: int, tokens: float | None = None) -> float:
         """Move free collateral back to the wallet (all of it when no position is open)."""
-        q = float(self.collateral[account])
+        q = float(self.book.collateral[account])
         if q <= 0:
             return 0.0
         if self.positions_of(account):
@@ -233,31 +227,39 @@ class OptionsMarket:
         return self.ledger.from_vector(self.token, self.book.collateral, account, wallet, amount)
 
     # ---------------------------------------------------------------- trading
-    def quote(self, s: int, dn: float) -> tuple[float, float, bool, str]:
+    def quote(self, s: int, dn: float) -> tuple[float, float, bool, Refusal]:
         """(spread fraction, utilization after, allowed, reason) for a trade of ``dn`` in ``s``."""
-        spread, after, why = self.book.quote(s, dn)
-        return spread, after, why == 0, REFUSALS[why]
+        spread, after, why = self.book.quote(s, dn, self.pool_assets_tokens())
+        return spread, after, why == Refusal.ACCEPTED, why
 
     def open_position(self, account: int, s: int, dn: float, margin_buffer: float = 1.0,
                       take_profit_usd: float = math.inf, stop_loss_usd: float = math.inf) -> int | None:
         """Open a position of signed size ``dn`` in series ``s``, with take-profit / stop-loss
         orders (USD of PnL, see ``set_triggers``); returns its slot or None if refused."""
         if self.safe_mode and dn != 0.0 and math.isfinite(dn):
-            return self._refuse("safe_mode")
-        try:                                  # settles the pool's side in the ledger
-            p = self.book.open(account, s, dn, margin_buffer, math.nan, take_profit_usd, stop_loss_usd)
+            return self._refuse(Refusal.SAFE_MODE)
+        pool_tokens = self.pool_assets_tokens()
+        try:
+            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         except BookFull:
             self._compact_or_grow()
-            p = self.book.open(account, s, dn, margin_buffer, math.nan, take_profit_usd, stop_loss_usd)
+            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         if p < 0:
-            why = REFUSALS[-p]
-            if why in ("margin", "size"):        # the trader's own limit, not the pool's
+            why = Refusal(-p)
+            if why == Refusal.MARGIN or why == Refusal.SIZE:   # the trader's own limit, not the pool's
                 self.last_refusal = why
                 return None
             return self._refuse(why)
+        self._settle_order()
         return p
 
-    def _refuse(self, reason: str) -> None:
+    def _settle_order(self) -> None:
+        """The pool's and insurance's sides of the book's last order, through the ledger."""
+        book = self.book
+        self.ledger.settle_order(self.token, self.pool_holder, self.insurance_holder,
+                                 book.last_pool_tokens, book.last_insurance_tokens)
+
+    def _refuse(self, reason: Refusal) -> None:
         self.last_refusal = reason
         self.stats.refused += 1
         return None
@@ -276,7 +278,9 @@ class OptionsMarket:
         book = self.book
         if book.pos_size[p] == 0.0:
             return 0.0
-        return book.close(p, fraction)     # settles the pool's side in the ledger
+        realized_usd = book.close(p, fraction, self.pool_assets_tokens())
+        self._settle_order()
+        return realized_usd
 
     def position_pnl_usd(self, p: int) -> float:
         return self.book.position_pnl_usd(p)
@@ -302,7 +306,7 @@ class OptionsMarket:
             book.grow_positions()
 
     def _on_compact(self, remap: dict[int, int]) -> None:
-        """Tell the owners that keep slot ids (``remap_positions``) their new slots."""
+        """Tell every account owner (each once) the positions' new slots (``remap_positions``)."""
         for owner in self._slot_keepers.values():
             owner.remap_positions(self, remap)
 
@@ -313,12 +317,14 @@ class OptionsMarket:
 
         ``keeper_rng()`` gives the stream that picks each liquidation's keeper (made only when
         someone is liquidated)."""
-        k, na = self.n_positions, self.n_accounts
-        if na == 0 or (k == 0 and not np.any(self.collateral[:na] < 0.0)):
+        book = self.book
+        k, na = book.n_positions, book.n_accounts
+        if na == 0 or (k == 0 and not np.any(book.collateral[:na] < 0.0)):
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
-        _, paid_usd, needs = self.book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years)
+        to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years)
+        led.settle_kernel(tok, {self.pool_holder: to_pool})    # the book debited collateral
         self.stats.funding_usd += paid_usd
         if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
@@ -326,16 +332,16 @@ class OptionsMarket:
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
         res = self.liq_kernel.run_liquidations(
-            self.collateral[:na], self.price, self.cfg.haircut, self.pos_account[:k], self.pos_series[:k],
-            self.pos_size[:k], self.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
+            book.collateral[:na], self.price, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
+            book.pos_size[:k], book.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
             ins_tok + ins_usdc, self.pool_assets_tokens(),
         )
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
-        self.book.resync()           # the kernel moved sizes in place
+        book.resync()                # the kernel moved sizes in place
         self.last_margin = res
 
-    def _settle_liquidations(self, res, ins_tok: float, keepers: list[int],
+    def _settle_liquidations(self, res: LiquidationResult, ins_tok: float, keepers: list[int],
                              rng: Callable[[], np.random.Generator], step: int) -> None:
         tok, led, P = self.token, self.ledger, self.price
         n_liq = len(res.liq_account)
@@ -363,20 +369,20 @@ class OptionsMarket:
             st.liquidations_usd += float(np.sum(np.abs(res.liq_realized_tokens))) * P
             st.trader_pnl_usd += float(np.sum(res.liq_realized_tokens)) * P
             for i in range(n_liq):
-                st.events.append(("liquidation", int(res.liq_account[i]), float(res.liq_penalty_tokens[i])))
+                st.events.append(LiquidationEvent(int(res.liq_account[i]), float(res.liq_penalty_tokens[i])))
         if len(res.wf_account):
             self.stats.bad_debt_usd += float(np.sum(res.wf_deficit_tokens)) * P
             self.stats.bad_debt_lp_usd += float(np.sum(res.wf_from_pool)) * P
             for i in range(len(res.wf_account)):
-                self.stats.events.append(("waterfall", int(res.wf_account[i]), float(res.wf_deficit_tokens[i]),
-                                          float(res.wf_from_insurance[i]), float(res.wf_from_pool[i])))
+                self.stats.events.append(WaterfallEvent(int(res.wf_account[i]), float(res.wf_deficit_tokens[i]),
+                                                        float(res.wf_from_insurance[i]), float(res.wf_from_pool[i])))
         if len(res.adl_account):
             self.stats.adl_usd += float(np.sum(res.adl_profit_tokens) - np.sum(res.adl_paid_tokens)) * P
             for i in range(len(res.adl_account)):
-                self.stats.events.append(("adl", int(res.adl_account[i]), float(res.adl_paid_tokens[i])))
+                self.stats.events.append(AdlEvent(int(res.adl_account[i]), float(res.adl_paid_tokens[i])))
 
     # ---------------------------------------------------------------- LP shares
-    def lp_deposit(self, lp: object, wallet: int, tokens: float) -> float:
+    def lp_deposit(self, lp: ShareHolder, wallet: int, tokens: float) -> float:
         """Deposit tokens into the main pool for shares; refused (0) while NAV <= 0."""
         nav = self.nav_tokens()
         if tokens <= 0 or (self.total_shares > 0 and nav <= 0):
@@ -385,21 +391,21 @@ class OptionsMarket:
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
-        if isinstance(lp, str):
-            self._named_holders.add(lp)
+        if lp.unique_id < 0:
+            self._non_agent_holders.add(lp)
         return shares
 
     def lp_holders(self) -> int:
-        """LP agents holding shares (the seed deposit's holder, a name, is not one)."""
-        return len(self.shares) - sum(1 for lp in self._named_holders if lp in self.shares)
+        """LP agents holding shares (holders with ``unique_id < 0``, the treasury, are not)."""
+        return len(self.shares) - sum(1 for h in self._non_agent_holders if h in self.shares)
 
-    def request_withdrawal(self, lp: object, step: int) -> None:
+    def request_withdrawal(self, lp: ShareHolder, step: int) -> None:
         held = self.shares.get(lp, 0.0)
         queued = sum(e[1] for e in self.queue if e[0] is lp)
         if held - queued > 0:
             self.queue.append([lp, held - queued, step + self.cfg.cooldown_steps])
 
-    def process_withdrawals(self, step: int, wallet_of) -> list[tuple[object, float]]:
+    def process_withdrawals(self, step: int, wallet_of: Callable[[ShareHolder], int]) -> list[tuple[ShareHolder, float]]:
         """Pay ready requests from free liquidity (utilization stays <= max); the rest waits."""
         paid = []
         for entry in list(self.queue):
