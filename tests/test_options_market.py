@@ -139,6 +139,23 @@ def test_a_withdrawal_is_paid_from_free_liquidity_and_the_rest_stays_queued(venu
     assert venue.market.utilization() <= MAX_UTIL + 1e-12
 
 
+def test_a_withdrawal_paid_in_full_leaves_no_dust_of_shares(venue):
+    """Each LP that asks for all its shares and is paid in full holds none after (no ulp of
+    shares left behind that would keep it counted as an active LP)."""
+    first = venue.lp(1_000.0)
+    venue.market.request_withdrawal(first, 0)
+    venue.pay(COOLDOWN)                                      # the share price is no longer 1
+    rng = np.random.default_rng(7)
+    lps = [venue.lp(float(x)) for x in rng.uniform(1e4, 1e6, 200)]
+    for lp in lps:
+        venue.market.request_withdrawal(lp, COOLDOWN)
+    venue.pay(2 * COOLDOWN)
+    assert [venue.market.shares[lp] for lp in lps if lp in venue.market.shares] == []
+    assert venue.market.lp_holders() == 0 and venue.market.queue == []
+    assert venue.market.total_shares == pytest.approx(0.0, abs=1e-6)
+    assert venue.ledger.audit() <= 1e-12
+
+
 def test_the_withdrawal_fee_stays_in_the_pool_for_the_remaining_lps(venue):
     a, b = venue.lp(1_000.0), venue.lp(1_000.0)
     before = venue.market.share_price()

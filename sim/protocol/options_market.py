@@ -426,7 +426,9 @@ class OptionsMarket:
             if free_t <= 0:
                 break
             take = min(gross, free_t)
-            burn = shares * take / gross
+            # Paid in full: burn exactly the shares asked for (shares x gross / gross can miss
+            # them by an ulp and leave the LP holding dust forever, counted as an active LP).
+            burn = shares if take >= gross else shares * take / gross
             out = take * (1.0 - self.cfg.withdrawal_fee)
             self.ledger.transfer(self.token, self.pool_holder, wallet_of(lp), out)
             self.total_shares -= burn
