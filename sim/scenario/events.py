@@ -23,6 +23,10 @@ AT_DESCRIPTION = (
 DURATION_HELP = "e.g. '3d', '12h', '90m'"
 
 
+TARGET_FIELD = {"tokens": "token", "markets": "market", "assets": "asset"}
+"""The field that names an event's target, by the scenario section the target is a key of."""
+
+
 class _Event(FrozenModel):
     # What ``target`` names: a key of "tokens", "markets" or "assets" (checked by the Scenario);
     # an asset target must be of ``asset_kind``.
@@ -54,12 +58,12 @@ class _Event(FrozenModel):
     @property
     def target(self) -> str:
         """The name of what the event hits: a token, an asset or a market."""
-        raise NotImplementedError
+        return getattr(self, TARGET_FIELD[self.target_kind])
 
     @property
     def target_market(self) -> str:
         """The market its event-log row names: the token or market it hits ("" for an asset)."""
-        return self.target
+        return "" if self.target_kind == "assets" else self.target
 
 
 class DepegEvent(_Event):
@@ -77,10 +81,6 @@ class DepegEvent(_Event):
         "null: never."
     )
 
-    @property
-    def target(self) -> str:
-        return self.token
-
 
 class PremiumEvent(_Event):
     """Buy flow into the AMM that lifts the token above NAV, with minting capped."""
@@ -93,10 +93,6 @@ class PremiumEvent(_Event):
         "1d", description=f"How long the flow lasts ({DURATION_HELP}); null: one step."
     )
 
-    @property
-    def target(self) -> str:
-        return self.token
-
 
 class PinEvent(_Event):
     """One large market order into the token's AMM (a wick on thin liquidity)."""
@@ -105,10 +101,6 @@ class PinEvent(_Event):
     token: str = Field(description="The token traded (a key of tokens).")
     side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
     size_usd: float = Field(gt=0, description="Size of the order in USD at the pre-trade price.")
-
-    @property
-    def target(self) -> str:
-        return self.token
 
 
 class CryptoJumpEvent(_Event):
@@ -120,14 +112,6 @@ class CryptoJumpEvent(_Event):
     asset: str = Field(description="The crypto asset that jumps (a key of assets).")
     size: float = Field(description="Jump as a log return (-0.15 is about -14%).")
 
-    @property
-    def target(self) -> str:
-        return self.asset
-
-    @property
-    def target_market(self) -> str:
-        return ""
-
 
 class WeekendGapEvent(_Event):
     """The latent value of a stock moves while its market is closed; seen at the open."""
@@ -138,14 +122,6 @@ class WeekendGapEvent(_Event):
     asset: str = Field(description="The stock asset that gaps (a key of assets).")
     size: float = Field(description="Move of the latent value as a log return.")
 
-    @property
-    def target(self) -> str:
-        return self.asset
-
-    @property
-    def target_market(self) -> str:
-        return ""
-
 
 class OracleOutageEvent(_Event):
     """The token's oracle goes stale for a while."""
@@ -153,10 +129,6 @@ class OracleOutageEvent(_Event):
     kind: Literal["oracle_outage"] = Field(description="oracle_outage")
     token: str = Field(description="The token whose oracle stops (a key of tokens).")
     duration: str = Field(description=f"How long the oracle is stale ({DURATION_HELP}).")
-
-    @property
-    def target(self) -> str:
-        return self.token
 
 
 class LpRunEvent(_Event):
@@ -167,10 +139,6 @@ class LpRunEvent(_Event):
     market: str = Field(description="The market whose LPs run (a key of markets).")
     fraction: float = Field(gt=0, le=1, description="Fraction of LP shares asked back.")
 
-    @property
-    def target(self) -> str:
-        return self.market
-
 
 class MmWithdrawalEvent(_Event):
     """Market makers pull a fraction of the token's AMM liquidity."""
@@ -179,9 +147,6 @@ class MmWithdrawalEvent(_Event):
     token: str = Field(description="The token whose AMM loses liquidity (a key of tokens).")
     fraction: float = Field(gt=0, le=1, description="Fraction of AMM liquidity withdrawn.")
 
-    @property
-    def target(self) -> str:
-        return self.token
 
 
 EVENT_TYPES = (

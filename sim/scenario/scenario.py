@@ -14,7 +14,7 @@ from sim.assets import USDC
 from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
-from sim.scenario.events import TIMED_EVENTS, Event
+from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
 from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, Clock, PriceFile, Token
 
@@ -190,7 +190,7 @@ class Scenario(FrozenModel):
         return issues
 
     def _event_target_issues(self, event: Event) -> list[tuple[str, str]]:
-        field = {"tokens": "token", "markets": "market", "assets": "asset"}[event.target_kind]
+        field = TARGET_FIELD[event.target_kind]
         known = getattr(self, event.target_kind)        # this scenario's own section, by name
         if event.target not in known:
             return [(field, f"no {field} named {event.target!r} "
