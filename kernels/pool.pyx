@@ -214,8 +214,9 @@ def utilization_from_losses(const double[::1] losses, const double[:, ::1] stres
     """Utilization after a trade of ``dn`` in ``series``, from the pool's current ``losses``
     (``stress_losses``): max(0, max_g losses_g + dn (stress_marks[g, s] - marks[s])) / NAV.
 
-    Unchecked: the protocol keeps ``losses`` for its book and quotes many trades against it;
-    ``utilization_after_trade`` is the checked entry and gives the same number.
+    Unchecked, for callers that keep ``losses`` and quote many trades against them (the trade
+    book does the same through ``pool_core.utilization_after``); ``utilization_after_trade`` is
+    the checked entry and gives the same number.
     """
     return core.utilization_after(&losses[0], losses.shape[0], &stress_marks[0, 0], &marks[0],
                                   stress_marks.shape[1], series, dn, nav_usd)

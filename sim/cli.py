@@ -114,8 +114,9 @@ def cmd_charts(args: argparse.Namespace) -> int:
     title = run_dir.name
     if (run_dir / rio.SUMMARY).is_file():
         s = rio.read_json(run_dir / rio.SUMMARY)
+        info = rio.read_json(run_dir / rio.RUN_INFO) if (run_dir / rio.RUN_INFO).is_file() else {}
         title = rio.run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
-                              s.get("run_key", run_dir.name))
+                              info.get("run_key", run_dir.name))
     for path in draw_run_charts(timeseries, events, run_dir / rio.CHARTS_DIR, title=title):
         print(path)
     return 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 import pandas as pd
 
+from kernels.params import SPREAD_UTILIZATION_CAP  # utilization is reported up to the quotes' cap
 from sim.protocol.market_events import LiquidationEvent, WaterfallEvent
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
             "open_interest_usd": m.open_interest_usd(), "fees_usd": st.fees_usd,
             "funding_usd": st.funding_usd, "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
             "lp_share_price": m.share_price(), "pool_capacity_usd": m.capacity_usd(),
-            "utilization": min(m.utilization(), 10.0), "spread_std": standard_spread(m),
+            "utilization": min(m.utilization(), SPREAD_UTILIZATION_CAP), "spread_std": standard_spread(m),
             "insurance_usd": ins_t * P, "insurance_tokens": ins_t, "liquidations": st.liquidations,
             "liquidations_usd": st.liquidations_usd, "bad_debt_usd": st.bad_debt_usd,
             "bad_debt_lp_usd": st.bad_debt_lp_usd, "adl_usd": st.adl_usd,
@@ -146,8 +147,7 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
                 model.record_event("waterfall_pool", m.token, account, agent, from_pool, from_pool * P)
         elif isinstance(ev, LiquidationEvent):
             pen = ev.penalty_tokens
-            model.record_event("liquidation", m.token, account, agent, pen, pen * P,
-                               "penalty in tokens")
+            model.record_event(ev.kind, m.token, account, agent, pen, pen * P, "penalty")
         else:                                   # AdlEvent
             paid = ev.paid_tokens
             model.record_event(ev.kind, m.token, account, agent, paid, paid * P, "")

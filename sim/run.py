@@ -149,7 +149,7 @@ def run(
     """Run ``scenario`` with ``seed`` (default: the scenario's) and, if ``out`` is given, store it.
 
     ``kernels``: the engine, "cython" or "reference" (the plain-Python twins, much slower); it
-    is part of the run key and recorded in summary.json's ``versions``.
+    is part of the run key and recorded in run_info.json's ``versions``.
     ``model_factory(scenario=..., rng=...)`` builds the model (default ``FlywheelModel``); it is
     also given ``kernels=`` when the engine is not the default.
     A run already stored under ``out`` is loaded, not recomputed.

@@ -2,7 +2,8 @@
 
 Each ``sim/bench/<module>.py`` exposes ``run(n) -> list[Row]``; this prints one table row per
 figure. A row passes when it meets the design's throughput target (if it has one), is >= 100x
-the pure-Python twin and >= 1.5x the NumPy vectorization (where those were timed).
+the pure-Python twin (a kernel; the whole model against the reference engine has its own floor,
+``Row.min_vs_python``) and >= 1.5x the NumPy vectorization (where those were timed).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@
 - ``issuer``: mint and redeem at NAV, in market hours, within a daily capacity
 - ``oracle``: the price margin uses (nav, amm_spot, amm_twap, guarded)
 - ``vol``: EWMA realized volatility
+- ``world``: the one run's prices and tokens, built from the Scenario, advanced a step at a time
 
-They take plain parameters, not the Scenario; ``sim.model`` builds them from it.
+All but ``world`` take plain parameters, not the Scenario; ``world`` builds them from it.
 """

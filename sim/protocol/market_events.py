@@ -1,7 +1,8 @@
 """The events an options market's liquidation pass leaves in ``StepStats.events`` (design 6).
 
 ``sim.metrics.record_market_events`` turns them into event rows. Amounts are margin tokens;
-``account`` is the market's account index. ``kind`` is the event row's name.
+``account`` is the market's account index. ``kind`` names the event (a waterfall payment
+becomes a ``waterfall_insurance`` and/or a ``waterfall_pool`` row).
 """
 
 from __future__ import annotations

@@ -35,8 +35,7 @@ class ShareHolder(Protocol):
 class Treasury:
     """The protocol's treasury as a share holder: it seeds a pool that has no initial LP."""
 
-    unique_id = -1
-    is_agent = False
+    unique_id = -1      # not an agent
 
     def __init__(self, wallet: int) -> None:
         self.wallet = wallet    # ledger holder id

@@ -5,8 +5,8 @@ A scenario is one YAML file naming only what it changes; every default lives in 
 ``UserInputError`` line naming the file and the field.
 
 Modules: ``world`` (clock, assets, tokens), ``markets`` (markets, margin, pools), ``agents``
-(populations, behaviours, arrivals), ``events`` (shocks), ``model`` (``Scenario`` and the
-cross-field checks), ``loading`` (YAML, one-line errors, dump, ``flywheel validate``),
+(populations, behaviours, arrivals), ``events`` (shocks), ``scenario`` (``Scenario`` and the
+cross-field checks), ``loading`` (YAML, one-line errors, dump),
 ``overrides`` (``--set`` paths), ``schema`` (JSON schema).
 """
 
