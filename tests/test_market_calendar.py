@@ -68,10 +68,12 @@ def test_naive_time_is_refused():
         CAL.is_open(datetime(2025, 3, 11, 15, 0))
 
 
-def test_default_holidays_are_weekdays_of_2025_to_2027():
-    assert len(DEFAULT_NYSE_HOLIDAYS) == 31
+def test_default_holidays_are_weekdays_of_2020_to_2027():
+    # 9 a year in 2020-2022 (Juneteenth from 2022; no New Year closure in 2022), 10 after,
+    # and the 2025-01-09 day of mourning
+    assert len(DEFAULT_NYSE_HOLIDAYS) == 9 * 3 + 10 * 5 + 1
     for d in DEFAULT_NYSE_HOLIDAYS:
-        assert d.weekday() < 5 and 2025 <= d.year <= 2027
+        assert d.weekday() < 5 and 2020 <= d.year <= 2027
     assert date(2026, 7, 3) in DEFAULT_NYSE_HOLIDAYS and date(2027, 12, 24) in DEFAULT_NYSE_HOLIDAYS
 
 
@@ -91,3 +93,44 @@ def test_step_times_converts_other_zones_to_utc():
     times = step_times(datetime(2025, 1, 6, 9, 30, tzinfo=NY), 2, 30)
     assert times[0] == datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
     assert times[0].tzinfo == UTC
+
+
+# -- the default list, 2020-2027 -------------------------------------------------------------
+
+@pytest.mark.parametrize("day", [
+    date(2022, 6, 20),   # Juneteenth observed (19 June 2022 is a Sunday)
+    date(2021, 4, 2),    # Good Friday
+    date(2020, 11, 26),  # Thanksgiving
+    date(2020, 7, 3),    # Independence Day observed (4 July 2020 is a Saturday)
+    date(2021, 12, 24),  # Christmas observed (25 December 2021 is a Saturday)
+    date(2023, 1, 2),    # New Year's Day observed (1 January 2023 is a Sunday)
+    date(2024, 3, 29),   # Good Friday
+    date(2025, 1, 9),    # National Day of Mourning, President Carter
+])
+def test_known_nyse_closures_2020_to_2025_are_closed(day):
+    assert not CAL.is_open(ny(day.year, day.month, day.day, 12, 0)), day
+
+
+@pytest.mark.parametrize("day", [
+    date(2021, 12, 31),  # 1 January 2022 is a Saturday: the NYSE stays open on the Friday before
+    date(2021, 6, 18),   # Juneteenth was not an NYSE closure before 2022
+    date(2022, 8, 25),   # TSLA's 3-for-1 split took effect at this open
+    date(2020, 11, 27),  # the day after Thanksgiving (an early close, not a closure)
+    date(2024, 12, 24),  # Christmas Eve (early close)
+    date(2023, 4, 10),   # Easter Monday
+])
+def test_known_nyse_open_days_2020_to_2024_are_open(day):
+    assert CAL.is_open(ny(day.year, day.month, day.day, 12, 0)), day
+
+
+def test_default_list_has_each_year_2020_to_2027_and_good_friday_two_days_before_easter():
+    from dateutil.easter import easter
+
+    years = {d.year for d in DEFAULT_NYSE_HOLIDAYS}
+    assert years == set(range(2020, 2028))
+    for y in years:
+        assert easter(y) - timedelta(days=2) in DEFAULT_NYSE_HOLIDAYS, y
+    assert not any(d.month == 6 and d.day in (18, 19, 20, 21) for d in DEFAULT_NYSE_HOLIDAYS
+                   if d.year < 2022)
+    assert len(DEFAULT_NYSE_HOLIDAYS) == len(set(DEFAULT_NYSE_HOLIDAYS))
+    assert list(DEFAULT_NYSE_HOLIDAYS) == sorted(DEFAULT_NYSE_HOLIDAYS)

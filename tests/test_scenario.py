@@ -13,7 +13,7 @@ import yaml
 from sim.cli import main
 from sim.errors import UserInputError
 from sim.scenario import (
-    NYSE_HOLIDAYS_2025_2027,
+    NYSE_HOLIDAYS_2020_2027,
     SCHEMA_PATH,
     DepegEvent,
     Scenario,
@@ -118,9 +118,9 @@ def test_defaults_match_the_design():
     assert (arr.depth_ref_usd, arr.spread_ref, arr.e_depth, arr.e_spread) == (1e6, 0.01, 0.5, 0.5)
 
 
-def test_default_holidays_are_nyse_weekday_closures_2025_to_2027():
+def test_default_holidays_are_nyse_weekday_closures_2020_to_2027():
     holidays = Scenario(name="x").clock.holidays
-    assert holidays == NYSE_HOLIDAYS_2025_2027
+    assert holidays == NYSE_HOLIDAYS_2020_2027
     assert all(d.weekday() < 5 for d in holidays)
     assert date(2025, 7, 4) in holidays and date(2026, 7, 3) in holidays  # observed
     assert date(2027, 12, 24) in holidays and date(2025, 12, 26) not in holidays

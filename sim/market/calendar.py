@@ -18,9 +18,63 @@ NEW_YORK = ZoneInfo("America/New_York")
 SESSION_OPEN = time(9, 30)
 SESSION_CLOSE = time(16, 0)
 
-# NYSE full-day closures 2025-2027 (nyse.com "Holidays and trading hours"; observed dates
-# when a holiday falls on a weekend; no Friday closure when 1 January is a Saturday).
+# NYSE full-day closures 2020-2027 (nyse.com "Holidays and trading hours"; observed dates
+# when a holiday falls on a weekend; no Friday closure when 1 January is a Saturday, as on
+# 1 January 2022). Juneteenth is a closure from 2022 on. Special closures in the range: only
+# the 2025-01-09 national day of mourning (the last before it, 2018-12-05, is out of range).
 DEFAULT_NYSE_HOLIDAYS: tuple[date, ...] = (
+    # 2020
+    date(2020, 1, 1),    # New Year's Day
+    date(2020, 1, 20),   # Martin Luther King Jr. Day
+    date(2020, 2, 17),   # Washington's Birthday
+    date(2020, 4, 10),   # Good Friday
+    date(2020, 5, 25),   # Memorial Day
+    date(2020, 7, 3),    # Independence Day observed (4 July is a Saturday)
+    date(2020, 9, 7),    # Labor Day
+    date(2020, 11, 26),  # Thanksgiving
+    date(2020, 12, 25),  # Christmas
+    # 2021
+    date(2021, 1, 1),
+    date(2021, 1, 18),
+    date(2021, 2, 15),
+    date(2021, 4, 2),    # Good Friday
+    date(2021, 5, 31),
+    date(2021, 7, 5),    # Independence Day observed (4 July is a Sunday)
+    date(2021, 9, 6),
+    date(2021, 11, 25),
+    date(2021, 12, 24),  # Christmas observed (25 December is a Saturday)
+    # 2022 (1 January is a Saturday: no closure on 31 December 2021)
+    date(2022, 1, 17),
+    date(2022, 2, 21),
+    date(2022, 4, 15),   # Good Friday
+    date(2022, 5, 30),
+    date(2022, 6, 20),   # Juneteenth observed (19 June is a Sunday), the first NYSE Juneteenth
+    date(2022, 7, 4),
+    date(2022, 9, 5),
+    date(2022, 11, 24),
+    date(2022, 12, 26),  # Christmas observed (25 December is a Sunday)
+    # 2023
+    date(2023, 1, 2),    # New Year's Day observed (1 January is a Sunday)
+    date(2023, 1, 16),
+    date(2023, 2, 20),
+    date(2023, 4, 7),    # Good Friday
+    date(2023, 5, 29),
+    date(2023, 6, 19),
+    date(2023, 7, 4),
+    date(2023, 9, 4),
+    date(2023, 11, 23),
+    date(2023, 12, 25),
+    # 2024
+    date(2024, 1, 1),
+    date(2024, 1, 15),
+    date(2024, 2, 19),
+    date(2024, 3, 29),   # Good Friday
+    date(2024, 5, 27),
+    date(2024, 6, 19),
+    date(2024, 7, 4),
+    date(2024, 9, 2),
+    date(2024, 11, 28),
+    date(2024, 12, 25),
     # 2025
     date(2025, 1, 1),    # New Year's Day
     date(2025, 1, 9),    # National Day of Mourning, President Carter

@@ -41,11 +41,11 @@ from sim.scenario.markets import Insurance, Liquidation, Margin, MarketSpec, Poo
 from sim.scenario.overrides import apply_overrides
 from sim.scenario.scenario import USDC, Scenario
 from sim.scenario.schema import SCHEMA_PATH, scenario_json_schema, write_schema
-from sim.scenario.world import NYSE_HOLIDAYS_2025_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
+from sim.scenario.world import NYSE_HOLIDAYS_2020_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
 
 __all__ = [
     "EVENT_KINDS",
-    "NYSE_HOLIDAYS_2025_2027",
+    "NYSE_HOLIDAYS_2020_2027",
     "SCHEMA_PATH",
     "USDC",
     "Agents",

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from sim.market.calendar import DEFAULT_NYSE_HOLIDAYS
 from sim.scenario._base import FrozenModel, check_issues
 
-NYSE_HOLIDAYS_2025_2027: list[date] = list(DEFAULT_NYSE_HOLIDAYS)  # the calendar's own list
+NYSE_HOLIDAYS_2020_2027: list[date] = list(DEFAULT_NYSE_HOLIDAYS)  # the calendar's own list
 
 
 class Clock(FrozenModel):
@@ -30,8 +30,8 @@ class Clock(FrozenModel):
         description="Days at the start before metrics, impulses and shocks count (< days).",
     )
     holidays: list[date] = Field(
-        NYSE_HOLIDAYS_2025_2027,
-        description="Dates the stock market is closed all day (default: NYSE 2025-2027).",
+        NYSE_HOLIDAYS_2020_2027,
+        description="Dates the stock market is closed all day (default: NYSE 2020-2027).",
     )
 
     @field_validator("start")
