@@ -2,8 +2,10 @@
 
 Every shock kind is handled here, one handler per event model of ``sim.scenario.events``
 (``HANDLERS``, keyed by the event's class). Price moves (``crypto_jump``, ``weekend_gap``) are
-handed to the world's price path when the schedule is built; the others act on the tokens,
-pools and agents at their step, and the temporary ones are undone when their duration ends.
+handed to the world's price path when the schedule is built; ``split`` is applied by the
+world at its step (for a replayed feed, the step whose prices are the feed's at the split
+time); the others act on the tokens, pools and agents at their step, and the temporary ones
+are undone when their duration ends.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sim.scenario.events import (
     OracleOutageEvent,
     PinEvent,
     PremiumEvent,
+    SplitEvent,
     WeekendGapEvent,
 )
 
@@ -52,6 +55,8 @@ class ShockSchedule:
             step = sc.event_step(ev)
             if isinstance(ev, CryptoJumpEvent | WeekendGapEvent):   # carried by the price path
                 model.world.add_log_move(step, ev.asset, ev.size)
+            if isinstance(ev, SplitEvent):     # with the feed's prices when they are replayed
+                step = model.world.split_step(step)
             self.by_step.setdefault(step, []).append((i, ev))
 
     def _duration_steps(self, duration: str | None) -> int | None:
@@ -146,6 +151,12 @@ class ShockSchedule:
             if mm.token == ev.token:
                 mm.withdraw_fraction(ev.fraction)
 
+    def _split(self, step: int, i: int, ev: SplitEvent) -> None:
+        """The stock splits ``ratio``-for-1: its prices divide (unless replayed) and the tokens
+        it backs hold ``ratio`` times the stock per token; AMM reserves and balances, held in
+        token units, do not change."""
+        self.model.world.split(ev.asset, ev.ratio)
+
 
 HANDLERS: dict[type, Callable[[ShockSchedule, int, int, Any], None]] = {
     DepegEvent: ShockSchedule._depeg,
@@ -156,6 +167,7 @@ HANDLERS: dict[type, Callable[[ShockSchedule, int, int, Any], None]] = {
     OracleOutageEvent: ShockSchedule._oracle_outage,
     LpRunEvent: ShockSchedule._lp_run,
     MmWithdrawalEvent: ShockSchedule._mm_withdrawal,
+    SplitEvent: ShockSchedule._split,
 }
 """The handler of each event model (every one of ``EVENT_TYPES``):
 ``handler(schedule, step, event index, event)``."""

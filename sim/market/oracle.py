@@ -9,6 +9,10 @@ max(TWAP, NAV), and the market takes no new positions).
 
 ``sample`` is called once a step, right after prices and shocks are applied. During an
 outage the oracle is stale: samples are ignored and every reading keeps its last value.
+
+A split of the token's stock (``split``, design 10) multiplies the backing per token; an
+oracle with ``split_lag_steps`` > 0 keeps multiplying by the old backing for that many
+samples, so the NAV it reads is divided by the ratio (a 3:1 split prints -66%).
 """
 
 from __future__ import annotations
@@ -22,13 +26,19 @@ MODES = ("nav", "amm_spot", "amm_twap", "guarded")
 class Oracle:
     """One token's oracle: sample once a step, then read ``price`` and friends."""
 
-    def __init__(self, mode: str, twap_steps: int = 4, safe_mode_deviation: float = 0.10) -> None:
+    def __init__(self, mode: str, twap_steps: int = 4, safe_mode_deviation: float = 0.10,
+                 split_lag_steps: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         if int(twap_steps) != twap_steps or twap_steps < 1:
             raise ValueError(f"twap_steps: must be an integer >= 1, got {twap_steps}")
         if not (math.isfinite(safe_mode_deviation) and safe_mode_deviation > 0):
             raise ValueError(f"safe_mode_deviation: must be > 0, got {safe_mode_deviation}")
+        if int(split_lag_steps) != split_lag_steps or split_lag_steps < 0:
+            raise ValueError(f"split_lag_steps: must be an integer >= 0, got {split_lag_steps}")
+        self.split_lag_steps = int(split_lag_steps)
+        self._split_factor = 1.0    # old backing / backing, while a split's lag lasts
+        self._split_lag_left = 0
         self.mode = mode
         self.twap_steps = int(twap_steps)
         self.safe_mode_deviation = float(safe_mode_deviation)
@@ -46,8 +56,25 @@ class Oracle:
             raise ValueError(f"steps: must be an integer >= 0, got {steps}")
         self._outage_left = int(steps)
 
+    def split(self, ratio: float) -> None:
+        """The token's backing per token was just multiplied by ``ratio`` (a split of its stock):
+        the next ``split_lag_steps`` samples value it at the old backing (NAV / ratio)."""
+        if not (math.isfinite(ratio) and ratio > 0):
+            raise ValueError(f"ratio: must be finite and > 0, got {ratio}")
+        if self.split_lag_steps > 0:
+            self._split_factor = (self._split_factor if self._split_lag_left > 0 else 1.0) / ratio
+            self._split_lag_left = self.split_lag_steps
+
+    def _lagged_nav(self, nav: float) -> float:
+        """``nav`` as this step's sample reads it: at the old backing while a split's lag lasts."""
+        if self._split_lag_left == 0:
+            return nav
+        self._split_lag_left -= 1
+        return nav * self._split_factor
+
     def sample(self, amm_price: float, nav: float) -> None:
         """Record this step's AMM price and NAV (once a step)."""
+        nav = self._lagged_nav(nav)
         if self._outage_left > 0 and self._samples:
             self._outage_left -= 1
             self.stale = True

@@ -2,7 +2,9 @@
 
 Phase 1 and 2 of a step (design section 9): the clock advances, exogenous prices move (with
 scheduled shocks), stock reference prices update only while NYSE is open (so the weekend gap
-appears at the open), then issuers and oracles are updated.
+appears at the open), then issuers and oracles are updated. A split of a stock (``split``)
+divides its prices (a simulated stock's; a replayed feed is used as it is) and multiplies the
+stock per token of every token it backs, so NAV is continuous.
 """
 
 from __future__ import annotations
@@ -29,16 +31,22 @@ class TokenState:
                  kernels: KernelSet | None = None) -> None:
         self.name = name
         self.underlying_index = underlying_index
-        self.backing = float(spec.backing)
-        self.nav = 0.0              # USD per token now (reference x backing)
+        self.backing = float(spec.backing)   # 1.0 unless a depeg lowers it
+        self.split_multiplier = 1.0          # x ratio at each split of the stock
+        self.nav = 0.0              # USD per token now (reference x backing per token)
         self.nav_last_open = 0.0    # USD per token as of the last open step (what `nav` oracles see)
         self.amm = SpotAmm(ledger, name, ledger.open_account(f"amm:{name}"), spec.amm.fee, kernels)
         self.issuer = Issuer(
             ledger, name, ledger.open_account(f"issuer:{name}", external=True),
             spec.issuer.mint_fee, spec.issuer.redeem_fee, spec.issuer.daily_capacity_usd,
         )
-        mode, twap, dev = oracle_spec if oracle_spec else ("nav", 4, 0.10)
-        self.oracle = Oracle(mode, twap, dev)
+        mode, twap, dev, split_lag = oracle_spec if oracle_spec else ("nav", 4, 0.10, 0)
+        self.oracle = Oracle(mode, twap, dev, split_lag)
+
+    @property
+    def backing_per_token(self) -> float:
+        """Stock per token: the backing ratio times the splits since the start."""
+        return self.backing * self.split_multiplier
 
     @property
     def premium(self) -> float:
@@ -63,7 +71,8 @@ class World:
         self.times: list[datetime] = step_times(sc.clock.start, sc.n_steps, sc.clock.step_minutes)
         self.calendar = NyseCalendar(sc.clock.holidays)
         self.open_mask = self.calendar.open_mask(self.times)
-        if sc.price_file is not None:
+        self.replayed = sc.price_file is not None    # the feed's prices are used as they are
+        if self.replayed:
             from sim.market.replay import load_price_file
 
             prices = load_price_file(sc.price_file.path, self.asset_names, self.times,
@@ -89,7 +98,8 @@ class World:
         self.tokens: dict[str, TokenState] = {}
         for name, spec in sc.tokens.items():
             mk = sc.markets.get(name)
-            oracle_spec = (mk.oracle, mk.twap_steps, mk.safe_mode_deviation) if mk is not None else None
+            oracle_spec = ((mk.oracle, mk.twap_steps, mk.safe_mode_deviation, mk.split_lag_steps)
+                           if mk is not None else None)
             self.tokens[name] = TokenState(name, self.asset_index[spec.underlying], spec, ledger, oracle_spec,
                                            kernels)
         self._update_navs(force=True)
@@ -106,6 +116,12 @@ class World:
         """Schedule a shock: an extra log move of ``asset`` at ``step`` (crypto jump, weekend gap)."""
         arr = self.extra_log_moves.setdefault(step, np.zeros(len(self.asset_names)))
         arr[self.asset_index[asset]] += size
+
+    def split_step(self, step: int) -> int:
+        """The step at which a split scheduled for ``step`` (its time's step) is applied: that
+        step, or for a replayed feed the one before, whose prices are the feed's as of the split
+        time (a step's prices are those at its end), so that the backing changes with them."""
+        return max(step - 1, 0) if self.replayed else step
 
     # -- phase 1 ---------------------------------------------------------------------------
     def advance(self) -> None:
@@ -126,10 +142,32 @@ class World:
             if not self.is_stock[i]:
                 v.update(float(r[i]))
 
+    def split(self, asset: str, ratio: float) -> None:
+        """A ``ratio``-for-1 split of stock ``asset``, after this step's prices moved: a simulated
+        stock's latent and reference prices divide by ``ratio`` (a replayed feed already holds
+        the division, so only a reference frozen since the last open divides: the last close,
+        split-adjusted); every token backed by it multiplies its stock per token by ``ratio``
+        and tells its oracle (which may lag)."""
+        i = self.asset_index[asset]
+        if not self.is_stock[i]:
+            raise ValueError(f"asset: {asset!r} is not a stock; only a stock splits")
+        if not (np.isfinite(ratio) and ratio > 0):
+            raise ValueError(f"ratio: must be finite and > 0, got {ratio}")
+        if not self.replayed:
+            self.latent[i] /= ratio
+        if self.is_open:
+            self.reference[i] = self.latent[i]
+        else:
+            self.reference[i] /= ratio
+        for tok in self.tokens.values():
+            if tok.underlying_index == i:
+                tok.split_multiplier *= ratio
+                tok.oracle.split(ratio)
+
     # -- phase 2 ---------------------------------------------------------------------------
     def _update_navs(self, force: bool = False) -> None:
         for tok in self.tokens.values():
-            tok.nav = float(self.reference[tok.underlying_index]) * tok.backing
+            tok.nav = float(self.reference[tok.underlying_index]) * tok.backing * tok.split_multiplier
             if self.is_open or force:
                 tok.nav_last_open = tok.nav
 

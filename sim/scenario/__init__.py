@@ -30,6 +30,7 @@ from sim.scenario.events import (
     OracleOutageEvent,
     PinEvent,
     PremiumEvent,
+    SplitEvent,
     WeekendGapEvent,
 )
 from sim.scenario.loading import (
@@ -73,6 +74,7 @@ __all__ = [
     "PremiumEvent",
     "PriceFile",
     "Scenario",
+    "SplitEvent",
     "Token",
     "TraderBehaviour",
     "WeekendGapEvent",

@@ -148,6 +148,20 @@ class MmWithdrawalEvent(_Event):
     fraction: float = Field(gt=0, le=1, description="Fraction of AMM liquidity withdrawn.")
 
 
+class SplitEvent(_Event):
+    """A stock split (a corporate action): the stock's price divides by ``ratio`` and every
+    token backed by it holds ``ratio`` times the stock per token, so NAV is continuous."""
+
+    target_kind: ClassVar[str] = "assets"
+    asset_kind: ClassVar[str] = "stock"
+    kind: Literal["split"] = Field(description="split")
+    asset: str = Field(description="The stock that splits (a key of assets).")
+    ratio: float = Field(
+        gt=0, description="New shares per old share (3: a 3-for-1 split; 0.1: a 1-for-10 "
+        "reverse split). A simulated stock's prices divide by it at that time; a replayed "
+        "stock's feed is used as it is (an unadjusted feed already holds the division)."
+    )
+
 
 EVENT_TYPES = (
     DepegEvent,
@@ -158,6 +172,7 @@ EVENT_TYPES = (
     OracleOutageEvent,
     LpRunEvent,
     MmWithdrawalEvent,
+    SplitEvent,
 )
 EVENT_KINDS = {cls.model_fields["kind"].annotation.__args__[0]: cls for cls in EVENT_TYPES}
 

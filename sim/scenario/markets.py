@@ -87,6 +87,10 @@ class MarketSpec(FrozenModel):
     safe_mode_deviation: float = Field(
         0.10, gt=0, description="TWAP-vs-NAV gap that puts a guarded market in safe mode."
     )
+    split_lag_steps: int = Field(
+        0, ge=0, description="Steps after a split of the token's stock during which the oracle "
+        "still values the token at the old backing (a 3:1 split prints -66%); 0: none."
+    )
     strikes: list[Move] = Field(
         [-0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2],
         description="Strike grid relative to spot (0.05 = 5% above spot).",
