@@ -200,3 +200,15 @@ def test_oracle_split_lag_alone():
             o.split(bad)
     with pytest.raises(ValueError, match="split_lag_steps"):
         Oracle("nav", split_lag_steps=-1)
+
+
+def test_a_depeg_across_a_split_restores_the_backing_and_keeps_the_split():
+    depeg = {"kind": "depeg", "token": "TSLA.M", "at": f"step {CLOSED}", "backing": 0.8,
+             "duration": "12h"}
+    m = run_to(model([depeg, split(CLOSED + 4)]), CLOSED + 5)
+    tok, w = m.world.tokens["TSLA.M"], m.world
+    assert (tok.backing, tok.split_multiplier) == (0.8, 3.0)
+    assert tok.nav == pytest.approx(0.8 * 3.0 * w.price("TSLA"), rel=1e-12)
+    run_to(m, CLOSED + 13)
+    assert (tok.backing, tok.split_multiplier, tok.backing_per_token) == (1.0, 3.0, 3.0)
+    assert tok.nav == pytest.approx(3.0 * w.price("TSLA"), rel=1e-12)
