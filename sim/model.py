@@ -120,6 +120,7 @@ class FlywheelModel(mesa.Model):
             cooldown_steps=int(round(sc.pool.cooldown_days * steps_per_day)),
             withdrawal_fee=sc.pool.withdrawal_fee, margin=params,
             token_moves=tuple(mg.stress_token_moves) if name != USDC else (0.0,),
+            perp_funding_coeff=spec.perp_funding_coeff, perp_funding_cap=spec.perp_funding_cap,
         )
         spots = np.array([self.world.price(u) for u in spec.underlyings])
         book = ListedSeries(spec.underlyings, spots, spec.strikes, spec.include_perpetual,

@@ -36,6 +36,8 @@ class StepStats:
     fees_usd: float = 0.0
     spread_usd: float = 0.0
     funding_usd: float = 0.0
+    perp_funding_usd: float = 0.0    # perp funding the pool kept (longs' minus shorts' payments)
+    perp_funding_rate: float = 0.0   # the step's perp funding rate, per year (> 0: longs pay)
     liquidations: int = 0
     liquidations_usd: float = 0.0
     bad_debt_usd: float = 0.0
@@ -70,6 +72,8 @@ class MarketConfig:
     withdrawal_fee: float
     margin: MarginParams
     token_moves: tuple[float, ...] = (0.0,)   # margin-token moves of the stress grid
+    perp_funding_coeff: float = 0.0            # perp funding rate per year per unit of skew
+    perp_funding_cap: float = 0.0              # |perp funding rate| per year at most
 
 
 class OptionsMarket:
@@ -97,6 +101,7 @@ class OptionsMarket:
             notional_fee=cfg.notional_fee, lp_share=cfg.lp_share, max_utilization=cfg.max_utilization,
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
+            perp_funding_coeff=cfg.perp_funding_coeff, perp_funding_cap=cfg.perp_funding_cap,
         ), series.pool_moves.size)
         # The pool also holds USDC (insurance payouts in a USDC-denominated cover).
         self._pool_holds_usdc = cfg.name != USDC and USDC in ledger.assets
@@ -323,9 +328,13 @@ class OptionsMarket:
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
-        to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years)
+        to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years,
+                                                       1e-9, dt_years, self.pool_assets_tokens())
         led.settle_kernel(tok, {self.pool_holder: to_pool})    # the book debited collateral
-        self.stats.funding_usd += paid_usd
+        st = self.stats
+        st.funding_usd += paid_usd
+        st.perp_funding_usd += book.last_perp_funding_tokens * self.price
+        st.perp_funding_rate = book.last_perp_rate
         if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
