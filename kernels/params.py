@@ -143,7 +143,8 @@ class BookConfig:
     perpetuals pay ``perp_spread``; ``notional_fee`` is a
     fraction of underlying notional, ``lp_share`` of it goes to the main pool and the rest to
     insurance. Caps: ``max_utilization`` (stress loss / NAV), ``max_net_delta_fraction`` (of
-    NAV, per underlying) and ``oi_cap_usd`` (per underlying).
+    NAV, per underlying) and ``oi_cap_usd`` (per underlying). Perpetual futures pay funding at
+    ``clamp(perp_funding_coeff x skew, +-perp_funding_cap)`` per year (``kernels.pool.perp_funding_rate``).
     """
 
     haircut: float = 0.25
@@ -157,6 +158,8 @@ class BookConfig:
     oi_cap_usd: float = math.inf
     stress_maint_mult: float = 1.0
     stress_initial_mult: float = 1.5
+    perp_funding_coeff: float = 0.0      # perp funding rate per year per unit of skew (design 5)
+    perp_funding_cap: float = 0.0        # |perp funding rate| per year at most
 
     def __post_init__(self) -> None:
         for f in fields(self):

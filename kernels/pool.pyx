@@ -256,12 +256,27 @@ def net_delta_usd(net_size, deltas, spots, underlying_of_series, n_underlyings):
 
 # ---------------------------------------------------------------- funding and PnL
 
+def perp_funding_rate(coeff, cap, net_perp_usd, nav_usd):
+    """Perpetual-future funding rate per year (design 5, skew-based, as GMX v2 and Synthetix):
+    ``clamp(coeff x skew, -cap, +cap)`` with ``skew = (long - short perp notional) / NAV``,
+    notionals and NAV in USD (``net_perp_usd`` = long minus short, |size| x spot). When NAV <= 0
+    the rate is the cap with the sign of the net position (0 if flat). A rate > 0: longs pay."""
+    c = as_scalar("coeff", coeff, non_negative=True)
+    k = as_scalar("cap", cap, non_negative=True)
+    net = as_scalar("net_perp_usd", net_perp_usd)
+    nav = as_scalar("nav_usd", nav_usd)
+    return core.perp_funding_rate(c, k, net, nav)
+
+
 def accrue_funding(pos_account, pos_series, pos_size, series_mark, series_payoff,
-                   dt_years, funding_period_years, oracle_price, n_accounts):
+                   dt_years, funding_period_years, oracle_price, n_accounts,
+                   series_spot=None, series_is_perp=None, perp_rate=0.0):
     """Funding (tokens) each account pays this step (< 0: receives), one pass over positions.
 
     A position of signed size n pays n (mark - payoff) dt / T USD (design section 5), converted
-    to tokens at the oracle price. The caller debits it from collateral and credits the pool.
+    to tokens at the oracle price. A perpetual future (``series_is_perp``, given with
+    ``series_spot``) pays also n x spot x ``perp_rate`` x dt USD (``perp_funding_rate``, per
+    year). The caller debits it from collateral and credits the pool.
     """
     mark = as_finite_array("series_mark", series_mark, non_negative=True)
     n_series = mark.shape[0]
@@ -270,21 +285,36 @@ def accrue_funding(pos_account, pos_series, pos_size, series_mark, series_payoff
     period = as_scalar("funding_period_years", funding_period_years, positive=True)
     price = as_scalar("oracle_price", oracle_price, positive=True)
     na = as_count("n_accounts", n_accounts)
+    rate = as_scalar("perp_rate", perp_rate)
+    if (series_spot is None) != (series_is_perp is None):
+        raise ValueError("series_spot and series_is_perp: give both or neither")
+    if series_spot is None:
+        spot = np.zeros(n_series)
+        perp = np.zeros(n_series, dtype=np.uint8)
+    else:
+        spot = as_finite_array("series_spot", series_spot, n_series, non_negative=True)
+        perp = np.ascontiguousarray(np.asarray(series_is_perp), dtype=np.uint8)
+        if perp.ndim != 1 or perp.shape[0] != n_series:
+            raise ValueError(f"series_is_perp: expected {n_series} flags, got shape {perp.shape}")
     size = as_finite_array("pos_size", pos_size)
     n = size.shape[0]
     acct = as_index_array("pos_account", pos_account, n, na, "n_accounts")
     ser = as_index_array("pos_series", pos_series, n, n_series, "series")
     out = np.zeros(na)
-    _accrue(acct, ser, size, mark, payoff, dt / period / price, out)
+    _accrue(acct, ser, size, mark, payoff, spot, perp, dt / period / price, rate * dt / price, out)
     return out
 
 
 cdef void _accrue(const int64_t[::1] acct, const int64_t[::1] ser, const double[::1] size,
-                  const double[::1] mark, const double[::1] payoff, double dt_over_period_per_price,
+                  const double[::1] mark, const double[::1] payoff, const double[::1] spot,
+                  const uint8_t[::1] perp, double dt_over_period_per_price, double rate_dt_per_price,
                   double[::1] out) noexcept nogil:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, s
     for i in range(size.shape[0]):
-        out[acct[i]] += core.funding_tokens(size[i], mark[ser[i]], payoff[ser[i]], dt_over_period_per_price)
+        s = ser[i]
+        out[acct[i]] += core.funding_tokens(size[i], mark[s], payoff[s], dt_over_period_per_price)
+        if perp[s]:
+            out[acct[i]] += core.perp_funding_tokens(size[i], spot[s], rate_dt_per_price)
 
 
 def unrealized_pnl_usd(pos_series, pos_size, pos_entry, series_mark):

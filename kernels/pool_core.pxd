@@ -11,7 +11,7 @@ Units: sizes in underlying units (signed, long > 0), marks, spots and losses in 
 and fees in margin tokens. Stress grids are C-contiguous (n_points, n_series) arrays.
 """
 
-from libc.math cimport INFINITY, fmin
+from libc.math cimport INFINITY, fmax, fmin
 
 
 cdef inline double position_pnl(double n, double mark, double entry) noexcept nogil:
@@ -76,6 +76,22 @@ cdef inline double funding_tokens(double n, double mark, double payoff,
     """Funding (tokens) a position of signed size n pays this step: n (mark - payoff) dt / T
     USD at the oracle price (``dt_over_period_per_price`` = dt / T / price); < 0: receives."""
     return n * (mark - payoff) * dt_over_period_per_price
+
+
+cdef inline double perp_funding_rate(double coeff, double cap, double net_perp_usd,
+                                     double nav_usd) noexcept nogil:
+    """Perpetual-future funding rate per year (design 5, skew-based):
+    clamp(coeff x skew, -cap, +cap), skew = (long - short perp notional, USD) / NAV_USD.
+    With NAV <= 0 the skew has no size: the cap, signed as the net position (0 if flat)."""
+    if nav_usd <= 0.0:
+        return cap if net_perp_usd > 0.0 else (-cap if net_perp_usd < 0.0 else 0.0)
+    return fmin(fmax(coeff * net_perp_usd / nav_usd, -cap), cap)
+
+
+cdef inline double perp_funding_tokens(double n, double spot, double rate_dt_per_price) noexcept nogil:
+    """Perp funding (tokens) a position of signed size n pays this step: n x spot x rate x dt
+    USD at the oracle price (``rate_dt_per_price`` = rate x dt / price); < 0: receives."""
+    return n * spot * rate_dt_per_price
 
 
 cdef inline void split_fee(double fee, double lp_share, double* to_main, double* to_insurance) noexcept nogil:

@@ -32,6 +32,8 @@ class TradeBook:
     last_spread_usd: float
     last_fee_usd: float
     last_notional_usd: float
+    last_perp_rate: float
+    last_perp_funding_tokens: float
     step_volume_usd: float
     step_spread_usd: float
     step_fees_usd: float
@@ -53,7 +55,10 @@ class TradeBook:
     def nav_usd(self, pool_tokens: float) -> float: ...
     def utilization(self, pool_tokens: float) -> float: ...
     def needs_liquidation(self, tol: float = 1e-9) -> bool: ...
-    def accrue_funding(self, payoff: ArrayLike, dt_over_period: float, tol: float = 1e-9) -> tuple[float, float, bool]: ...
+    def accrue_funding(
+        self, payoff: ArrayLike, dt_over_period: float, tol: float = 1e-9, dt_years: float = 0.0,
+        pool_tokens: float = 0.0,
+    ) -> tuple[float, float, bool]: ...
     def positions_of(self, a: int) -> list[int]: ...
     def margin(
         self, a: int, extra_series: int = -1, extra_size: float = 0.0, extra_entry: float = 0.0,

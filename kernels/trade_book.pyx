@@ -58,6 +58,7 @@ cdef class TradeBook:
     cdef readonly object net_size, abs_size, losses, delta_usd, oi_usd
     cdef readonly double entry_notional, price, price_in, price_out
     cdef readonly double last_pool_tokens, last_insurance_tokens, last_spread_usd, last_fee_usd, last_notional_usd
+    cdef readonly double last_perp_rate, last_perp_funding_tokens
     cdef readonly double step_volume_usd, step_spread_usd, step_fees_usd, step_trader_pnl_usd
     cdef readonly Py_ssize_t step_trades
     cdef object _log_close, _log_account, _log_usd
@@ -73,6 +74,7 @@ cdef class TradeBook:
     cdef Py_ssize_t _n_series, _nc
     cdef object _series_refs
     cdef double _haircut, _base, _skew, _perp_spread, _fee, _lp_share, _max_util, _max_delta, _oi_cap, _mm, _im
+    cdef double _perp_coeff, _perp_cap
 
     def __init__(self, cfg, Py_ssize_t n_pool_points):
         if not isinstance(cfg, BookConfig):
@@ -84,6 +86,7 @@ cdef class TradeBook:
         self._perp_spread, self._fee, self._lp_share = cfg.perp_spread, cfg.notional_fee, cfg.lp_share
         self._max_util, self._max_delta, self._oi_cap = cfg.max_utilization, cfg.max_net_delta_fraction, cfg.oi_cap_usd
         self._mm, self._im = cfg.stress_maint_mult, cfg.stress_initial_mult
+        self._perp_coeff, self._perp_cap = cfg.perp_funding_coeff, cfg.perp_funding_cap
         self.collateral = np.zeros(16)
         self.acct_head = np.full(16, -1, dtype=np.int64)
         for name, fill in _POSITION_FILL.items():
@@ -327,31 +330,49 @@ cdef class TradeBook:
                 return True
         return False
 
-    def accrue_funding(self, payoff, double dt_over_period, double tol=1e-9):
+    def accrue_funding(self, payoff, double dt_over_period, double tol=1e-9, double dt_years=0.0,
+                       double pool_tokens=0.0):
         """Phase 7 in one walk of the accounts: funding, then the margin check.
 
         Each open position of signed size n pays n (mark - payoff) dt / T USD (design 5), in
-        tokens at the oracle price, from its account's collateral; the total is the pool's,
+        tokens at the oracle price, from its account's collateral; a perpetual future also pays
+        n x spot x rate x ``dt_years`` USD at the skew-based rate of ``perp_funding_rate`` (the
+        book's net perp notional over the NAV of ``pool_tokens``; left in ``last_perp_rate``,
+        the pool's net perp take in ``last_perp_funding_tokens``). The total is the pool's,
         which the caller settles in its ledger. Then each account is checked as
-        ``needs_liquidation`` does. Returns (tokens to the pool, USD paid by the accounts that
-        paid, needs_liquidation).
+        ``needs_liquidation`` does. Returns (tokens to the pool, option and perp, USD of option
+        funding paid by the accounts that paid it, needs_liquidation).
         """
         cdef const double[::1] pay = np.ascontiguousarray(payoff, dtype=np.float64)
         if pay.shape[0] != self._n_series:
             raise ValueError(f"payoff: expected {self._n_series} series, got {pay.shape[0]}")
-        cdef Py_ssize_t a
+        if not (isfinite(dt_years) and dt_years >= 0.0):
+            raise ValueError(f"dt_years: must be finite and >= 0, got {dt_years}")
+        cdef Py_ssize_t a, s
         cdef int64_t p
-        cdef double f, total = 0.0, paid = 0.0, eq, mr, ir, k = dt_over_period / self.price
+        cdef double f, fp, total = 0.0, perp_total = 0.0, paid = 0.0, eq, mr, ir, k = dt_over_period / self.price
+        cdef double net_perp = 0.0, kp
         cdef bint needs = False
+        for s in range(self._n_series):
+            if self._perp[s]:
+                net_perp += self._net[s] * self._spot[s]
+        self.last_perp_rate = core.perp_funding_rate(self._perp_coeff, self._perp_cap, net_perp,
+                                                     self._nav(_pool_assets(pool_tokens)))
+        kp = self.last_perp_rate * dt_years / self.price
         for a in range(self.n_accounts):
             if self._head[a] >= 0:
                 f = 0.0
+                fp = 0.0
                 p = self._head[a]
                 while p >= 0:
-                    f += core.funding_tokens(self._size[p], self._mark[self._ser[p]], pay[self._ser[p]], k)
+                    s = self._ser[p]
+                    f += core.funding_tokens(self._size[p], self._mark[s], pay[s], k)
+                    if self._perp[s]:
+                        fp += core.perp_funding_tokens(self._size[p], self._spot[s], kp)
                     p = self._next[p]
-                self._q[a] -= f
+                self._q[a] -= f + fp
                 total += f
+                perp_total += fp
                 if f > 0.0:
                     paid += f
                 if not needs:
@@ -359,7 +380,8 @@ cdef class TradeBook:
                     needs = self._head[a] >= 0 and eq < mr + tol * fabs(mr)
             if not needs and self._head[a] < 0 and self._q[a] < 0.0:
                 needs = True
-        return total, paid * self.price, needs
+        self.last_perp_funding_tokens = perp_total
+        return total + perp_total, paid * self.price, needs
 
     # ------------------------------------------------------------------ trading
     cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:

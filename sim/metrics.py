@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 STANDARD_NOTIONAL_USD = 100_000.0   # the standard size for the quoted spread (design 5)
 MARKET_COLUMNS = (
-    "volume_usd", "trades", "open_interest_usd", "fees_usd", "funding_usd", "pool_nav_usd",
+    "volume_usd", "trades", "open_interest_usd", "fees_usd", "funding_usd", "perp_funding_usd",
+    "perp_funding_rate", "hedge_pnl_usd", "hedge_cost_usd", "pool_nav_usd",
     "pool_nav_tokens", "lp_share_price", "pool_capacity_usd", "utilization", "spread_std",
     "insurance_usd", "insurance_tokens", "liquidations", "liquidations_usd", "bad_debt_usd",
     "bad_debt_lp_usd", "adl_usd", "trader_pnl_usd", "spread_usd", "refused",
@@ -97,7 +98,9 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
         vals = {
             "volume_usd": st.volume_usd, "trades": st.trades,
             "open_interest_usd": m.open_interest_usd(), "fees_usd": st.fees_usd,
-            "funding_usd": st.funding_usd, "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
+            "funding_usd": st.funding_usd, "perp_funding_usd": st.perp_funding_usd,
+            "perp_funding_rate": st.perp_funding_rate, "hedge_pnl_usd": st.hedge_pnl_usd,
+            "hedge_cost_usd": st.hedge_cost_usd, "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
             "lp_share_price": m.share_price(), "pool_capacity_usd": m.capacity_usd(),
             "utilization": min(m.utilization(), SPREAD_UTILIZATION_CAP), "spread_std": standard_spread(m),
             "insurance_usd": ins_t * P, "insurance_tokens": ins_t, "liquidations": st.liquidations,
@@ -236,8 +239,11 @@ class LpPnlSplitUsd(TypedDict):
 
     spread: float       # spreads paid by traders to the pool
     fees: float         # the pool's lp_share of the notional fees
-    funding: float      # option and perp funding received by the pool
+    funding: float      # option funding paid by the accounts that paid it
+    perp_funding: float  # perp funding the pool kept (longs' payments minus shorts' receipts, or back)
     trader_pnl: float   # minus the traders' realized PnL against the pool
+    hedge_pnl: float    # the delta hedge's mark-to-market (pool.hedge: delta; else 0)
+    hedge_cost: float   # minus what the hedge paid to trade (hedge_cost_bps of notional)
     bad_debt: float     # minus the deficits the pool wrote off
     token_move: float   # the margin token's own move on the pool's NAV at the end of the burn-in
 
@@ -332,7 +338,10 @@ def summary(model: FlywheelModel) -> RunSummary:
                 "spread": float(post[f"spread_usd[{name}]"].sum()),
                 "fees": float(post[f"fees_usd[{name}]"].sum() * spec.lp_share),
                 "funding": float(post[f"funding_usd[{name}]"].sum()),
+                "perp_funding": float(post[f"perp_funding_usd[{name}]"].sum()),
                 "trader_pnl": float(-post[f"trader_pnl_usd[{name}]"].sum()),
+                "hedge_pnl": float(post[f"hedge_pnl_usd[{name}]"].sum()),
+                "hedge_cost": float(-post[f"hedge_cost_usd[{name}]"].sum()),
                 "bad_debt": float(-post[f"bad_debt_lp_usd[{name}]"].sum()),
                 "token_move": float((price[-1] / price[0] - 1.0)
                                     * post[f"pool_nav_usd[{name}]"].iloc[0]),

@@ -120,6 +120,8 @@ class FlywheelModel(mesa.Model):
             cooldown_steps=int(round(sc.pool.cooldown_days * steps_per_day)),
             withdrawal_fee=sc.pool.withdrawal_fee, margin=params,
             token_moves=tuple(mg.stress_token_moves) if name != USDC else (0.0,),
+            perp_funding_coeff=spec.perp_funding_coeff, perp_funding_cap=spec.perp_funding_cap,
+            hedge=sc.pool.hedge, hedge_cost_bps=sc.pool.hedge_cost_bps,
         )
         spots = np.array([self.world.price(u) for u in spec.underlyings])
         book = ListedSeries(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
@@ -372,6 +374,7 @@ class FlywheelModel(mesa.Model):
             if res is not None and len(res.liq_account):
                 for a in set(int(x) for x in res.liq_account):
                     m.account_owner[a].on_liquidated()
+            m.run_hedge()                       # pool.hedge: delta (nothing when none)
 
     def _sell(self, t: int) -> None:
         for arb in self.agents_by_type.get(Arbitrageur, []):

@@ -79,17 +79,29 @@ def net_delta_usd(net_size, deltas, spots, underlying_of_series, n_underlyings):
     return out
 
 
+def perp_funding_rate(coeff, cap, net_perp_usd, nav_usd):
+    """Perp funding rate per year: clamp(coeff x (long - short perp notional) / NAV, -cap, cap);
+    NAV <= 0: the cap, signed as the net position (0 if flat)."""
+    if nav_usd <= 0:
+        return cap if net_perp_usd > 0 else (-cap if net_perp_usd < 0 else 0.0)
+    return min(max(coeff * net_perp_usd / nav_usd, -cap), cap)
+
+
 def accrue_funding(pos_account, pos_series, pos_size, series_mark, series_payoff,
-                   dt_years, funding_period_years, oracle_price, n_accounts):
+                   dt_years, funding_period_years, oracle_price, n_accounts,
+                   series_spot=None, series_is_perp=None, perp_rate=0.0):
     """Funding (tokens) each account pays this step; < 0 means it receives.
 
-    A long of size n pays n (mark - payoff) dt / T USD, converted at the oracle price.
+    A long of size n pays n (mark - payoff) dt / T USD, converted at the oracle price; a
+    perpetual future also pays n x spot x perp_rate x dt USD.
     """
     out = np.zeros(n_accounts)
     for i in range(len(pos_size)):
         s = pos_series[i]
         usd = pos_size[i] * (series_mark[s] - series_payoff[s]) * dt_years / funding_period_years
         out[pos_account[i]] += usd / oracle_price
+        if series_is_perp is not None and series_is_perp[s]:
+            out[pos_account[i]] += pos_size[i] * series_spot[s] * perp_rate * dt_years / oracle_price
     return out
 
 

@@ -57,6 +57,7 @@ class TradeBook:
         self.price = self.price_in = self.price_out = 1.0
         self.last_pool_tokens = self.last_insurance_tokens = 0.0
         self.last_spread_usd = self.last_fee_usd = self.last_notional_usd = 0.0
+        self.last_perp_rate = self.last_perp_funding_tokens = 0.0
         self._n_series = 0
         self._series = None
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
@@ -208,18 +209,33 @@ class TradeBook:
                 return True
         return False
 
-    def accrue_funding(self, payoff, dt_over_period: float, tol: float = 1e-9) -> tuple[float, float, bool]:
+    def accrue_funding(self, payoff, dt_over_period: float, tol: float = 1e-9, dt_years: float = 0.0,
+                       pool_tokens: float = 0.0) -> tuple[float, float, bool]:
         """Phase 7 in one walk of the accounts: funding (``kernels.pool.accrue_funding``'s rule:
-        n (mark - payoff) dt / T USD per position, in tokens, collateral to pool), then the
-        margin check of ``needs_liquidation``. Returns (tokens to the pool, which the caller
-        settles in its ledger, USD paid by the accounts that paid, needs_liquidation)."""
-        k = self.n_positions
-        mark = self._series[0]
+        n (mark - payoff) dt / T USD per position, in tokens, collateral to pool; a perpetual
+        future also n x spot x rate x ``dt_years`` USD at ``kernels.pool.perp_funding_rate`` of
+        the net perp notional over the NAV of ``pool_tokens``, left in ``last_perp_rate``, the
+        pool's net perp take in ``last_perp_funding_tokens``), then the margin check of
+        ``needs_liquidation``. Returns (tokens to the pool, option and perp, which the caller
+        settles in its ledger, USD of option funding paid by the accounts that paid it,
+        needs_liquidation)."""
+        if not (math.isfinite(dt_years) and dt_years >= 0.0):
+            raise ValueError(f"dt_years: must be finite and >= 0, got {dt_years}")
+        k, na = self.n_positions, self.n_accounts
+        mark, _, spot, _, is_perp = self._series[:5]
         funding = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
-                                          payoff, dt_over_period, 1.0, self.price, self.n_accounts)
-        self.collateral[: self.n_accounts] -= funding
+                                          payoff, dt_over_period, 1.0, self.price, na)
+        net_perp = sum(self.net_size[s] * spot[s] for s in range(self._n_series) if is_perp[s])
+        self.last_perp_rate = ref_pool.perp_funding_rate(
+            self.cfg.perp_funding_coeff, self.cfg.perp_funding_cap, net_perp, self.nav_usd(pool_tokens))
+        # the perp rule alone: mark = payoff leaves no option funding
+        perp = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
+                                       mark, dt_years, 1.0, self.price, na, spot, is_perp, self.last_perp_rate)
+        self.collateral[:na] -= funding + perp
+        self.last_perp_funding_tokens = float(np.sum(perp))
         total = float(np.sum(funding))
-        return total, float(np.sum(funding[funding > 0.0])) * self.price, self.needs_liquidation(tol)
+        return (total + self.last_perp_funding_tokens, float(np.sum(funding[funding > 0.0])) * self.price,
+                self.needs_liquidation(tol))
 
     # ------------------------------------------------------------------ trading
     def _spread(self, s: int, util_after: float) -> float:

@@ -22,6 +22,7 @@ from kernels import KernelSet, kernel_set
 from kernels.params import BookConfig, BookFull, LiquidationResult, MarginParams, Refusal
 from sim.assets import USDC
 from sim.ledger import Ledger
+from sim.protocol.hedge import DeltaHedge
 from sim.protocol.market_events import AdlEvent, LiquidationEvent, MarketEvent, WaterfallEvent
 from sim.protocol.owners import AccountOwner, ShareHolder
 from sim.protocol.series import ListedSeries
@@ -36,6 +37,10 @@ class StepStats:
     fees_usd: float = 0.0
     spread_usd: float = 0.0
     funding_usd: float = 0.0
+    perp_funding_usd: float = 0.0    # perp funding the pool kept (longs' minus shorts' payments)
+    perp_funding_rate: float = 0.0   # the step's perp funding rate, per year (> 0: longs pay)
+    hedge_pnl_usd: float = 0.0       # the delta hedge's mark-to-market since the last step
+    hedge_cost_usd: float = 0.0      # hedge_cost_bps of the notional the hedge traded
     liquidations: int = 0
     liquidations_usd: float = 0.0
     bad_debt_usd: float = 0.0
@@ -70,6 +75,10 @@ class MarketConfig:
     withdrawal_fee: float
     margin: MarginParams
     token_moves: tuple[float, ...] = (0.0,)   # margin-token moves of the stress grid
+    perp_funding_coeff: float = 0.0            # perp funding rate per year per unit of skew
+    perp_funding_cap: float = 0.0              # |perp funding rate| per year at most
+    hedge: str = "none"                        # "delta": hedge the pool's net delta each step
+    hedge_cost_bps: float = 0.0                # hedge cost, basis points of notional traded
 
 
 class OptionsMarket:
@@ -97,6 +106,7 @@ class OptionsMarket:
             notional_fee=cfg.notional_fee, lp_share=cfg.lp_share, max_utilization=cfg.max_utilization,
             max_net_delta_fraction=cfg.max_net_delta_fraction, oi_cap_usd=cfg.oi_cap_usd,
             stress_maint_mult=mg.stress_maint_mult, stress_initial_mult=mg.stress_initial_mult,
+            perp_funding_coeff=cfg.perp_funding_coeff, perp_funding_cap=cfg.perp_funding_cap,
         ), series.pool_moves.size)
         # The pool also holds USDC (insurance payouts in a USDC-denominated cover).
         self._pool_holds_usdc = cfg.name != USDC and USDC in ledger.assets
@@ -120,6 +130,13 @@ class OptionsMarket:
         self.stats = StepStats()
         self.table = np.zeros((0, 5))                # margin_table of the current marks
         self.token_moves = np.ascontiguousarray(cfg.token_moves, dtype=float)  # margin stress grid
+        # The pool's delta hedge on an external perpetual venue (None: unhedged).
+        self.hedge: DeltaHedge | None = None
+        if cfg.hedge == "delta":
+            self.hedge = DeltaHedge(len(series.underlyings), cfg.hedge_cost_bps)
+            self.hedge_venue = ledger.open_account(f"hedge_venue:{cfg.name}", external=True)
+        elif cfg.hedge != "none":
+            raise ValueError(f"hedge: must be 'none' or 'delta', got {cfg.hedge!r}")
 
     # ---------------------------------------------------------------- prices and NAV
     def set_prices(self, price: float, price_in: float, price_out: float, safe_mode: bool) -> None:
@@ -323,9 +340,13 @@ class OptionsMarket:
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
-        to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years)
+        to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years,
+                                                       1e-9, dt_years, self.pool_assets_tokens())
         led.settle_kernel(tok, {self.pool_holder: to_pool})    # the book debited collateral
-        self.stats.funding_usd += paid_usd
+        st = self.stats
+        st.funding_usd += paid_usd
+        st.perp_funding_usd += book.last_perp_funding_tokens * self.price
+        st.perp_funding_rate = book.last_perp_rate
         if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
@@ -340,6 +361,28 @@ class OptionsMarket:
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
         book.resync()                # the kernel moved sizes in place
         self.last_margin = res
+
+    def run_hedge(self) -> None:
+        """Phase 7, after ``settle_step``: the delta hedge (design 5). Its PnL since the last
+        step less the cost of trading the pool's net delta per underlying to zero settles
+        between the pool and the venue, in tokens at the oracle price; a loss is paid up to the
+        pool's balance. Nothing happens when the pool is unhedged."""
+        if self.hedge is None:
+            return
+        sb = self.series
+        spot = np.zeros(len(sb.underlyings))
+        spot[sb.view("underlying")] = sb.view("spot")
+        pnl_usd, cost_usd, _ = self.hedge.step(spot, -self.book.delta_usd)   # the pool holds -traders'
+        net = (pnl_usd - cost_usd) / self.price
+        led, tok = self.ledger, self.token
+        if net > 0.0:
+            led.transfer(tok, self.hedge_venue, self.pool_holder, net)
+        elif net < 0.0:
+            led.transfer(tok, self.pool_holder, self.hedge_venue,
+                         min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
+        st = self.stats
+        st.hedge_pnl_usd += pnl_usd
+        st.hedge_cost_usd += cost_usd
 
     def _settle_liquidations(self, res: LiquidationResult, ins_tok: float, keepers: list[int],
                              rng: Callable[[], np.random.Generator], step: int) -> None:

@@ -101,6 +101,24 @@ class MarketSpec(FrozenModel):
     perp_spread: float = Field(
         0.0005, ge=0, description="Spread of the perpetual future (fraction of notional)."
     )
+    perp_funding_coeff: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Perpetual-future funding rate per year per unit of skew, skew = (long - short perp "
+            "notional) / pool NAV (design 5; longs pay when > 0). Anchor: calm markets pay about "
+            "10% a year, the common exchange baseline of 0.01% per 8 hours (10.95% a year): 1.0 "
+            "charges that at a skew of about 0.11."
+        ),
+    )
+    perp_funding_cap: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Cap on |perpetual-future funding rate| per year (1.0 = about 0.09% per 8 hours, "
+            "9 times the 0.01% per 8 hours exchange baseline)."
+        ),
+    )
     vol_premium: float = Field(
         0.10, gt=-1, description="Quoted vol = trailing realized vol x (1 + vol_premium)."
     )
