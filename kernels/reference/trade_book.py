@@ -113,7 +113,9 @@ class TradeBook:
         self._recompute_risk()
 
     def set_prices(self, price: float, price_in: float, price_out: float) -> None:
-        """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
+        """USD per token: ``price`` values the pool's assets (its NAV), ``price_in`` the
+        collateral in the margin check and tokens coming in (charges, losses, funding paid),
+        ``price_out`` tokens going out (gains, funding received); safe mode widens them."""
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
     @staticmethod
@@ -191,7 +193,7 @@ class TradeBook:
             ser.append(extra_series), size.append(extra_size), entry.append(extra_entry)
         table, moves = self._series[6], self._series[7]
         eq, mr, ir = ref_liq.margin_from_table(
-            [self.collateral[a] + collateral_change], self.price, self.cfg.haircut, [0] * len(ser), ser,
+            [self.collateral[a] + collateral_change], self.price_in, self.cfg.haircut, [0] * len(ser), ser,
             size, entry, table, moves, self.cfg.stress_maint_mult, self.cfg.stress_initial_mult)
         return float(eq[0]), float(mr[0]), float(ir[0])
 
@@ -216,10 +218,12 @@ class TradeBook:
         k = self.n_positions
         mark = self._series[0]
         funding = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
-                                          payoff, dt_over_period, 1.0, self.price, self.n_accounts)
+                                          payoff, dt_over_period, 1.0, self.price_in, self.n_accounts)
+        # A net payment comes in at price_in; a net receipt goes out at price_out (safe mode).
+        funding[funding < 0.0] *= self.price_in / self.price_out
         self.collateral[: self.n_accounts] -= funding
         total = float(np.sum(funding))
-        return total, float(np.sum(funding[funding > 0.0])) * self.price, self.needs_liquidation(tol)
+        return total, float(np.sum(funding[funding > 0.0])) * self.price_in, self.needs_liquidation(tol)
 
     # ------------------------------------------------------------------ trading
     def _spread(self, s: int, util_after: float) -> float:

@@ -220,7 +220,8 @@ class OptionsMarket:
             free_usd = eq - ir
             if free_usd <= 0:
                 return 0.0
-            limit = free_usd / (self.price * (1.0 - self.cfg.haircut) if self.token != USDC else 1.0)
+            # Tokens going out are valued at price_out (safe mode: the higher price).
+            limit = free_usd / (self.price_out * (1.0 - self.cfg.haircut) if self.token != USDC else 1.0)
             amount = min(q, limit if tokens is None else min(tokens, limit))
         else:
             amount = q if tokens is None else min(tokens, q)
@@ -331,11 +332,12 @@ class OptionsMarket:
             return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
+        # Safe mode: collateral and losses at the lower price, gains paid at the higher one.
         res = self.liq_kernel.run_liquidations(
-            book.collateral[:na], self.price, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
+            book.collateral[:na], self.price_in, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
             book.pos_size[:k], book.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
-            ins_tok + ins_usdc, self.pool_assets_tokens(),
+            ins_tok + ins_usdc, self.pool_assets_tokens(), price_out=self.price_out,
         )
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
         book.resync()                # the kernel moved sizes in place
