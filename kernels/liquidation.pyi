@@ -38,6 +38,7 @@ def run_liquidations(
     params: MarginParams = ...,
     insurance_balance: float = 0.0,
     pool_balance: float = 0.0,
+    price_out: float | None = None,
 ) -> LiquidationResult: ...
 def margin_table(
     series_mark: ArrayLike,

@@ -239,17 +239,18 @@ cdef void _shrink(const int64_t[::1] acct, const double[::1] frac, double[::1] s
 
 
 cdef double _settle(const int64_t[::1] liq_acct, const double[::1] frac, const double[::1] maint,
-                    const double[:, ::1] acc, double price, double haircut,
+                    const double[:, ::1] acc, double price, double price_out, double haircut,
                     double penalty_ratio, double keeper_share, double[::1] q,
                     double* pool, double* insurance, double[::1] realized, double[::1] penalty,
                     double[::1] keeper) noexcept nogil:
-    """Realize PnL at mark into collateral (out of the pool) and charge capped penalties."""
+    """Realize PnL at mark into collateral (out of the pool; a gain in tokens at
+    ``price_out``, a loss at ``price``) and charge capped penalties."""
     cdef Py_ssize_t k, a
     cdef double f, r, e_after, pen
     for k in range(liq_acct.shape[0]):
         a = liq_acct[k]
         f = frac[a]
-        r = f * acc[a, _UPNL] / price
+        r = f * acc[a, _UPNL] / (price_out if acc[a, _UPNL] > 0.0 else price)
         q[a] += r
         pool[0] -= r
         e_after = collateral_value(q[a], price, haircut) + (1.0 - f) * acc[a, _UPNL]
@@ -335,13 +336,14 @@ def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance, double upnl_us
 def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
                      pos_entry, series_mark, series_delta, series_spot, series_is_perp,
                      stress_marks, token_moves, params=MarginParams(), insurance_balance=0.0,
-                     pool_balance=0.0):
+                     pool_balance=0.0, price_out=None):
     """Liquidate unhealthy accounts, fill deficits, auto-deleverage; -> ``LiquidationResult``.
 
     ``collateral`` (tokens) and ``pos_size`` are modified in place. Accounts with an open
     position and E < maintenance close ``close_factor`` of every position (all when
     E < ``full_close_below`` x maintenance) at mark; the realized PnL moves between collateral
-    and ``pool_balance`` (tokens). Penalty = min(penalty_ratio x the closed share of the
+    and ``pool_balance`` (tokens): a loss at ``oracle_price``, a gain at ``price_out``
+    (default ``oracle_price``; safe mode passes the higher price: tokens going out). Penalty = min(penalty_ratio x the closed share of the
     maintenance requirement, max(E after close, 0), positive collateral), ``keeper_share`` of
     it to the keeper (returned), the rest to insurance. Then accounts with nothing open and
     q < 0 are filled by insurance up to its balance, then by the pool (a write-off); then ADL
@@ -354,6 +356,7 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     q, price, h, acct, ser, size, entry, mark = args[:8]
     insurance0 = as_scalar("insurance_balance", insurance_balance, non_negative=True)
     pool0 = as_scalar("pool_balance", pool_balance)
+    p_out = price if price_out is None else as_scalar("price_out", price_out, positive=True)
     equity, maint, init, acc = _margin(*args, params)
 
     na = q.shape[0]
@@ -370,7 +373,7 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     if n_liq:
         with nogil:
             _shrink(av, fv, sv)
-        _settle(liq_acct, frac, maint, accv, price, h, params.penalty_ratio, params.keeper_share,
+        _settle(liq_acct, frac, maint, accv, price, p_out, h, params.penalty_ratio, params.keeper_share,
                 qv, &pool, &insurance, realized, penalty, keeper)
 
     wf_buf = np.empty(na, dtype=np.int64)

@@ -198,7 +198,9 @@ cdef class TradeBook:
         self._recompute_risk()
 
     def set_prices(self, double price, double price_in, double price_out):
-        """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
+        """USD per token: ``price`` values the pool's assets (its NAV), ``price_in`` the
+        collateral in the margin check and tokens coming in (charges, losses, funding paid),
+        ``price_out`` tokens going out (gains, funding received); safe mode widens them."""
         if not (price > 0 and price_in > 0 and price_out > 0 and isfinite(price) and isfinite(price_in)
                 and isfinite(price_out)):
             raise ValueError(f"prices: must be finite and > 0, got {price}, {price_in}, {price_out}")
@@ -280,7 +282,8 @@ cdef class TradeBook:
     cdef void _margin(self, Py_ssize_t a, Py_ssize_t xs, double xn, double xe, double dq,
                       double* eq, double* mr, double* ir) noexcept:
         """One account's (equity, maintenance, initial) in USD, as margin_from_table: its
-        positions (and the extra one ``xs``) summed by the margin core on the stack."""
+        positions (and the extra one ``xs``) summed by the margin core on the stack; collateral
+        valued at ``price_in`` (safe mode: the lower price)."""
         cdef double acc[_L0 + _MAX_CRYPTO]
         cdef Py_ssize_t c, nc = self._nc
         cdef int64_t p = self._head[a], prev = -1, nxt
@@ -299,7 +302,7 @@ cdef class TradeBook:
             p = nxt
         if xs >= 0:
             accumulate_position(&self._table[xs, 0], xn, xe, nc, acc)
-        account_margin(acc, nc, self._q[a] + dq, self.price, self._haircut, &self._moves[0],
+        account_margin(acc, nc, self._q[a] + dq, self.price_in, self._haircut, &self._moves[0],
                        self._moves.shape[0], self._mm, self._im, eq, mr, ir)
 
     def margin(self, Py_ssize_t a, Py_ssize_t extra_series=-1, double extra_size=0.0,
@@ -334,14 +337,16 @@ cdef class TradeBook:
                        double pool_tokens=0.0):
         """Phase 7 in one walk of the accounts: funding, then the margin check.
 
-        Each open position of signed size n pays n (mark - payoff) dt / T USD (design 5), in
-        tokens at the oracle price, from its account's collateral; a perpetual future also pays
-        n x spot x rate x ``dt_years`` USD at the skew-based rate of ``perp_funding_rate`` (the
-        book's net perp notional over the NAV of ``pool_tokens``; left in ``last_perp_rate``,
-        the pool's net perp take in ``last_perp_funding_tokens``). The total is the pool's,
-        which the caller settles in its ledger. Then each account is checked as
-        ``needs_liquidation`` does. Returns (tokens to the pool, option and perp, USD of option
-        funding paid by the accounts that paid it, needs_liquidation).
+        Each open position of signed size n pays n (mark - payoff) dt / T USD (design 5) from
+        its account's collateral; a perpetual future also pays n x spot x rate x ``dt_years`` USD
+        at the skew-based rate of ``perp_funding_rate`` (the book's net perp notional over the
+        NAV of ``pool_tokens``; left in ``last_perp_rate``, the pool's net perp take in
+        ``last_perp_funding_tokens``). An account's net payment of each kind is converted to
+        tokens at ``price_in`` (tokens coming in), a net receipt at ``price_out`` (tokens going
+        out; the two differ only in safe mode). The total is the pool's, which the caller
+        settles in its ledger. Then each account is checked as ``needs_liquidation`` does.
+        Returns (tokens to the pool, option and perp, USD of option funding paid by the
+        accounts that paid it, needs_liquidation).
         """
         cdef const double[::1] pay = np.ascontiguousarray(payoff, dtype=np.float64)
         if pay.shape[0] != self._n_series:
@@ -350,15 +355,16 @@ cdef class TradeBook:
             raise ValueError(f"dt_years: must be finite and >= 0, got {dt_years}")
         cdef Py_ssize_t a, s
         cdef int64_t p
-        cdef double f, fp, total = 0.0, perp_total = 0.0, paid = 0.0, eq, mr, ir, k = dt_over_period / self.price
+        cdef double f, fp, total = 0.0, perp_total = 0.0, paid = 0.0, eq, mr, ir, k = dt_over_period / self.price_in
         cdef double net_perp = 0.0, kp
+        cdef double out_ratio = self.price_in / self.price_out     # 1 outside safe mode
         cdef bint needs = False
         for s in range(self._n_series):
             if self._perp[s]:
                 net_perp += self._net[s] * self._spot[s]
         self.last_perp_rate = core.perp_funding_rate(self._perp_coeff, self._perp_cap, net_perp,
                                                      self._nav(_pool_assets(pool_tokens)))
-        kp = self.last_perp_rate * dt_years / self.price
+        kp = self.last_perp_rate * dt_years / self.price_in
         for a in range(self.n_accounts):
             if self._head[a] >= 0:
                 f = 0.0
@@ -370,6 +376,10 @@ cdef class TradeBook:
                     if self._perp[s]:
                         fp += core.perp_funding_tokens(self._size[p], self._spot[s], kp)
                     p = self._next[p]
+                if f < 0.0:
+                    f *= out_ratio
+                if fp < 0.0:
+                    fp *= out_ratio
                 self._q[a] -= f + fp
                 total += f
                 perp_total += fp
@@ -381,7 +391,7 @@ cdef class TradeBook:
             if not needs and self._head[a] < 0 and self._q[a] < 0.0:
                 needs = True
         self.last_perp_funding_tokens = perp_total
-        return total + perp_total, paid * self.price, needs
+        return total + perp_total, paid * self.price_in, needs
 
     # ------------------------------------------------------------------ trading
     cdef inline double _spread(self, Py_ssize_t s, double util_after) noexcept:

@@ -176,6 +176,8 @@ class FlywheelModel(mesa.Model):
         sc = self.spec
         usd = sc.insurance.initial * sc.pool.initial_usd
         m = self.markets[name]
+        if sc.insurance.denomination == "usdc" and name != USDC:
+            m.hold_insurance_in_usdc()      # its token income is sold for USDC as it arrives
         if usd <= 0:
             return
         if sc.insurance.denomination == "usdc" or name == USDC:

@@ -112,9 +112,16 @@ def test_book_perp_funding_is_its_twin_and_the_pool_kernel(seed: int, dt: float)
     net_perp = float(np.sum(cy.net_size[: w.n] * w.spot * w.is_perp))
     rate = kpool.perp_funding_rate(sc.cfg.perp_funding_coeff, sc.cfg.perp_funding_cap, net_perp,
                                    cy.nav_usd(sc.pool_tokens))
-    want = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
-                                dt, 1.0, cy.price, na, series_spot=w.spot, series_is_perp=w.is_perp,
-                                perp_rate=rate)    # T = 1: dt / T = dt for both rules
+    # Each rule's net payment per account comes in at price_in, a net receipt goes out at
+    # price_out (design 4's safe mode; the book's prices may differ here). T = 1: dt / T = dt.
+    option = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
+                                  dt, 1.0, cy.price_in, na)
+    perp = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, w.mark,
+                                dt, 1.0, cy.price_in, na, series_spot=w.spot, series_is_perp=w.is_perp,
+                                perp_rate=rate)
+    for part in (option, perp):
+        part[part < 0.0] *= cy.price_in / cy.price_out
+    want = option + perp
     q0 = cy.collateral[:na].copy()
     got_c = cy.accrue_funding(payoff, dt, 1e-9, dt, sc.pool_tokens)
     got_p = py.accrue_funding(payoff, dt, 1e-9, dt, sc.pool_tokens)

@@ -366,7 +366,7 @@ def margin_of_book(book, w: World, cfg: BookConfig, extra=None, dq: float = 0.0,
         acct, ser = np.append(acct, account), np.append(ser, s)
         size, entry = np.append(size, n), np.append(entry, e)
         q[account] += dq
-    return kliq.margin_pass(q, book.price, cfg.haircut, acct, ser, size, entry, w.mark, w.delta,
+    return kliq.margin_pass(q, book.price_in, cfg.haircut, acct, ser, size, entry, w.mark, w.delta,
                             w.spot, w.is_perp, w.stress_margin, w.token_moves, w.params)
 
 
@@ -924,7 +924,7 @@ def test_needs_liquidation_agrees_with_the_liquidation_pass(seed: int, shock: fl
     assert need == py.needs_liquidation()
     k, na = cy.n_positions, cy.n_accounts
     q, size = cy.collateral[:na].copy(), cy.pos_size[:k].copy()
-    res = kliq.run_liquidations(q, cy.price, sc.cfg.haircut, cy.pos_account[:k], cy.pos_series[:k], size,
+    res = kliq.run_liquidations(q, cy.price_in, sc.cfg.haircut, cy.pos_account[:k], cy.pos_series[:k], size,
                                 cy.pos_entry[:k], w.mark, w.delta, w.spot, w.is_perp, w.stress_margin,
                                 w.token_moves, w.params, 0.0, 1e12)
     acts = len(res.liq_account) > 0 or len(res.wf_account) > 0
@@ -1022,7 +1022,8 @@ def test_pool_accrue_funding_is_the_books_funding_per_account(seed: int, dt: flo
     k, na = book.n_positions, book.n_accounts
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
     want = kpool.accrue_funding(book.pos_account[:k], book.pos_series[:k], book.pos_size[:k],
-                                w.mark, payoff, dt, 1.0, book.price, na)
+                                w.mark, payoff, dt, 1.0, book.price_in, na)
+    want[want < 0.0] *= book.price_in / book.price_out     # receipts go out at price_out
     q0 = book.collateral[:na].copy()
     total, _, _ = book.accrue_funding(payoff, dt)
     # Compare the debits as the book makes them (q - f): same core, same bits.
@@ -1088,7 +1089,8 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
     k, na = cy.n_positions, cy.n_accounts
     want = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
-                                dt, 1.0, cy.price, na)
+                                dt, 1.0, cy.price_in, na)
+    want[want < 0.0] *= cy.price_in / cy.price_out     # payments in at price_in, receipts out at price_out
     q0 = cy.collateral[:na].copy()
     got_c, got_p = cy.accrue_funding(payoff, dt), py.accrue_funding(payoff, dt)
     scale = float(np.abs(want).sum()) + 1e-300
@@ -1096,7 +1098,8 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
     np.testing.assert_allclose(q0 - cy.collateral[:na], want, rtol=1e-12, atol=1e-13 * scale + ulp_q)
     np.testing.assert_allclose(cy.collateral[:na], py.collateral[:na], rtol=1e-12, atol=1e-13 * scale)
     assert got_c[0] == pytest.approx(want.sum(), rel=1e-12, abs=1e-13 * scale)
-    assert got_c[1] == pytest.approx(want[want > 0].sum() * cy.price, rel=1e-12, abs=1e-13 * scale * cy.price)
+    assert got_c[1] == pytest.approx(want[want > 0].sum() * cy.price_in, rel=1e-12,
+                                     abs=1e-13 * scale * cy.price_in)
     assert got_c[2] == got_p[2] == cy.needs_liquidation() == py.needs_liquidation()
     assert got_p[0] == pytest.approx(got_c[0], rel=1e-12, abs=1e-13 * scale)
 
@@ -1117,7 +1120,7 @@ def test_book_margin_is_the_liquidation_kernels_margin_to_the_last_bit(seed: int
         slots = np.array(book.positions_of(a), dtype=np.int64)
         got = book.margin(a)
         want = kliq.margin_from_table(
-            book.collateral[a:a + 1].copy(), book.price, sc.cfg.haircut,
+            book.collateral[a:a + 1].copy(), book.price_in, sc.cfg.haircut,
             np.zeros(slots.size, dtype=np.int64), book.pos_series[slots], book.pos_size[slots],
             book.pos_entry[slots], w.table, w.token_moves, sc.cfg.stress_maint_mult,
             sc.cfg.stress_initial_mult)

@@ -111,12 +111,14 @@ def margin_from_table(collateral, oracle_price, haircut, pos_account, pos_series
 def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
                      pos_entry, series_mark, series_delta, series_spot, series_is_perp,
                      stress_marks, token_moves, params=MarginParams(), insurance_balance=0.0,
-                     pool_balance=0.0):
+                     pool_balance=0.0, price_out=None):
     """Liquidate, fill deficits (insurance, then pool) and auto-deleverage; see the kernel.
 
-    ``collateral`` (tokens) and ``pos_size`` are modified in place.
+    ``collateral`` (tokens) and ``pos_size`` are modified in place. Realized gains leave the
+    pool in tokens at ``price_out`` (default ``oracle_price``), losses come in at the oracle price.
     """
     P = oracle_price
+    P_out = P if price_out is None else price_out
     equity, maint, init = margin_pass(
         collateral, P, haircut, pos_account, pos_series, pos_size, pos_entry, series_mark,
         series_delta, series_spot, series_is_perp, stress_marks, token_moves, params)
@@ -145,7 +147,8 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
         f = fraction[a]
         if f == 0.0:
             continue
-        realized_tokens = f * upnl[a] / P  # closing at mark realizes f of the account's PnL
+        # closing at mark realizes f of the account's PnL
+        realized_tokens = f * upnl[a] / (P_out if upnl[a] > 0.0 else P)
         collateral[a] += realized_tokens
         pool_balance -= realized_tokens
         equity_after = collateral_value_usd(collateral[a], P, haircut) + (1.0 - f) * upnl[a]

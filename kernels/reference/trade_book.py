@@ -114,7 +114,9 @@ class TradeBook:
         self._recompute_risk()
 
     def set_prices(self, price: float, price_in: float, price_out: float) -> None:
-        """USD per token: valuation, tokens coming in, tokens going out (safe mode widens)."""
+        """USD per token: ``price`` values the pool's assets (its NAV), ``price_in`` the
+        collateral in the margin check and tokens coming in (charges, losses, funding paid),
+        ``price_out`` tokens going out (gains, funding received); safe mode widens them."""
         self.price, self.price_in, self.price_out = price, price_in, price_out
 
     @staticmethod
@@ -192,7 +194,7 @@ class TradeBook:
             ser.append(extra_series), size.append(extra_size), entry.append(extra_entry)
         table, moves = self._series[6], self._series[7]
         eq, mr, ir = ref_liq.margin_from_table(
-            [self.collateral[a] + collateral_change], self.price, self.cfg.haircut, [0] * len(ser), ser,
+            [self.collateral[a] + collateral_change], self.price_in, self.cfg.haircut, [0] * len(ser), ser,
             size, entry, table, moves, self.cfg.stress_maint_mult, self.cfg.stress_initial_mult)
         return float(eq[0]), float(mr[0]), float(ir[0])
 
@@ -224,17 +226,20 @@ class TradeBook:
         k, na = self.n_positions, self.n_accounts
         mark, _, spot, _, is_perp = self._series[:5]
         funding = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
-                                          payoff, dt_over_period, 1.0, self.price, na)
+                                          payoff, dt_over_period, 1.0, self.price_in, na)
         net_perp = sum(self.net_size[s] * spot[s] for s in range(self._n_series) if is_perp[s])
         self.last_perp_rate = ref_pool.perp_funding_rate(
             self.cfg.perp_funding_coeff, self.cfg.perp_funding_cap, net_perp, self.nav_usd(pool_tokens))
         # the perp rule alone: mark = payoff leaves no option funding
         perp = ref_pool.accrue_funding(self.pos_account[:k], self.pos_series[:k], self.pos_size[:k], mark,
-                                       mark, dt_years, 1.0, self.price, na, spot, is_perp, self.last_perp_rate)
+                                       mark, dt_years, 1.0, self.price_in, na, spot, is_perp, self.last_perp_rate)
+        # A net payment comes in at price_in; a net receipt goes out at price_out (safe mode).
+        funding[funding < 0.0] *= self.price_in / self.price_out
+        perp[perp < 0.0] *= self.price_in / self.price_out
         self.collateral[:na] -= funding + perp
         self.last_perp_funding_tokens = float(np.sum(perp))
         total = float(np.sum(funding))
-        return (total + self.last_perp_funding_tokens, float(np.sum(funding[funding > 0.0])) * self.price,
+        return (total + self.last_perp_funding_tokens, float(np.sum(funding[funding > 0.0])) * self.price_in,
                 self.needs_liquidation(tol))
 
     # ------------------------------------------------------------------ trading

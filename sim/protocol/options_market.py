@@ -100,6 +100,7 @@ class OptionsMarket:
         self.pool_holder = ledger.open_account(f"pool:{cfg.name}")
         self._token_id = ledger.asset_id(cfg.name)
         self.insurance_holder = ledger.open_account(f"insurance:{cfg.name}")
+        self.insurance_otc: int | None = None    # USDC-denominated insurance: who buys its tokens
         mg = cfg.margin
         self.book = kernels.trade_book.TradeBook(BookConfig(
             haircut=cfg.haircut, base_spread=cfg.base_spread, skew=cfg.skew, perp_spread=cfg.perp_spread,
@@ -177,6 +178,26 @@ class OptionsMarket:
         """Tokens per LP share (1.0 before the first deposit)."""
         return self.nav_tokens() / self.total_shares if self.total_shares > 0 else 1.0
 
+    def hold_insurance_in_usdc(self) -> None:
+        """Keep the insurance pool in USDC (``insurance.denomination: usdc``, design 7): its
+        shares of fees and penalties, which the book and the liquidation kernel pay in tokens,
+        are sold as they arrive to an external OTC desk (``insurance_otc:<token>``, a ledger
+        account outside the venue, like the issuer) at ``price_in``, the price they were
+        charged at (so the insurance receives the fee's USD share exactly; the oracle price
+        outside safe mode). No AMM trade: the sale moves no price."""
+        if self.token == USDC or USDC not in self.ledger.assets:
+            raise ValueError(f"market {self.token}: its insurance cannot be held in USDC")
+        if self.insurance_otc is None:
+            self.insurance_otc = self.ledger.open_account(f"insurance_otc:{self.token}", external=True)
+
+    def _insurance_to_usdc(self) -> None:
+        """A USDC-held insurance sells the tokens it received to its OTC desk at ``price_in``."""
+        led, ins, otc = self.ledger, self.insurance_holder, self.insurance_otc
+        tokens = led.balance(ins, self.token)
+        if tokens > 0.0:
+            led.transfer(self.token, ins, otc, tokens)
+            led.transfer(USDC, otc, ins, tokens * self.price_in)
+
     def insurance_tokens(self) -> float:
         bal = self.ledger.balance(self.insurance_holder, self.token)
         if self.token != USDC:
@@ -237,7 +258,8 @@ class OptionsMarket:
             free_usd = eq - ir
             if free_usd <= 0:
                 return 0.0
-            limit = free_usd / (self.price * (1.0 - self.cfg.haircut) if self.token != USDC else 1.0)
+            # Tokens going out are valued at price_out (safe mode: the higher price).
+            limit = free_usd / (self.price_out * (1.0 - self.cfg.haircut) if self.token != USDC else 1.0)
             amount = min(q, limit if tokens is None else min(tokens, limit))
         else:
             amount = q if tokens is None else min(tokens, q)
@@ -275,6 +297,8 @@ class OptionsMarket:
         book = self.book
         self.ledger.settle_order(self.token, self.pool_holder, self.insurance_holder,
                                  book.last_pool_tokens, book.last_insurance_tokens)
+        if self.insurance_otc is not None and book.last_insurance_tokens != 0.0:
+            self._insurance_to_usdc()
 
     def _refuse(self, reason: Refusal) -> None:
         self.last_refusal = reason
@@ -352,11 +376,12 @@ class OptionsMarket:
             return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
+        # Safe mode: collateral and losses at the lower price, gains paid at the higher one.
         res = self.liq_kernel.run_liquidations(
-            book.collateral[:na], self.price, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
+            book.collateral[:na], self.price_in, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
             book.pos_size[:k], book.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
-            ins_tok + ins_usdc, self.pool_assets_tokens(),
+            ins_tok + ins_usdc, self.pool_assets_tokens(), price_out=self.price_out,
         )
         self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
         book.resync()                # the kernel moved sizes in place
@@ -423,6 +448,8 @@ class OptionsMarket:
             self.stats.adl_usd += float(np.sum(res.adl_profit_tokens) - np.sum(res.adl_paid_tokens)) * P
             for i in range(len(res.adl_account)):
                 self.stats.events.append(AdlEvent(int(res.adl_account[i]), float(res.adl_paid_tokens[i])))
+        if self.insurance_otc is not None:        # penalties (and keepers' share if none) in USDC
+            self._insurance_to_usdc()
 
     # ---------------------------------------------------------------- LP shares
     def lp_deposit(self, lp: ShareHolder, wallet: int, tokens: float) -> float:

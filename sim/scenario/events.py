@@ -72,7 +72,9 @@ class DepegEvent(_Event):
     kind: Literal["depeg"] = Field(description="depeg")
     token: str = Field(description="The token that depegs (a key of tokens).")
     backing: float = Field(gt=0, le=1, description="New backing ratio (0.85: NAV falls 15%).")
-    halt_redemptions: bool = Field(False, description="The issuer stops mint and redeem.")
+    halt_redemptions: bool = Field(
+        False, description="The issuer stops redeeming (minting goes on) until the duration ends."
+    )
     panic_sell_fraction: float = Field(
         0.0, ge=0, le=1, description="Fraction of their tokens that holders sell on the AMM."
     )
