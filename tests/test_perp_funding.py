@@ -252,7 +252,7 @@ def test_the_cap_binds(engine: str) -> None:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_balanced_perps_pay_nothing(engine: str) -> None:
     ledger, market, perp, trader = perp_market(engine, coeff=2.0, cap=1.0)
-    a, b = trader(1, 1.0), trader(2, -1.0)
+    trader(1, 1.0), trader(2, -1.0)
     q0 = market.book.collateral[:2].copy()
     settle(market)
     assert market.stats.perp_funding_rate == 0.0 and market.stats.perp_funding_usd == 0.0
