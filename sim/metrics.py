@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 STANDARD_NOTIONAL_USD = 100_000.0   # the standard size for the quoted spread (design 5)
 MARKET_COLUMNS = (
     "volume_usd", "trades", "open_interest_usd", "fees_usd", "funding_usd", "perp_funding_usd",
-    "perp_funding_rate", "hedge_pnl_usd", "hedge_cost_usd", "pool_nav_usd",
+    "perp_funding_rate", "hedge_pnl_usd", "hedge_cost_usd", "hedge_shortfall_usd", "pool_nav_usd",
     "pool_nav_tokens", "lp_share_price", "pool_capacity_usd", "utilization", "spread_std",
     "insurance_usd", "insurance_tokens", "liquidations", "liquidations_usd", "bad_debt_usd",
     "bad_debt_lp_usd", "adl_usd", "trader_pnl_usd", "spread_usd", "refused",
@@ -100,7 +100,8 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
             "open_interest_usd": m.open_interest_usd(), "fees_usd": st.fees_usd,
             "funding_usd": st.funding_usd, "perp_funding_usd": st.perp_funding_usd,
             "perp_funding_rate": st.perp_funding_rate, "hedge_pnl_usd": st.hedge_pnl_usd,
-            "hedge_cost_usd": st.hedge_cost_usd, "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
+            "hedge_cost_usd": st.hedge_cost_usd, "hedge_shortfall_usd": st.hedge_shortfall_usd,
+            "pool_nav_usd": nav_t * P, "pool_nav_tokens": nav_t,
             "lp_share_price": m.share_price(), "pool_capacity_usd": m.capacity_usd(),
             "utilization": min(m.utilization(), SPREAD_UTILIZATION_CAP), "spread_std": standard_spread(m),
             "insurance_usd": ins_t * P, "insurance_tokens": ins_t, "liquidations": st.liquidations,

@@ -110,6 +110,30 @@ def test_market_hedge_settles_pnl_and_cost_in_tokens(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_hedge_loss_the_pool_cannot_pay_is_a_shortfall_not_pnl(engine: str) -> None:
+    """The pool keeps 10 tokens (3,000 USD); BTC halves, so the hedge (long 1.5 BTC) loses
+    75,000 USD. The pool pays its 10 tokens; the stats report the 3,000 USD it paid as PnL
+    (less nothing: no trade cost in this step) and the other 72,000 USD as a shortfall."""
+    ledger, market = hedged_market(engine)
+    market.run_hedge()                                     # buys 1.5 BTC (cost 30 USD)
+    keep = 10.0
+    ledger.transfer(TOKEN, market.pool_holder, ledger.holder("world"),
+                    ledger.balance(market.pool_holder, TOKEN) - keep)
+    market.stats = type(market.stats)()
+    market.series.update_marks(np.array([50_000.0]), np.array([0.55]))
+    market.marks_changed()
+    venue0 = ledger.balance(market.hedge_venue, TOKEN)
+    market.run_hedge()
+    paid_usd = (ledger.balance(market.hedge_venue, TOKEN) - venue0) * PRICE
+    assert paid_usd == pytest.approx(keep * PRICE, rel=1e-12)
+    assert ledger.balance(market.pool_holder, TOKEN) == 0.0
+    st = market.stats
+    assert st.hedge_pnl_usd - st.hedge_cost_usd == pytest.approx(-paid_usd, rel=1e-9)
+    assert st.hedge_shortfall_usd == pytest.approx(75_000.0 + st.hedge_cost_usd - paid_usd, rel=1e-9)
+    assert ledger.audit() < 1e-12
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_unhedged_market_moves_nothing(engine: str) -> None:
     ledger, market = hedged_market(engine, hedge="none")
     pool0 = ledger.balance(market.pool_holder, TOKEN)

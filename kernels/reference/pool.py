@@ -81,7 +81,13 @@ def net_delta_usd(net_size, deltas, spots, underlying_of_series, n_underlyings):
 
 def perp_funding_rate(coeff, cap, net_perp_usd, nav_usd):
     """Perp funding rate per year: clamp(coeff x (long - short perp notional) / NAV, -cap, cap);
-    NAV <= 0: the cap, signed as the net position (0 if flat)."""
+    NAV <= 0: the cap, signed as the net position (0 if flat). Bad arguments: ValueError naming
+    them, as the kernel raises."""
+    for name, v, non_negative in (("coeff", coeff, True), ("cap", cap, True),
+                                  ("net_perp_usd", net_perp_usd, False), ("nav_usd", nav_usd, False)):
+        if not math.isfinite(v) or (non_negative and v < 0):
+            raise ValueError(f"{name}: must be finite{' and >= 0' if non_negative else ''}, got {v}")
+    coeff, cap, net_perp_usd, nav_usd = float(coeff), float(cap), float(net_perp_usd), float(nav_usd)
     if nav_usd <= 0:
         return cap if net_perp_usd > 0 else (-cap if net_perp_usd < 0 else 0.0)
     return min(max(coeff * net_perp_usd / nav_usd, -cap), cap)

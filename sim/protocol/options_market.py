@@ -41,6 +41,7 @@ class StepStats:
     perp_funding_rate: float = 0.0   # the step's perp funding rate, per year (> 0: longs pay)
     hedge_pnl_usd: float = 0.0       # the delta hedge's mark-to-market since the last step
     hedge_cost_usd: float = 0.0      # hedge_cost_bps of the notional the hedge traded
+    hedge_shortfall_usd: float = 0.0  # hedge loss the pool could not pay (its token balance ran out)
     liquidations: int = 0
     liquidations_usd: float = 0.0
     bad_debt_usd: float = 0.0
@@ -361,6 +362,7 @@ class OptionsMarket:
         book = self.book
         k, na = book.n_positions, book.n_accounts
         if na == 0 or (k == 0 and not np.any(book.collateral[:na] < 0.0)):
+            self.last_margin = None    # no pass ran: nobody was liquidated in this step
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
@@ -390,8 +392,11 @@ class OptionsMarket:
     def run_hedge(self) -> None:
         """Phase 7, after ``settle_step``: the delta hedge (design 5). Its PnL since the last
         step less the cost of trading the pool's net delta per underlying to zero settles
-        between the pool and the venue, in tokens at the oracle price; a loss is paid up to the
-        pool's balance. Nothing happens when the pool is unhedged."""
+        between the pool and the venue, in tokens at the oracle price (design 5 says so; the hedge
+        is not a token flow that safe mode widens). A loss is paid up to the pool's token
+        balance; what it cannot pay is recorded as ``hedge_shortfall_usd`` and left out of
+        ``hedge_pnl_usd``, so the PnL the stats report is what the pool paid or received.
+        Nothing happens when the pool is unhedged."""
         if self.hedge is None:
             return
         sb = self.series
@@ -400,14 +405,17 @@ class OptionsMarket:
         pnl_usd, cost_usd, _ = self.hedge.step(spot, -self.book.delta_usd)   # the pool holds -traders'
         net = (pnl_usd - cost_usd) / self.price
         led, tok = self.ledger, self.token
+        shortfall = 0.0                                     # tokens owed and not paid
         if net > 0.0:
             led.transfer(tok, self.hedge_venue, self.pool_holder, net)
         elif net < 0.0:
-            led.transfer(tok, self.pool_holder, self.hedge_venue,
-                         min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
+            paid = led.transfer(tok, self.pool_holder, self.hedge_venue,
+                                min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
+            shortfall = -net - paid
         st = self.stats
-        st.hedge_pnl_usd += pnl_usd
+        st.hedge_pnl_usd += pnl_usd + shortfall * self.price
         st.hedge_cost_usd += cost_usd
+        st.hedge_shortfall_usd += shortfall * self.price
 
     def _settle_liquidations(self, res: LiquidationResult, ins_tok: float, keepers: list[int],
                              rng: Callable[[], np.random.Generator], step: int) -> None:

@@ -159,7 +159,7 @@ class SplitEvent(_Event):
     kind: Literal["split"] = Field(description="split")
     asset: str = Field(description="The stock that splits (a key of assets).")
     ratio: float = Field(
-        gt=0, description="New shares per old share (3: a 3-for-1 split; 0.1: a 1-for-10 "
+        ge=1e-3, le=1e3, description="New shares per old share, 0.001 to 1000 (3: a 3-for-1 split; 0.1: a 1-for-10 "
         "reverse split). A simulated stock's prices divide by it at that time; a replayed "
         "stock's feed is used as it is (an unadjusted feed already holds the division)."
     )
