@@ -263,6 +263,7 @@ KEY_OVERRIDES = {  # top-level field -> an override that changes it
     "assets": "assets.BTC.sigma=0.6",
     "correlations": "correlations.BTC/ETH=0.7",
     "price_file": "price_file={path: prices.csv}",
+    "price_files": "price_files={BTC: {path: prices.csv}}",
     "tokens": "tokens.TSLA.M.haircut=0.3",
     "markets": "markets.TSLA.M.oracle=amm_spot",
     "pool": "pool.initial_usd=3e5",

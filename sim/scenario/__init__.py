@@ -42,7 +42,16 @@ from sim.scenario.markets import Insurance, Liquidation, Margin, MarketSpec, Poo
 from sim.scenario.overrides import apply_overrides
 from sim.scenario.scenario import USDC, Scenario
 from sim.scenario.schema import SCHEMA_PATH, scenario_json_schema, write_schema
-from sim.scenario.world import NYSE_HOLIDAYS_2020_2027, Amm, Asset, Clock, Issuer, PriceFile, Token
+from sim.scenario.world import (
+    NYSE_HOLIDAYS_2020_2027,
+    Amm,
+    Asset,
+    AssetPriceFile,
+    Clock,
+    Issuer,
+    PriceFile,
+    Token,
+)
 
 __all__ = [
     "EVENT_KINDS",
@@ -72,6 +81,7 @@ __all__ = [
     "PinEvent",
     "Pool",
     "PremiumEvent",
+    "AssetPriceFile",
     "PriceFile",
     "Scenario",
     "SplitEvent",

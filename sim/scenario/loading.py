@@ -34,7 +34,8 @@ from sim.scenario.scenario import Scenario
 def load_scenario(path: str | os.PathLike, overrides: Overrides = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
-    ``price_file.path`` in the file is taken relative to the file's folder and made absolute.
+    ``price_file.path`` and each ``price_files.ASSET.path`` in the file are taken relative to
+    the file's folder and made absolute.
     """
     source = str(path)
     try:
@@ -46,13 +47,19 @@ def load_scenario(path: str | os.PathLike, overrides: Overrides = ()) -> Scenari
     except (OSError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{source}: cannot read the file ({exc})") from None
     data = _parse_yaml(text, source)
-    price_file = data.get("price_file")
-    if isinstance(price_file, dict) and isinstance(price_file.get("path"), str):
-        file_dir = os.path.dirname(os.path.abspath(source))
-        price_file = {**price_file, "path": os.path.normpath(
-            os.path.join(file_dir, os.path.expanduser(price_file["path"]))
-        )}  # fmt: skip
-        data = {**data, "price_file": price_file}
+    file_dir = os.path.dirname(os.path.abspath(source))
+
+    def resolved(spec: Any) -> Any:
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            return {**spec, "path": os.path.normpath(
+                os.path.join(file_dir, os.path.expanduser(spec["path"]))
+            )}  # fmt: skip
+        return spec
+
+    if "price_file" in data:
+        data = {**data, "price_file": resolved(data["price_file"])}
+    if isinstance(data.get("price_files"), dict):
+        data = {**data, "price_files": {k: resolved(v) for k, v in data["price_files"].items()}}
     return scenario_from_dict(data, source=source, overrides=overrides)
 
 
@@ -76,6 +83,9 @@ def scenario_from_dict(
         raise UserInputError(f"{source}: {_format_errors(exc)}") from None
     if scenario.price_file is not None and not os.path.isfile(scenario.price_file.path):
         raise UserInputError(f"{source}: price_file.path: no such file {scenario.price_file.path}")
+    for name, spec in scenario.price_files.items():
+        if not os.path.isfile(spec.path):
+            raise UserInputError(f"{source}: price_files.{name}.path: no such file {spec.path}")
     return scenario
 
 

@@ -16,7 +16,7 @@ from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
-from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, Clock, PriceFile, Token
+from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, AssetPriceFile, Clock, PriceFile, Token
 
 # Default correlations by pair of asset kinds (design 3).
 DEFAULT_CORRELATION = {
@@ -46,7 +46,13 @@ class Scenario(FrozenModel):
         "use 0.80 crypto-crypto, 0.45 crypto-stock and stock-stock.",
     )
     price_file: PriceFile | None = Field(
-        None, description="Replay prices from a file instead of simulating them."
+        None, description="Replay every asset's prices from one wide file instead of simulating "
+        "them (the shorthand of price_files).",
+    )
+    price_files: dict[str, AssetPriceFile] = Field(
+        {},
+        description="Replay some assets' prices, one file per asset; the others are simulated "
+        "conditionally on the replayed ones' returns with the correlation matrix.",
     )
     tokens: dict[str, Token] = Field(DEFAULT_TOKENS, description="Stock tokens by name.")
     markets: dict[str, MarketSpec] = Field(
@@ -74,6 +80,7 @@ class Scenario(FrozenModel):
         issues += self._check_names()
         issues += self._check_tokens()
         issues += self._check_markets()
+        issues += self._check_price_files()
         corr_issues = self._check_correlation_keys()
         issues += corr_issues
         if not corr_issues:
@@ -90,6 +97,17 @@ class Scenario(FrozenModel):
                     issues.append((f"{section}.{key}", "names may use only A-Z a-z 0-9 _ . -"))
         if not self.assets:
             issues.append(("assets", "at least one asset is needed"))
+        return issues
+
+    def _check_price_files(self) -> list[tuple[str, str]]:
+        issues = []
+        for name in self.price_files:
+            if name not in self.assets:
+                issues.append((f"price_files.{name}", f"no asset named {name!r} "
+                               f"(assets: {', '.join(self.assets)})"))
+            elif self.price_file is not None:
+                issues.append((f"price_files.{name}", f"{name!r} is named twice: price_file "
+                               "already replays every asset"))
         return issues
 
     def _check_tokens(self) -> list[tuple[str, str]]:

@@ -90,6 +90,27 @@ class PriceFile(FrozenModel):
     time_column: str = Field("time", min_length=1, description="Column holding UTC timestamps.")
 
 
+class AssetPriceFile(FrozenModel):
+    """Replay one asset's recorded prices from its own file (design 13); the other assets are
+    simulated conditionally on its returns."""
+
+    path: str = Field(
+        min_length=1,
+        description="CSV or Parquet file of this asset's prices (other columns are ignored); "
+        "relative to the scenario file's folder. Rows may be unsorted, irregular or repeated: a "
+        "step's price is the last observation at or before the step's end (equal times: the "
+        "later row); a file that starts after the run's start is an error.",
+    )
+    time_column: str = Field("time", min_length=1, description="Column holding the times.")
+    price_column: str = Field("price", min_length=1, description="Column holding the USD price.")
+    time_unit: Literal["s", "ms", "ns", "iso"] | None = Field(
+        None,
+        description="How the times are written: epoch seconds (s), milliseconds (ms), "
+        "nanoseconds (ns), or ISO 8601 text (iso; no zone means UTC). Default: s for numbers, "
+        "iso for text.",
+    )
+
+
 class Amm(FrozenModel):
     """The token/USDC constant-product pool (design 4)."""
 
