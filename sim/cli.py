@@ -79,14 +79,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file.
 
+    Price files are read against the run's clock too (columns, times, prices, coverage).
+
     Every file is checked; the problems of the bad ones are raised together as one line.
     """
+    from sim.market.replay import check_price_files
     from sim.scenario import load_scenario
 
     problems = []
     for path in args.scenario:
         try:
-            load_scenario(path, args.overrides or ())
+            check_price_files(load_scenario(path, args.overrides or ()))
         except UserInputError as exc:
             problems.append(str(exc))
         else:

@@ -1,15 +1,23 @@
-"""Replay: exogenous prices read from a file instead of simulated (design section 3).
+"""Replay: exogenous prices read from files instead of simulated (design sections 3, 13).
 
-The file (CSV or Parquet, chosen by suffix) has a time column and one column per asset.
-Each step takes the last price at or before its time (forward fill), so a file of daily
-closes drives an hourly clock; a step earlier than the first row has no price and is an
-error. Times without a zone are read as UTC. Every problem is one ``UserInputError`` line
-naming the file and the column.
+Two forms: ``price_file`` (``load_price_file``), one wide file with a time column and one
+column per asset, every asset replayed; and ``price_files`` (``load_asset_price_file``), one
+file per asset with a time column and a price column (other columns ignored), times written
+as epoch seconds, milliseconds or nanoseconds (``time_unit`` s, ms, ns) or ISO 8601 text (iso).
+CSV or Parquet, chosen by suffix.
+
+The step-price rule, both forms: rows are stably sorted by time; the price as of a step
+boundary (the run's start, then each step's end) is the last observation at or before it
+(forward fill), so daily closes or Chainlink rounds minutes to a day apart drive an hourly
+clock; of rows with equal times the later row in the file wins. A boundary earlier than the
+first observation (the file starts after the run's start) has no price and is an error.
+Times without a zone are read as UTC. Every problem is one ``UserInputError`` line naming the
+file and the field or column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -50,7 +58,7 @@ def _parse_times(path: Path, column: str, raw: pd.Series) -> pd.DatetimeIndex:
         raise UserInputError(
             f"{path}: column {column!r}: row {i + 1}: cannot parse time {raw.iloc[i]!r}"
         )
-    return pd.DatetimeIndex(parsed)
+    return pd.DatetimeIndex(parsed).as_unit("ns")
 
 
 def load_price_file(
@@ -87,13 +95,144 @@ def load_price_file(
             )
         prices[:, j] = col
 
-    step_ns = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).asi8
+    return prices[_as_of_rows(path, f"column {time_column!r}", file_ns, times)]
+
+
+def _as_of_rows(
+    path: Path, where: str, file_ns: np.ndarray, times: Sequence[datetime]
+) -> np.ndarray:
+    """Index into the sorted rows of the last one at or before each of ``times``."""
+    step_ns = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).as_unit("ns").asi8
     # Last row at or before each step; equal times in the file: the later row wins.
     row = np.searchsorted(file_ns, step_ns, side="right") - 1
     if len(row) and row.min() < 0:
         first_step = pd.Timestamp(step_ns[int(np.argmin(row))], tz="UTC")
+        first_row = pd.Timestamp(file_ns[0], tz="UTC")
         raise UserInputError(
-            f"{path}: column {time_column!r}: first row {file_times.min().isoformat()} is after "
+            f"{path}: {where}: first row {first_row.isoformat()} is after "
             f"the step at {first_step.isoformat()} (no price yet)"
         )
-    return prices[row]
+    return row
+
+
+_EPOCH_UNITS = ("s", "ms", "ns")
+
+
+def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | None) -> np.ndarray:
+    """Times of ``raw`` as int64 ns since the epoch (UTC), read in ``unit`` (None: s for
+    numbers, iso for text)."""
+    numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+    if pd.api.types.is_bool_dtype(raw):
+        raise UserInputError(f"{path}: {where}: times must be numbers or ISO 8601 text")
+    if unit is None:
+        unit = "s" if numeric else "iso"
+    if unit == "iso":
+        if numeric:
+            raise UserInputError(
+                f"{path}: {where}: times are numbers, not ISO text; set time_unit to s, ms or ns"
+            )
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            parsed = pd.to_datetime(raw, utc=True)
+        else:
+            try:
+                parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+            except (ValueError, TypeError):
+                parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise UserInputError(f"{path}: {where}: row {i + 1}: cannot parse time {raw.iloc[i]!r}")
+        return pd.DatetimeIndex(parsed).as_unit("ns").asi8
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise UserInputError(
+            f"{path}: {where}: row {i + 1}: cannot parse time {raw.iloc[i]!r} as epoch {unit}"
+        )
+    per_ns = {"s": 1e9, "ms": 1e6, "ns": 1.0}[unit]
+    if unit == "ns" and pd.api.types.is_integer_dtype(raw):
+        ns = raw.to_numpy(dtype=np.int64)       # exact: float64 would round epoch ns
+    else:
+        scaled = values * per_ns
+        limit = float(pd.Timestamp.max.value)
+        if np.any(np.abs(scaled) > limit):
+            i = int(np.flatnonzero(np.abs(scaled) > limit)[0])
+            raise UserInputError(
+                f"{path}: {where}: row {i + 1}: time {raw.iloc[i]!r} read as epoch {unit} is "
+                "beyond the year 2262; is time_unit right?"
+            )
+        ns = np.round(scaled).astype(np.int64)
+    if ns.max() < pd.Timestamp("1971-01-01", tz="UTC").value:
+        raise UserInputError(
+            f"{path}: {where}: every time read as epoch {unit} falls in 1970 "
+            f"({pd.Timestamp(int(ns.max()), tz='UTC').isoformat()}); is time_unit right?"
+        )
+    return ns
+
+
+def load_asset_price_file(
+    path: str | Path,
+    times: Sequence[datetime],
+    time_column: str = "time",
+    price_column: str = "price",
+    time_unit: str | None = None,
+    field: str = "price_files",
+) -> np.ndarray:
+    """One asset's prices as of each of ``times`` (UTC), shape (len(times),), by the step-price
+    rule of the module; errors name the file and ``field`` (e.g. ``price_files.TSLA``)."""
+    path = Path(path)
+    if time_unit is not None and time_unit not in (*_EPOCH_UNITS, "iso"):
+        raise ValueError(f"time_unit: must be s, ms, ns or iso, got {time_unit!r}")
+    table = _read_table(path)
+    for key, column in (("time_column", time_column), ("price_column", price_column)):
+        if column not in table.columns:
+            have = ", ".join(map(str, table.columns))
+            raise UserInputError(
+                f"{path}: {field}.{key}: missing column {column!r} (columns: {have})"
+            )
+    if len(table) == 0:
+        raise UserInputError(f"{path}: {field}: no rows")
+    where_t = f"{field}.time_column {time_column!r}"
+    file_ns = _parse_times_in_unit(path, where_t, table[time_column], time_unit)
+    order = np.argsort(file_ns, kind="stable")
+    raw = table[price_column]
+    col = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(col) | (col <= 0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise UserInputError(
+            f"{path}: {field}.price_column {price_column!r}: row {i + 1}: price {raw.iloc[i]!r} "
+            "is not a positive number"
+        )
+    row = _as_of_rows(path, where_t, file_ns[order], times)
+    return col[order][row]
+
+
+def replayed_prices(scenario, times: Sequence[datetime]) -> dict[str, np.ndarray]:
+    """Prices as of ``times`` of every asset the scenario replays (``price_file`` or
+    ``price_files``), by name, each of shape (len(times),); {} when none is replayed."""
+    names = list(scenario.assets)
+    out: dict[str, np.ndarray] = {}
+    if scenario.price_file is not None:
+        wide = load_price_file(scenario.price_file.path, names, times,
+                               time_column=scenario.price_file.time_column)
+        out.update({name: wide[:, j] for j, name in enumerate(names)})
+    specs: Mapping = scenario.price_files
+    for name, spec in specs.items():
+        out[name] = load_asset_price_file(
+            spec.path, times, spec.time_column, spec.price_column, spec.time_unit,
+            field=f"price_files.{name}",
+        )
+    return out
+
+
+def check_price_files(scenario) -> None:
+    """Read every price file of ``scenario`` against its step clock, as a run would (for
+    ``flywheel validate``); raises the run's ``UserInputError`` on a bad file."""
+    from sim.market.calendar import step_times
+
+    if scenario.price_file is None and not scenario.price_files:
+        return
+    sc = scenario
+    replayed_prices(sc, step_times(sc.clock.start, sc.n_steps, sc.clock.step_minutes))
