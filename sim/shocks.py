@@ -56,7 +56,7 @@ class ShockSchedule:
             if isinstance(ev, CryptoJumpEvent | WeekendGapEvent):   # carried by the price path
                 model.world.add_log_move(step, ev.asset, ev.size)
             if isinstance(ev, SplitEvent):     # with the feed's prices when they are replayed
-                step = model.world.split_step(step)
+                step = model.world.split_step(step, ev.asset)
             self.by_step.setdefault(step, []).append((i, ev))
 
     def _duration_steps(self, duration: str | None) -> int | None:

@@ -12,6 +12,19 @@ never shifts the diffusion draws): (1) standard normals, shape (n_steps, n_asset
 diffusion; (2) Poisson counts, same shape; (3) standard normals, same shape, for the jump
 sizes. The sum of N independent Normal(m, s) jumps is Normal(N m, sqrt(N) s), so one normal
 per step and asset gives the exact jump total without a loop.
+
+Mixed runs (some assets replayed, ``given``): the draws are the same, in the same order and
+shape; the replayed assets' columns are their given log returns, and the simulated assets'
+Brownian parts are drawn from the Gaussian conditional in the standardized-return space,
+
+    z_rep = (r_rep - drift_rep) / (sigma_rep sqrt(dt))      (0 where sigma_rep = 0)
+    z_sim | z_rep ~ N(S21 S11^-1 z_rep, S22 - S21 S11^-1 S12),
+
+with S the correlation matrix split into replayed (1) and simulated (2) blocks, drift the
+model's (mu - sigma^2/2 - lambda kappa) dt; the conditional noise is the simulated columns of
+draw (1) times the Cholesky factor of the conditional covariance. The simulated assets' jumps
+stay independent (draws (2) and (3)), so their correlation with a replayed asset is that of
+the matrix for the Brownian parts.
 """
 
 from __future__ import annotations
@@ -60,11 +73,14 @@ def generate_log_returns(
     n_steps: int,
     dt_years: float,
     rng: np.random.Generator,
+    given: dict[int, Any] | None = None,
 ) -> np.ndarray:
     """Log returns of each asset over each step, shape (n_steps, n_assets).
 
     ``sigmas`` (annual) fixes the number of assets; ``mus``, ``jump_intensity`` (jumps per
     year), ``jump_mean`` and ``jump_sd`` (of the log jump) are per asset or one scalar for all.
+    ``given`` (asset index -> its n_steps log returns) replays those assets and simulates the
+    others conditionally on them (see the module).
     """
     sig = as_float_array("sigmas", sigmas)
     check_non_negative("sigmas", sig)
@@ -89,9 +105,41 @@ def generate_log_returns(
 
     kappa = np.expm1(jm + 0.5 * js * js)
     drift = (mu - 0.5 * sig * sig - lam * kappa) * dt_years
-    diffusion = (z @ chol.T) * (sig * np.sqrt(dt_years))
     jumps = counts * jm + np.sqrt(counts) * js * z_jump
-    return drift + diffusion + jumps
+    if not given:
+        diffusion = (z @ chol.T) * (sig * np.sqrt(dt_years))
+        return drift + diffusion + jumps
+
+    rep = sorted(int(i) for i in given)
+    if rep[0] < 0 or rep[-1] >= n_assets:
+        raise ValueError(f"given: asset indices must be in 0..{n_assets - 1}, got {rep}")
+    sim = [i for i in range(n_assets) if i not in given]
+    r_rep = np.empty((n_steps, len(rep)))
+    for k, i in enumerate(rep):
+        col = as_float_array(f"given[{i}]", given[i])
+        check_finite(f"given[{i}]", col)
+        if col.shape != (n_steps,):
+            raise ValueError(f"given[{i}]: expected {n_steps} log returns, got {col.shape[0]}")
+        r_rep[:, k] = col
+    out = np.empty(shape)
+    out[:, rep] = r_rep
+    if not sim:
+        return out
+    scale = sig * np.sqrt(dt_years)
+    s_rep = scale[rep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_rep = np.where(s_rep > 0, (r_rep - drift[rep]) / s_rep, 0.0)
+    c = np.asarray(corr, dtype=np.float64)
+    s11 = c[np.ix_(rep, rep)]
+    s21 = c[np.ix_(sim, rep)]
+    s22 = c[np.ix_(sim, sim)]
+    a = np.linalg.solve(s11, s21.T).T                    # S21 S11^-1
+    cond = s22 - a @ s21.T
+    cond = 0.5 * (cond + cond.T)
+    chol_c = np.linalg.cholesky(cond)                    # positive definite since corr is
+    z_sim = z_rep @ a.T + z[:, sim] @ chol_c.T
+    out[:, sim] = drift[sim] + z_sim * scale[sim] + jumps[:, sim]
+    return out
 
 
 def prices_from_returns(initial_prices: Any, log_returns: np.ndarray) -> np.ndarray:

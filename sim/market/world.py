@@ -3,8 +3,10 @@
 Phase 1 and 2 of a step (design section 9): the clock advances, exogenous prices move (with
 scheduled shocks), stock reference prices update only while NYSE is open (so the weekend gap
 appears at the open), then issuers and oracles are updated. A split of a stock (``split``)
-divides its prices (a simulated stock's; a replayed feed is used as it is) and multiplies the
-stock per token of every token it backs, so NAV is continuous.
+divides its prices (a simulated stock's; a replayed stock's feed is used as it is) and
+multiplies the stock per token of every token it backs, so NAV is continuous. Replayed assets
+(``price_file`` or ``price_files``) take the files' prices; the others are simulated, given
+the replayed ones' returns when some are replayed (``paths.generate_log_returns(given=...)``).
 """
 
 from __future__ import annotations
@@ -71,22 +73,28 @@ class World:
         self.times: list[datetime] = step_times(sc.clock.start, sc.n_steps, sc.clock.step_minutes)
         self.calendar = NyseCalendar(sc.clock.holidays)
         self.open_mask = self.calendar.open_mask(self.times)
-        self.replayed = sc.price_file is not None    # the feed's prices are used as they are
-        if self.replayed:
-            from sim.market.replay import load_price_file
+        replayed: dict[str, np.ndarray] = {}
+        if sc.price_file is not None or sc.price_files:
+            from sim.market.replay import replayed_prices
 
-            prices = load_price_file(sc.price_file.path, self.asset_names, self.times,
-                                     time_column=sc.price_file.time_column)
-            self.log_returns = np.diff(np.log(prices), axis=0)
-            init = prices[0]
+            replayed = replayed_prices(sc, self.times)
+        # Per asset: True when its prices come from a file (used as they are, splits included).
+        self.replayed_mask = np.array([a in replayed for a in self.asset_names])
+        init = np.array([a.price for a in assets], dtype=float)
+        for name, prices in replayed.items():
+            init[self.asset_index[name]] = prices[0]
+        if replayed and len(replayed) == len(self.asset_names):
+            self.log_returns = np.column_stack(
+                [np.diff(np.log(replayed[a])) for a in self.asset_names]
+            ) if self.asset_names else np.zeros((sc.n_steps, 0))
         else:
+            given = {self.asset_index[a]: np.diff(np.log(p)) for a, p in replayed.items()}
             self.log_returns = generate_log_returns(
                 np.array([a.sigma for a in assets]), np.array([a.mu for a in assets]),
                 sc.correlation_matrix(), np.array([a.jump_intensity for a in assets]),
                 np.array([a.jump_mean for a in assets]), np.array([a.jump_sd for a in assets]),
-                sc.n_steps, sc.dt_years, stream(root_seed, "paths"),
+                sc.n_steps, sc.dt_years, stream(root_seed, "paths"), given=given or None,
             )
-            init = np.array([a.price for a in assets])
         self.latent = np.array(init, dtype=float)       # USD; fair value, moves all the time
         self.reference = self.latent.copy()              # USD; stocks: official price, only while open
         self.step_index = -1
@@ -117,11 +125,16 @@ class World:
         arr = self.extra_log_moves.setdefault(step, np.zeros(len(self.asset_names)))
         arr[self.asset_index[asset]] += size
 
-    def split_step(self, step: int) -> int:
-        """The step at which a split scheduled for ``step`` (its time's step) is applied: that
-        step, or for a replayed feed the one before, whose prices are the feed's as of the split
-        time (a step's prices are those at its end), so that the backing changes with them."""
-        return max(step - 1, 0) if self.replayed else step
+    def is_replayed(self, asset: str) -> bool:
+        """Whether ``asset``'s prices come from a file (``price_file`` or ``price_files``)."""
+        return bool(self.replayed_mask[self.asset_index[asset]])
+
+    def split_step(self, step: int, asset: str) -> int:
+        """The step at which a split of ``asset`` scheduled for ``step`` (its time's step) is
+        applied: that step, or for a replayed feed the one before, whose prices are the feed's
+        as of the split time (a step's prices are those at its end), so that the backing
+        changes with them."""
+        return max(step - 1, 0) if self.is_replayed(asset) else step
 
     # -- phase 1 ---------------------------------------------------------------------------
     def advance(self) -> None:
@@ -153,7 +166,7 @@ class World:
             raise ValueError(f"asset: {asset!r} is not a stock; only a stock splits")
         if not (np.isfinite(ratio) and ratio > 0):
             raise ValueError(f"ratio: must be finite and > 0, got {ratio}")
-        if not self.replayed:
+        if not self.replayed_mask[i]:
             self.latent[i] /= ratio
         if self.is_open:
             self.reference[i] = self.latent[i]
