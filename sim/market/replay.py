@@ -118,6 +118,11 @@ def _as_of_rows(
 _EPOCH_UNITS = ("s", "ms", "ns")
 
 
+def _show(value) -> str:
+    """A cell as the user wrote it: 1751846400, 'yesterday' (not np.int64(1751846400))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | None) -> np.ndarray:
     """Times of ``raw`` as int64 ns since the epoch (UTC), read in ``unit`` (None: s for
     numbers, iso for text)."""
@@ -148,7 +153,7 @@ def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | Non
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise UserInputError(
-            f"{path}: {where}: row {i + 1}: cannot parse time {raw.iloc[i]!r} as epoch {unit}"
+            f"{path}: {where}: row {i + 1}: cannot parse time {_show(raw.iloc[i])} as epoch {unit}"
         )
     per_ns = {"s": 1e9, "ms": 1e6, "ns": 1.0}[unit]
     if unit == "ns" and pd.api.types.is_integer_dtype(raw):
@@ -159,7 +164,7 @@ def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | Non
         if np.any(np.abs(scaled) > limit):
             i = int(np.flatnonzero(np.abs(scaled) > limit)[0])
             raise UserInputError(
-                f"{path}: {where}: row {i + 1}: time {raw.iloc[i]!r} read as epoch {unit} is "
+                f"{path}: {where}: row {i + 1}: time {_show(raw.iloc[i])} read as epoch {unit} is "
                 "beyond the year 2262; is time_unit right?"
             )
         ns = np.round(scaled).astype(np.int64)
@@ -202,8 +207,8 @@ def load_asset_price_file(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise UserInputError(
-            f"{path}: {field}.price_column {price_column!r}: row {i + 1}: price {raw.iloc[i]!r} "
-            "is not a positive number"
+            f"{path}: {field}.price_column {price_column!r}: row {i + 1}: "
+            f"price {_show(raw.iloc[i])} is not a positive number"
         )
     row = _as_of_rows(path, where_t, file_ns[order], times)
     return col[order][row]
