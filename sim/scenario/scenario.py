@@ -16,7 +16,15 @@ from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
-from sim.scenario.world import DEFAULT_ASSETS, DEFAULT_TOKENS, Asset, AssetPriceFile, Clock, PriceFile, Token
+from sim.scenario.world import (
+    DEFAULT_ASSETS,
+    DEFAULT_TOKENS,
+    Asset,
+    AssetPriceFile,
+    Clock,
+    PriceFile,
+    Token,
+)
 
 # Default correlations by pair of asset kinds (design 3).
 DEFAULT_CORRELATION = {
