@@ -17,6 +17,7 @@ from sim.model import FlywheelModel
 from sim.protocol.hedge import DeltaHedge
 from sim.protocol.options_market import MarketConfig, OptionsMarket
 from sim.protocol.series import ListedSeries
+from tests.doubles import Holder, Owner
 from tests.tiny import tiny
 
 TOKEN = "TSLA.M"
@@ -38,22 +39,6 @@ def test_hedge_over_two_steps_by_hand() -> None:
     assert traded == pytest.approx(55_000.0, rel=1e-15) and cost == pytest.approx(11.0, rel=1e-14)
     np.testing.assert_allclose(h.size, [1.0, 0.0], rtol=1e-15)
     np.testing.assert_allclose(h.delta_usd(), [110_000.0, 0.0], rtol=1e-15)   # + pool's -110k = 0
-
-
-class Owner:
-    def __init__(self, unique_id: int) -> None:
-        self.unique_id = unique_id
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
-        pass
-
-
-class Holder:
-    def __init__(self, unique_id: int, wallet: int) -> None:
-        self.unique_id, self.wallet = unique_id, wallet
 
 
 def hedged_market(engine: str, hedge: str = "delta"):

@@ -11,20 +11,9 @@ from hypothesis import strategies as st
 from agents import Arbitrageur, DirectionalTrader
 from sim.model import FlywheelModel
 from sim.scenario import load_scenario, scenario_from_dict
+from tests.doubles import Owner
 
 TOL = 1e-9
-
-
-class Owner:
-    """An AccountOwner (sim.protocol.owners) that is not an agent."""
-
-    unique_id = -1
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
-        pass
 
 
 def small(days: float = 2.0, **over) -> object:
@@ -127,18 +116,6 @@ def test_premium_stays_inside_the_arbitrage_band_during_market_hours(baseline):
         assert prem.max() <= high, (name, prem.max(), high)
         # and the end-of-step premium is back near NAV: its median sits inside the band
         assert low <= ts.loc[mask, f"premium[{name}]"].median() <= high
-
-
-class _Victim:
-    """An account owner that is not an agent (sim.protocol.owners.AccountOwner)."""
-
-    unique_id = -1
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market, remap: dict[int, int]) -> None:
-        pass
 
 
 def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():

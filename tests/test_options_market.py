@@ -16,6 +16,7 @@ from kernels.params import MarginParams
 from sim.ledger import Ledger
 from sim.protocol.options_market import MarketConfig, OptionsMarket
 from sim.protocol.series import ListedSeries
+from tests.doubles import Holder, Owner
 
 TOKEN, USDC = "TSLA.M", "USDC"
 PRICE = 300.0           # USD per TSLA.M
@@ -24,30 +25,6 @@ COOLDOWN = 72           # steps
 FEE = 0.003             # withdrawal fee
 MAX_UTIL = 0.8
 DT_YEARS = 1.0 / 8766.0
-
-
-class Holder:
-    """A ShareHolder (sim.protocol.owners) that remembers what it was paid."""
-
-    def __init__(self, unique_id: int, wallet: int) -> None:
-        self.unique_id, self.wallet = unique_id, wallet
-        self.paid: list[float] = []
-
-    def on_withdrawal_paid(self, tokens: float) -> None:
-        self.paid.append(tokens)
-
-
-class Owner:
-    """An AccountOwner (sim.protocol.owners) with nothing to decide."""
-
-    def __init__(self, unique_id: int) -> None:
-        self.unique_id = unique_id
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
-        pass
 
 
 class Venue:

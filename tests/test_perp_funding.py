@@ -24,7 +24,8 @@ from kernels.reference import trade_book as rbook
 from sim.ledger import Ledger
 from sim.protocol.options_market import MarketConfig, OptionsMarket
 from sim.protocol.series import ListedSeries
-from tests.test_trade_book import apply_op, make_book, random_op, scenario
+from tests.doubles import Holder, Owner
+from tests.test_trade_book import make_book, scenario, trade_randomly
 from tests.tiny import tiny
 
 TOKEN = "TSLA.M"
@@ -103,10 +104,7 @@ def test_book_perp_funding_is_its_twin_and_the_pool_kernel(seed: int, dt: float)
                   perp_funding_cap=float(rng.uniform(0, 2)))
     cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
     w = sc.world
-    for _ in range(50):
-        op = random_op(rng, cy, w, sc.pool_tokens)
-        if op[0] in ("open", "close"):
-            apply_op(cy, op), apply_op(py, op)
+    trade_randomly(rng, (cy, py), sc)
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
     k, na = cy.n_positions, cy.n_accounts
     net_perp = float(np.sum(cy.net_size[: w.n] * w.spot * w.is_perp))
@@ -138,22 +136,6 @@ def test_book_perp_funding_is_its_twin_and_the_pool_kernel(seed: int, dt: float)
 
 
 # ---------------------------------------------------------------- one market, by hand
-
-class Owner:
-    def __init__(self, unique_id: int) -> None:
-        self.unique_id = unique_id
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market: object, remap: dict[int, int]) -> None:
-        pass
-
-
-class Holder:
-    def __init__(self, unique_id: int, wallet: int) -> None:
-        self.unique_id, self.wallet = unique_id, wallet
-
 
 def perp_market(engine: str, coeff: float, cap: float):
     """A BTC market margined in TSLA.M at 300 USD, a pool of 10,000 tokens (NAV 3M USD), no

@@ -19,6 +19,7 @@ from sim.errors import UserInputError
 from sim.market.oracle import Oracle
 from sim.model import FlywheelModel
 from sim.scenario.events import SplitEvent
+from tests.doubles import Owner
 from tests.test_shocks import QUIET, run_to, shock_rows
 from tests.tiny import tiny
 
@@ -119,18 +120,6 @@ def test_oracle_with_split_lag_prints_nav_over_three_for_exactly_lag_steps():
     assert m0.world.tokens["TSLA.M"].oracle.price == m0.world.tokens["TSLA.M"].nav_last_open
 
 
-class _Owner:
-    """An AccountOwner (sim.protocol.owners) that is not an agent."""
-
-    unique_id = -1
-
-    def on_liquidated(self) -> None:
-        pass
-
-    def remap_positions(self, market, remap) -> None:
-        pass
-
-
 def _liquidated_after_split(lag: int) -> tuple[bool, float]:
     """An account margined in TSLA.M at 1.5x maintenance, a 3:1 split; (liquidated, eq/maint
     just before the split)."""
@@ -140,7 +129,7 @@ def _liquidated_after_split(lag: int) -> tuple[bool, float]:
     mk = m.markets["TSLA.M"]
     wallet = m.ledger.open_account("test:split-victim")
     m.fund_wallet(wallet, "TSLA.M", 50_000.0, 0.0)
-    a = mk.open_account(_Owner())
+    a = mk.open_account(Owner())
     mk.deposit_collateral(a, wallet, m.ledger.balance(wallet, "TSLA.M"))
     perp = int(np.flatnonzero(mk.series.is_perp)[0])
     assert mk.open_position(a, perp, 0.1) is not None           # a long perpetual

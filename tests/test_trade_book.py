@@ -228,6 +228,16 @@ def apply_op(book, op: tuple):
     return None
 
 
+def trade_randomly(rng, books, sc: Scenario, n_orders: int = 50) -> None:
+    """``n_orders`` random draws of ``random_op`` against the first book; the opens and closes
+    among them are applied to every book in ``books`` (a kernel and its twin stay in step)."""
+    for _ in range(n_orders):
+        op = random_op(rng, books[0], sc.world, sc.pool_tokens)
+        if op[0] in ("open", "close"):
+            for book in books:
+                apply_op(book, op)
+
+
 def accepted(op: tuple, result) -> bool:
     """Whether the op moved tokens (so ``last_*`` describe it and the pool balance changes)."""
     return (op[0] == "open" and result[1] >= 0) or op[0] == "close"
@@ -1082,10 +1092,7 @@ def test_funding_walk_matches_the_pool_kernel_and_the_margin_check(seed: int, dt
     sc = scenario(rng, max_utilization=1e6)
     cy, py = make_book(kbook.TradeBook, sc), make_book(rbook.TradeBook, sc)
     w = sc.world
-    for _ in range(50):
-        op = random_op(rng, cy, w, sc.pool_tokens)
-        if op[0] in ("open", "close"):
-            apply_op(cy, op), apply_op(py, op)
+    trade_randomly(rng, (cy, py), sc)
     payoff = w.mark * rng.uniform(0.0, 1.0, w.n)
     k, na = cy.n_positions, cy.n_accounts
     want = kpool.accrue_funding(cy.pos_account[:k], cy.pos_series[:k], cy.pos_size[:k], w.mark, payoff,
@@ -1112,10 +1119,7 @@ def test_book_margin_is_the_liquidation_kernels_margin_to_the_last_bit(seed: int
     rng = np.random.default_rng(seed)
     sc = scenario(rng, max_utilization=1e6)
     book, w = make_book(kbook.TradeBook, sc), sc.world
-    for _ in range(50):
-        op = random_op(rng, book, w, sc.pool_tokens)
-        if op[0] in ("open", "close"):
-            apply_op(book, op)
+    trade_randomly(rng, (book,), sc)
     for a in range(book.n_accounts):
         slots = np.array(book.positions_of(a), dtype=np.int64)
         got = book.margin(a)
