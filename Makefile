@@ -17,7 +17,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
-.PHONY: run test bench install clean
+.PHONY: run test bench calibrate install clean
 
 run: $(STAMP)
 	$(VENV)/bin/flywheel run $(SCENARIO)
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/flywheel bench --quick
+
+# The calibration table of design 18 over 10 baseline seeds and 5 seeds per shock row
+# (about 80 runs; ~10 min on 2 cores); writes docs/calibration.md.
+calibrate: $(STAMP)
+	$(VENV)/bin/flywheel calibrate
 
 install: $(STAMP)
 

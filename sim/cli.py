@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: run | validate | charts | bench.
+"""The ``flywheel`` command: run | validate | charts | calibrate | bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -48,6 +48,19 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,trade_book,model")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
+    cal = sub.add_parser("calibrate", help="measure the baseline against design 18's calibration table")
+    cal.add_argument("scenario", nargs="?", default="scenarios/baseline.yaml",
+                     help="the calm baseline (default scenarios/baseline.yaml); the shock rows run "
+                          "crypto_crash, black_thursday, pin and premium from the same folder")
+    cal.add_argument("--seeds", type=int, default=10, help="baseline seeds (default 10)")
+    cal.add_argument("--shock-seeds", type=int, default=5, help="seeds of each shock row (default 5)")
+    cal.add_argument("--days", type=float, default=None,
+                     help="shorten the baseline runs to DAYS (a quick look; the table states it)")
+    cal.add_argument("--workers", type=int, default=None, help="processes (default: the cores)")
+    cal.add_argument("--out", default="results", help="where the runs are stored (default results)")
+    cal.add_argument("--doc", default="docs/calibration.md",
+                     help="Markdown file the table is written to (default docs/calibration.md)")
+    cal.add_argument("--no-doc", action="store_true", help="print the table only")
     return parser
 
 
@@ -141,7 +154,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return print_benchmarks(names, n=10**5 if args.quick else 10**6, model_days=args.model_days)
 
 
-HANDLERS = {"run": cmd_run, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``flywheel calibrate [SCENARIO] [--seeds N] [--shock-seeds N] [--days D] [--workers N]
+    [--out DIR] [--doc FILE | --no-doc]``: exit 0 when every row passes, 1 when one misses."""
+    from pathlib import Path
+
+    from sim.calibration import calibrate, write_doc
+    from sim.scenario import load_scenario
+
+    for name in ("seeds", "shock_seeds", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserInputError(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
+    if args.days is not None and not args.days > 0:
+        raise UserInputError(f"--days: must be > 0, got {args.days}")
+    load_scenario(args.scenario)              # a bad file fails here, in one line
+    table = calibrate(args.scenario, args.seeds, args.shock_seeds, out=args.out,
+                      workers=args.workers, days=args.days)
+    command = f"flywheel calibrate {args.scenario} --seeds {args.seeds} --shock-seeds {args.shock_seeds}"
+    if args.days is not None:
+        command += f" --days {args.days:g}"
+    text = table.markdown(command)
+    print(text, end="")
+    if not args.no_doc:
+        print(f"written: {write_doc(Path(args.doc), text)}")
+    return 0 if table.all_pass else 1
+
+
+HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
