@@ -210,8 +210,18 @@ class DirectionalTrader(FlywheelAgent):
         s = sb.listed_near(self.underlying, p.otm_strike if call else -p.otm_strike, call)
         forecast = self._vol_forecast()
         periods = self._holding_periods()
+        vega = self.quotes.vega(s)
+        if vega <= 0:
+            return None
+        # The quote's iv is the pricing vol moved against the trader: no side can beat its
+        # cost unless the pricing vol itself does (checked before asking for a quote).
+        floor_iv = 2.0 * self.quotes.notional_fee * float(sb.spot[s]) / (vega * periods)
+        floor_iv += p.vol_edge_min * forecast
+        gap = float(sb.sigma[s]) - forecast
+        if abs(gap) <= floor_iv:
+            return None
         units = cv_usd / float(sb.spot[s])
-        for side in (-1.0, 1.0):
+        for side in ((-1.0,) if gap > 0 else (1.0,)):
             q = self.quotes.quote(s, side * units)
             if not q.allowed or q.vega <= 0:
                 continue
@@ -252,12 +262,23 @@ class DirectionalTrader(FlywheelAgent):
                       (sb.listed_near(self.underlying, -rel if bull else rel, not bull), -1.0)]
         if sb.include_perpetual:
             candidates.append((sb.perp_of[self.underlying], 1.0 if bull else -1.0))
-        units = cv_usd / float(sb.spot[candidates[0][0]])
+        S = float(sb.spot[candidates[0][0]])
+        units = cv_usd / S
+        fee = quotes.notional_fee * S
         for s, side in candidates:
+            perp = bool(sb.is_perp[s])
+            # The edge before the spread bounds the edge after it: skip the quote when even
+            # that does not beat the best so far (most decisions end here: no signal).
+            delta = abs(float(sb.delta[s]))
+            bound = delta * abs(move) * S - 2.0 * fee
+            if not perp:
+                bound += side * periods * quotes.vega(s) * (forecast - float(sb.sigma[s]))
+            ratio = quotes.margin.short_initial if (side < 0 or perp) else quotes.margin.long_initial
+            if bound <= best_score * S * (ratio * delta + quotes.margin.floor):
+                continue
             q = quotes.quote(s, side * units)
             if not q.allowed:
                 continue
-            perp = bool(sb.is_perp[s])
             # Expected PnL per unit: the forecast move times its delta on the side of the view,
             # the vol carry (funding paid at the pool's vol against the gamma its forecast
             # expects; a short earns it), and the costs of opening and closing.

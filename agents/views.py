@@ -24,8 +24,10 @@ class PriceHistory:
         self._world = world
         self._dt_years = dt_years
         self._col = {a: j for j, a in enumerate(history.assets)}
-        self._cache: dict[tuple[str, int], float] = {}
-        self._cache_t = -1
+        # Prefix sums of squared log returns per asset, extended as the history grows, so a
+        # realized vol over any window costs O(1).
+        self._sq = np.zeros((history.prices.shape[0], len(self._col)))
+        self._filled = 0          # rows of _sq filled (row i: sum of r^2 up to price row i)
 
     def trailing_return(self, asset: str, hours: float) -> float:
         """Log return of ``asset`` over the last ``hours``."""
@@ -37,22 +39,18 @@ class PriceHistory:
 
     def realized_sigma(self, asset: str, steps: int) -> float:
         """Realized vol (annual, zero-mean) of ``asset`` over the last ``steps`` steps; the EWMA
-        until that much history exists. Kept for the step: many traders share a horizon."""
+        until that much history exists."""
         h = self._history
-        if h.t != self._cache_t:
-            self._cache.clear()
-            self._cache_t = h.t
-        key = (asset, steps)
-        v = self._cache.get(key)
-        if v is None:
-            if h.t < max(steps, 2):
-                v = self._world.sigma(asset)
-            else:
-                p = h.prices[h.t - steps: h.t + 1, self._col[asset]]
-                r = np.diff(np.log(p))
-                v = math.sqrt(float(r @ r) / (steps * self._dt_years))
-            self._cache[key] = v
-        return v
+        if h.t < max(steps, 2):
+            return self._world.sigma(asset)
+        if self._filled < h.t:
+            lo = max(self._filled, 0)
+            r = np.diff(np.log(h.prices[lo: h.t + 1]), axis=0)
+            self._sq[lo + 1: h.t + 1] = self._sq[lo] + np.cumsum(r * r, axis=0)
+            self._filled = h.t
+        j = self._col[asset]
+        return math.sqrt(max(float(self._sq[h.t, j] - self._sq[h.t - steps, j]), 0.0)
+                         / (steps * self._dt_years))
 
 
 class LpRoster:

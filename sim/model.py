@@ -146,7 +146,7 @@ class FlywheelModel(mesa.Model):
         m = self.markets[name]
         return TraderInputs(
             params=ag.trader, holders=ag.holders, market=m, market_index=list(self.markets).index(name),
-            quotes=MarketQuotes(m), token=self.world.tokens.get(name),
+            quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(name),
             prices=PriceHistory(self.history, self.world, self.dt_years), outside=self.outside,
             sales=self.sales, activity=self.activity, step_years=self.dt_years)
 

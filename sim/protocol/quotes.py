@@ -10,8 +10,11 @@ design 5 (Paradigm, "Everlasting Options", 2021), differentiated through ``u``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from sim.protocol.options_market import OptionsMarket
@@ -33,6 +36,19 @@ def everlasting_vega(S: float, K: float, sigma: float, funding_period: float, ca
     else:
         dc_du = (K / u) * math.exp(0.5 * (1.0 + u) * lx) * (-1.0 / u + 0.5 * lx)
     return dc_du * du_dsigma
+
+
+def everlasting_vega_array(S: np.ndarray, K: np.ndarray, sigma: np.ndarray,
+                           funding_period: float) -> np.ndarray:
+    """``everlasting_vega`` over arrays of series (0 where K <= 0: perpetuals)."""
+    K_safe = np.where(K > 0, K, 1.0)
+    u = np.sqrt(1.0 + 8.0 / (sigma * sigma * funding_period))
+    du_dsigma = -8.0 / (u * sigma ** 3 * funding_period)
+    lx = np.log(S / K_safe)
+    above = S >= K_safe
+    expo = np.where(above, 0.5 * (1.0 - u), 0.5 * (1.0 + u)) * lx
+    dc_du = (K_safe / u) * np.exp(expo) * (-1.0 / u + np.where(above, -0.5, 0.5) * lx)
+    return np.where(K > 0, dc_du * du_dsigma, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +93,36 @@ class MarketQuotes:
     through the model). Reads the market's listed series and asks its book for the spread.
     """
 
-    def __init__(self, market: OptionsMarket) -> None:
+    def __init__(self, market: OptionsMarket, stamp: Callable[[], int]) -> None:
+        """``stamp``: a number that changes whenever the marks may have changed (the step)."""
         self.market = market
         self.series = market.series
         self.funding_period_years = market.series.funding_period_years
         self.notional_fee = market.cfg.notional_fee
         self.margin = market.cfg.margin
+        self._stamp = stamp
+        self._seen = -1
+        self._vega = np.zeros(0)
+
+    def vega(self, s: int) -> float:
+        """Vega of series ``s`` now (USD per unit of vol), all series priced once per step."""
+        t = self._stamp()
+        sb = self.series
+        if t != self._seen or self._vega.shape[0] != sb.n:
+            self._seen = t
+            n = sb.n
+            self._vega = everlasting_vega_array(sb.spot[:n], sb.strike[:n] * (1 - sb.is_perp[:n]),
+                                                sb.sigma[:n], self.funding_period_years)
+        return float(self._vega[s])
 
     def quote(self, s: int, dn: float) -> Quote:
         """The quote of a trade of signed size ``dn`` in series ``s`` now."""
         sb = self.series
         spread, _, allowed, _ = self.market.quote(s, dn)
-        S, K, sig = float(sb.spot[s]), float(sb.strike[s]), float(sb.sigma[s])
-        call = bool(sb.is_call[s])
-        vega = 0.0 if sb.is_perp[s] else everlasting_vega(S, K, sig, self.funding_period_years, call)
+        S = float(sb.spot[s])
         return Quote(spread=float(spread), mark=float(sb.mark[s]), payoff=float(sb.payoff[s]),
-                     spot=S, sigma=sig, vega=vega, delta=float(sb.delta[s]),
-                     fee=self.notional_fee * S, allowed=allowed)
+                     spot=S, sigma=float(sb.sigma[s]), vega=self.vega(s),
+                     delta=float(sb.delta[s]), fee=self.notional_fee * S, allowed=allowed)
 
     def initial_margin_per_unit(self, q: Quote, short: bool, perp: bool) -> float:
         """Rule (a) of design 6 per unit of size, USD: S (ratio x |delta| + floor)."""
