@@ -82,7 +82,10 @@ class LiquidityProvider(FlywheelAgent):
         if pool.in_panic():
             herd = pool.leaving_share()
             panic = self.draws.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
-        if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
+        # Yield is judged only over a full window: before that the APY is 0 by construction and
+        # every LP whose hurdle exceeds the gap would leave on the first day.
+        poor_yield = pool.has_window(p.apy_window_days) and apy < self.hurdle_apy - p.exit_yield_gap
+        if panic or drawdown > self.drawdown_tolerance or poor_yield:
             too_deep = drawdown > self.drawdown_tolerance
             self._request_exit("panic" if panic else ("drawdown" if too_deep else "yield"), step)
 

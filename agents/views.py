@@ -84,6 +84,10 @@ class PoolView:
         """Annualized growth of the LP share price over the last ``window_days`` (simple)."""
         return self._history.trailing_apy(self.market.token, window_days)
 
+    def has_window(self, window_days: float) -> bool:
+        """Whether the history already spans ``window_days`` (a trailing APY means something)."""
+        return self._history.t >= window_days * self._history.steps_per_day
+
     def drawdown(self, window_days: float) -> float:
         """Fall of the LP share price from its peak over the last ``window_days`` (fraction)."""
         return self._history.drawdown(self.market.token, window_days)

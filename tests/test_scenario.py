@@ -102,7 +102,7 @@ def test_defaults_match_the_design():
     assert (a.lp.wealth_pareto_alpha, a.lp.wealth_min_usd, a.lp.herding) == (1.5, 20000, 2.0)
     assert (a.lp.panic_prob, a.lp.apy_window_days, a.lp.exit_sell_fraction) == (0.2, 14, 0.5)
     assert a.trader.styles == {
-        "momentum": 0.35, "mean_reversion": 0.25, "volatility": 0.25, "noise": 0.15,
+        "momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.25,
     }  # fmt: skip
     assert (a.trader.leverage_fraction_median, a.trader.exit_sell_fraction) == (0.3, 1.0)
     assert (a.trader.wealth_max_usd, a.lp.wealth_max_usd) == (1e5, 4e5)

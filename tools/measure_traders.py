@@ -88,8 +88,9 @@ def measure(args: tuple[str, int, dict]) -> dict:
     out["max_sale_share_lp"] = max([r for w, r in sales if w in lp_wallets], default=0.0)
     out["max_sale_share_any"] = max([r for _, r in sales], default=0.0)
     lost = n = 0
+    by_style: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for a in traders:
-        if not a.entries or a.style == "noise" and False:
+        if not a.entries:
             continue
         mk = a.market
         q = float(mk.book.collateral[a.account])
@@ -97,8 +98,12 @@ def measure(args: tuple[str, int, dict]) -> dict:
         pnl = q - flows[(mk.token, a.account)] + upnl
         n += 1
         lost += pnl < 0
+        by_style[a.style][0] += pnl < 0
+        by_style[a.style][1] += 1
     out["traders_who_traded"] = n
     out["share_lost"] = lost / n if n else float("nan")
+    for style, (k, total) in by_style.items():
+        out[f"share_lost[{style}]"] = k / total
     ts = m.timeseries()
     ev = m.events_frame()
     post = ts[~ts["burn_in"]]
