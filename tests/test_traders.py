@@ -244,3 +244,16 @@ def test_lps_see_their_pool_through_the_view_they_were_handed():
     m.world.tokens["TSLA.M"].backing = 0.9
     assert lp.pool.in_panic()
     assert math.isfinite(lp.pool.trailing_apy(1.0)) and lp.pool.drawdown(1.0) >= 0
+
+
+def test_lps_do_not_leave_for_yield_before_a_full_apy_window():
+    """Before the window the trailing APY is 0 by construction: not a reason to leave."""
+    m = model_after(2, **{"agents.lp.apy_window_days": 1.0})
+    lp = next(a for a in m.agents_by_type[LiquidityProvider]
+              if a.market_name == "TSLA.M" and m.markets["TSLA.M"].shares.get(a, 0.0) > 0)
+    lp.hurdle_apy, lp.drawdown_tolerance = 1e3, 1.0     # no pool yields that
+    lp.act(m.step_count)
+    assert not lp.leaving
+    m.run_for(DAY)                                      # past the one-day window
+    lp.act(m.step_count)
+    assert lp.leaving and lp.exit_reason == "yield"
