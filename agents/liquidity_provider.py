@@ -56,8 +56,8 @@ class LiquidityProvider(FlywheelAgent):
         inputs.outside.fund(self.wallet, self.market_name, wealth_usd, 0.0)
         inputs.pool.roster.add(self)
         if initial_deposit_tokens > 0:
-            inputs.outside.fund(self.wallet, self.market_name,
-                                initial_deposit_tokens * inputs.outside.token_price(self.market_name), 0.0)
+            price = inputs.outside.token_price(self.market_name)
+            inputs.outside.fund(self.wallet, self.market_name, initial_deposit_tokens * price, 0.0)
             self.market.lp_deposit(self, self.wallet, initial_deposit_tokens)
 
     def act(self, step: int) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sim.model import FlywheelModel
     from sim.outside import OutsideWorld, SaleQueue
     from sim.protocol.options_market import OptionsMarket
-    from sim.protocol.quotes import MarketQuotes, Quote
+    from sim.protocol.quotes import MarketQuotes
     from sim.scenario.agents import HolderPaths, TraderBehaviour
 
 
@@ -69,7 +69,8 @@ class DirectionalTrader(FlywheelAgent):
 
     kind = "trader"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator, inputs: TraderInputs) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator,
+                 inputs: TraderInputs) -> None:
         p = inputs.params
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
@@ -82,8 +83,9 @@ class DirectionalTrader(FlywheelAgent):
         self.step_years = inputs.step_years
         weights = np.array([p.styles.get(s, 0.0) for s in TRADER_STYLES], dtype=float)
         self.style = TRADER_STYLES[int(rng.choice(len(TRADER_STYLES), p=weights / weights.sum()))]
-        self.leverage_fraction = min(p.leverage_fraction_max, p.leverage_fraction_median
-                                     * math.exp(p.leverage_fraction_sd * float(rng.standard_normal())))
+        z = float(rng.standard_normal())
+        preference = p.leverage_fraction_median * math.exp(p.leverage_fraction_sd * z)
+        self.leverage_fraction = min(p.leverage_fraction_max, preference)
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = truncated_pareto(float(rng.random()), p.wealth_min_usd, p.wealth_max_usd,
                                       p.wealth_pareto_alpha)
@@ -187,7 +189,8 @@ class DirectionalTrader(FlywheelAgent):
     # -- what to trade -----------------------------------------------------------------------
     def _vol_forecast(self) -> float:
         """Its own vol forecast: realized vol over its horizon times its own bias (annual)."""
-        return self.prices.realized_sigma(self.underlying_name, self.vol_window_steps) * self.vol_bias
+        realized = self.prices.realized_sigma(self.underlying_name, self.vol_window_steps)
+        return realized * self.vol_bias
 
     def _holding_periods(self) -> float:
         """Its holding time in funding periods (how often it pays or earns the premium)."""
@@ -242,7 +245,8 @@ class DirectionalTrader(FlywheelAgent):
         short = self.draws.random() < p.noise_short_share
         call = (direction > 0) != short          # bullish: long call or short put
         rel = p.otm_strike if self.draws.random() < 0.5 else 0.0
-        return sb.listed_near(self.underlying, rel if call else -rel, call), (-1.0 if short else 1.0)
+        s = sb.listed_near(self.underlying, rel if call else -rel, call)
+        return s, (-1.0 if short else 1.0)
 
     def _directional_trade(self, cv_usd: float) -> tuple[int, float] | None:
         """Momentum / mean reversion: the perp, a long option or a short option on the side of
@@ -273,7 +277,8 @@ class DirectionalTrader(FlywheelAgent):
             bound = delta * abs(move) * S - 2.0 * fee
             if not perp:
                 bound += side * periods * quotes.vega(s) * (forecast - float(sb.sigma[s]))
-            ratio = quotes.margin.short_initial if (side < 0 or perp) else quotes.margin.long_initial
+            mg = quotes.margin
+            ratio = mg.short_initial if (side < 0 or perp) else mg.long_initial
             if bound <= best_score * S * (ratio * delta + quotes.margin.floor):
                 continue
             q = quotes.quote(s, side * units)
@@ -348,7 +353,8 @@ class DirectionalTrader(FlywheelAgent):
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
             return posted                      # the usual case: nothing to move, nothing to buy
         shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price
-        if self.token is not None and shortfall > 0.5 * self.target_margin_usd and self.balance(USDC) > 1.0:
+        short_of_half = shortfall > 0.5 * self.target_margin_usd
+        if self.token is not None and short_of_half and self.balance(USDC) > 1.0:
             self.token.amm.buy_tokens(self.wallet, min(shortfall, self.balance(USDC)))
             held = self.balance(tok)
         if held > 0:

@@ -145,7 +145,8 @@ class FlywheelModel(mesa.Model):
         ag = self.spec.agents
         m = self.markets[name]
         return TraderInputs(
-            params=ag.trader, holders=ag.holders, market=m, market_index=list(self.markets).index(name),
+            params=ag.trader, holders=ag.holders, market=m,
+            market_index=list(self.markets).index(name),
             quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(name),
             prices=PriceHistory(self.history, self.world, self.dt_years), outside=self.outside,
             sales=self.sales, activity=self.activity, step_years=self.dt_years)
@@ -393,7 +394,8 @@ class FlywheelModel(mesa.Model):
 
     def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:
         markets = list(self.spec.markets)
-        return LiquidityProvider(self, rng, self._lp_inputs[markets[int(rng.integers(len(markets)))]])
+        name = markets[int(rng.integers(len(markets)))]
+        return LiquidityProvider(self, rng, self._lp_inputs[name])
 
     def active_count(self, kind: str) -> int:
         """Active traders (position open or traded in the last 7 days), or LPs holding shares."""

@@ -53,7 +53,8 @@ class SaleQueue:
         self.ledger = ledger
         self._sales: list[tuple[int, str, float, float]] = []   # wallet, token, tokens, cap
 
-    def queue(self, wallet: int, token: str, tokens: float, max_reserve_share: float = math.inf) -> None:
+    def queue(self, wallet: int, token: str, tokens: float,
+              max_reserve_share: float = math.inf) -> None:
         """Sell ``tokens`` of ``token`` from ``wallet``, at most ``max_reserve_share`` of the
         AMM's USD reserve per step."""
         if tokens > 0 and token != USDC:

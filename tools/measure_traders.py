@@ -38,8 +38,8 @@ def measure(args: tuple[str, int, dict]) -> dict:
     deposits: list[tuple[str, int, float]] = []     # (market, step, tokens) LP deposits
     model_ref: list = []
 
-    orig_sell, orig_dep, orig_wd, orig_lp = (SpotAmm.sell_tokens, OptionsMarket.deposit_collateral,
-                                             OptionsMarket.withdraw_collateral, OptionsMarket.lp_deposit)
+    orig_sell, orig_dep = SpotAmm.sell_tokens, OptionsMarket.deposit_collateral
+    orig_wd, orig_lp = OptionsMarket.withdraw_collateral, OptionsMarket.lp_deposit
 
     def sell(self, trader, tokens_in):
         if self.has_liquidity:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def everlasting_vega(S: float, K: float, sigma: float, funding_period: float, call: bool) -> float:
     """dC/dsigma of an everlasting option (USD per unit of annual vol); the put's equals the
-    call's (put = call - S + K). ``u = sqrt(1 + 8 / (sigma^2 T))``, ``du/dsigma = -8 / (u sigma^3 T)``;
+    call's (put = call - S + K). ``u = sqrt(1 + 8 / (sigma^2 T))``,
+    ``du/dsigma = -8 / (u sigma^3 T)``;
     S >= K: ``C = S - K + (K/u) x^((1-u)/2)``, S < K: ``C = (K/u) x^((1+u)/2)``, ``x = S/K``.
     Zero for the zero-strike perpetual (its mark is S whatever the vol)."""
     del call                    # same vega for both (put-call parity of design 5)

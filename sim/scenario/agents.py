@@ -167,7 +167,9 @@ class TraderBehaviour(FrozenModel):
         "reserve; the rest waits for the next step (a sliced, TWAP-like exit: the 10% cap of "
         "design 18's largest-sale check, halved).",
     )
-    perp_share: Fraction = Field(0.3, description="Share of noise traders' trades in the perpetual.")
+    perp_share: Fraction = Field(
+        0.3, description="Share of noise traders' trades in the perpetual."
+    )
     noise_short_share: Fraction = Field(
         0.3, description="Share of noise traders' option trades that sell the option."
     )
