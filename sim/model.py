@@ -16,7 +16,7 @@ import numpy as np
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from agents.base import FlywheelAgent
 from agents.liquidity_provider import LpInputs
-from agents.trader import TraderInputs
+from agents.trader import TraderInputs, truncated_pareto
 from agents.views import LpRoster, PoolView, PriceHistory
 from kernels import kernel_set
 from kernels.params import MarginParams
@@ -181,7 +181,11 @@ class FlywheelModel(mesa.Model):
         markets = list(sc.markets)
         lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i)
                    for i in range(ag.liquidity_providers)]
-        weights = [1.0 + float(r.pareto(ag.lp.wealth_pareto_alpha)) for r in lp_rngs]
+        # Shares of the initial pool: the LPs' truncated Pareto (design 8), so no initial LP
+        # holds a large share of a pool (nor sells one into an AMM when it leaves).
+        top = ag.lp.wealth_max_usd / ag.lp.wealth_min_usd
+        weights = [truncated_pareto(float(r.random()), 1.0, top, ag.lp.wealth_pareto_alpha)
+                   for r in lp_rngs]
         for name in markets:
             members = [i for i in range(ag.liquidity_providers)
                        if i % len(markets) == markets.index(name)]
