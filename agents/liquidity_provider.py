@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agents.base import FlywheelAgent
+from agents.trader import truncated_pareto
 from sim.assets import USDC
 
 if TYPE_CHECKING:
+    from agents.views import PoolView
     from sim.model import FlywheelModel
+    from sim.outside import OutsideWorld, SaleQueue
+    from sim.scenario.agents import LPBehaviour
+
+
+@dataclass(frozen=True)
+class LpInputs:
+    """What an LP decides from and acts through, built once per market by the model and
+    handed in at construction (design 2)."""
+
+    params: LPBehaviour
+    pool: PoolView
+    outside: OutsideWorld
+    sales: SaleQueue
 
 
 class LiquidityProvider(FlywheelAgent):
@@ -21,37 +37,41 @@ class LiquidityProvider(FlywheelAgent):
 
     kind = "liquidity_provider"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator, market_name: str,
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, inputs: LpInputs,
                  initial_deposit_tokens: float = 0.0) -> None:
-        p = model.spec.agents.lp
+        p = inputs.params
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
-        self.market_name = market_name
-        self.market = model.markets[market_name]
+        self.pool = inputs.pool
+        self.market = inputs.pool.market
+        self.market_name = self.market.token
+        self.sales = inputs.sales
         self.hurdle_apy = max(0.0, float(rng.normal(p.hurdle_apy_mean, p.hurdle_apy_sd)))
         self.drawdown_tolerance = max(
             0.005, float(rng.normal(p.drawdown_tolerance_mean, p.drawdown_tolerance_sd)))
         self.leaving = False          # a withdrawal request is pending
         self.exit_reason = ""         # why it asked: "panic", "drawdown" or "yield"
-        wealth_usd = p.wealth_min_usd * (1.0 + float(rng.pareto(p.wealth_pareto_alpha)))
-        price = model.token_price(market_name)
-        model.fund_wallet(self.wallet, market_name, wealth_usd, 0.0)
+        wealth_usd = truncated_pareto(float(rng.random()), p.wealth_min_usd, p.wealth_max_usd,
+                                      p.wealth_pareto_alpha)
+        inputs.outside.fund(self.wallet, self.market_name, wealth_usd, 0.0)
+        inputs.pool.roster.add(self)
         if initial_deposit_tokens > 0:
-            model.fund_wallet(self.wallet, market_name, initial_deposit_tokens * price, 0.0)
+            price = inputs.outside.token_price(self.market_name)
+            inputs.outside.fund(self.wallet, self.market_name, initial_deposit_tokens * price, 0.0)
             self.market.lp_deposit(self, self.wallet, initial_deposit_tokens)
 
     def act(self, step: int) -> None:
-        m, p, model = self.market, self.params, self.model
+        m, p, pool = self.market, self.params, self.pool
         shares = m.shares.get(self, 0.0)
-        apy = model.trailing_apy(self.market_name, p.apy_window_days)
-        drawdown = model.share_price_drawdown(self.market_name, p.apy_window_days)
+        apy = pool.trailing_apy(p.apy_window_days)
+        drawdown = pool.drawdown(p.apy_window_days)
         if shares <= 0:
             if self.leaving:
                 self._finish_exit()
                 return
-            cover = model.insurance_cover(self.market_name)
+            cover = pool.insurance_cover()
             risk = p.risk_charge * (drawdown + max(0.0, p.target_cover - cover))
-            if apy - risk > self.hurdle_apy and not model.in_panic(self.market_name):
+            if apy - risk > self.hurdle_apy and not pool.in_panic():
                 tokens = self.balance(self.market_name) * p.deposit_fraction
                 if tokens > 0:
                     m.lp_deposit(self, self.wallet, tokens)
@@ -59,10 +79,13 @@ class LiquidityProvider(FlywheelAgent):
         if self.leaving:
             return
         panic = False
-        if model.in_panic(self.market_name):
-            herd = model.lp_leaving_share(self.market_name)
+        if pool.in_panic():
+            herd = pool.leaving_share()
             panic = self.draws.random() < min(1.0, p.panic_prob * (1.0 + p.herding * herd))
-        if panic or drawdown > self.drawdown_tolerance or apy < self.hurdle_apy - p.exit_yield_gap:
+        # Yield is judged only over a full window: before that the APY is 0 by construction and
+        # every LP whose hurdle exceeds the gap would leave on the first day.
+        poor_yield = pool.has_window(p.apy_window_days) and apy < self.hurdle_apy - p.exit_yield_gap
+        if panic or drawdown > self.drawdown_tolerance or poor_yield:
             too_deep = drawdown > self.drawdown_tolerance
             self._request_exit("panic" if panic else ("drawdown" if too_deep else "yield"), step)
 
@@ -83,8 +106,8 @@ class LiquidityProvider(FlywheelAgent):
     def on_withdrawal_paid(self, tokens: float) -> None:
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
         if self.exit_reason in ("panic", "drawdown") and self.market_name != USDC:
-            self.model.queue_sale(self.wallet, self.market_name,
-                                  tokens * self.params.exit_sell_fraction)
+            self.sales.queue(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction,
+                             self.params.exit_sale_max_reserve_share)
         if self.market.shares.get(self, 0.0) <= 0:
             self._finish_exit()
 

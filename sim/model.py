@@ -15,6 +15,9 @@ import numpy as np
 
 from agents import Arbitrageur, DirectionalTrader, LiquidityProvider, MarketMaker
 from agents.base import FlywheelAgent
+from agents.liquidity_provider import LpInputs
+from agents.trader import TraderInputs, truncated_pareto
+from agents.views import LpRoster, PoolView, PriceHistory
 from kernels import kernel_set
 from kernels.params import MarginParams
 from sim import metrics
@@ -25,8 +28,10 @@ from sim.clocks import PoissonClocks
 from sim.event_log import EventLog
 from sim.ledger import Ledger
 from sim.market.world import World
+from sim.outside import OutsideWorld, SaleQueue
 from sim.protocol.options_market import MarketConfig, OptionsMarket
 from sim.protocol.owners import Treasury
+from sim.protocol.quotes import MarketQuotes
 from sim.protocol.series import ListedSeries
 from sim.rng import KIND, stream
 from sim.shocks import ShockSchedule
@@ -75,7 +80,6 @@ class FlywheelModel(mesa.Model):
         self.failed_trades = 0
         self.departures_step = 0
         self.arrivals_step = 0
-        self._sales: list[tuple[int, str, float]] = []
         self._parked: dict[str, list[DirectionalTrader]] = {}   # market -> parked in safe mode
         self.active_now = {"trader": 0, "liquidity_provider": 0}   # active users (phase 9)
         self.row: dict[str, Any] = {}          # this step's per-step values (metrics.current_row)
@@ -90,8 +94,12 @@ class FlywheelModel(mesa.Model):
         # that has no initial LP.
         self.treasury = Treasury(self.ledger.open_account("treasury", external=True))
         self.world = World(sc, self.ledger, seed, self.kernels)
+        self.outside = OutsideWorld(self.ledger, self.world_holder, self.token_price)
+        self.sales = SaleQueue(self.world, self.ledger)
         self.markets: dict[str, OptionsMarket] = {name: self._build_market(name) for name in sc.markets}
         self.history = metrics.History(self)
+        self._trader_inputs = {name: self._build_trader_inputs(name) for name in self.markets}
+        self._lp_inputs = {name: self._build_lp_inputs(name) for name in self.markets}
         self.quality_now = (0.0, 0.0, 0.0)
         self.datacollector = mesa.DataCollector(
             model_reporters=metrics.HEADLINE_REPORTERS, tables={metrics.TABLE: metrics.columns(self)}
@@ -132,6 +140,24 @@ class FlywheelModel(mesa.Model):
         self._set_market_prices(name, market)
         return market
 
+    def _build_trader_inputs(self, name: str) -> TraderInputs:
+        """What every trader of market ``name`` decides from (handed in, design 2)."""
+        ag = self.spec.agents
+        m = self.markets[name]
+        return TraderInputs(
+            params=ag.trader, holders=ag.holders, market=m,
+            market_index=list(self.markets).index(name),
+            quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(name),
+            prices=PriceHistory(self.history, self.world, self.dt_years), outside=self.outside,
+            sales=self.sales, activity=self.activity, step_years=self.dt_years)
+
+    def _build_lp_inputs(self, name: str) -> LpInputs:
+        """What every LP of market ``name`` decides from (handed in, design 2)."""
+        p = self.spec.agents.lp
+        pool = PoolView(self.markets[name], self.world.tokens.get(name), self.history, LpRoster(),
+                        p.panic_discount)
+        return LpInputs(params=p, pool=pool, outside=self.outside, sales=self.sales)
+
     def _populate(self) -> None:
         """Market makers seed the AMMs, initial LPs the pools, the treasury the insurance."""
         sc, ag = self.spec, self.spec.agents
@@ -155,7 +181,11 @@ class FlywheelModel(mesa.Model):
         markets = list(sc.markets)
         lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i)
                    for i in range(ag.liquidity_providers)]
-        weights = [1.0 + float(r.pareto(ag.lp.wealth_pareto_alpha)) for r in lp_rngs]
+        # Shares of the initial pool: the LPs' truncated Pareto (design 8), so no initial LP
+        # holds a large share of a pool (nor sells one into an AMM when it leaves).
+        top = ag.lp.wealth_max_usd / ag.lp.wealth_min_usd
+        weights = [truncated_pareto(float(r.random()), 1.0, top, ag.lp.wealth_pareto_alpha)
+                   for r in lp_rngs]
         for name in markets:
             members = [i for i in range(ag.liquidity_providers)
                        if i % len(markets) == markets.index(name)]
@@ -163,7 +193,8 @@ class FlywheelModel(mesa.Model):
             price = self.token_price(name)
             for i in members:
                 tokens_in = sc.pool.initial_usd / price * weights[i] / total
-                LiquidityProvider(self, lp_rngs[i], name, initial_deposit_tokens=tokens_in)
+                LiquidityProvider(self, lp_rngs[i], self._lp_inputs[name],
+                                  initial_deposit_tokens=tokens_in)
             if not members:  # no initial LP: the treasury seeds the pool
                 m = self.markets[name]
                 self.fund_wallet(self.treasury.wallet, name, 0.0, 0.0)
@@ -189,20 +220,13 @@ class FlywheelModel(mesa.Model):
     def _new_trader(self, rng: np.random.Generator) -> DirectionalTrader:
         markets = list(self.spec.markets)
         name = markets[int(rng.integers(len(markets)))]
-        return DirectionalTrader(self, rng, name)
+        return DirectionalTrader(self, rng, self._trader_inputs[name])
 
     # ------------------------------------------------------------------ services for agents
     def fund_wallet(self, wallet: int, token: str, token_usd: float, usdc_usd: float,
                     price: float | None = None) -> None:
         """Money entering from the outside world: ``token_usd`` worth of ``token`` and USDC."""
-        if token == USDC:
-            self.ledger.transfer(USDC, self.world_holder, wallet, token_usd + usdc_usd)
-            return
-        px = price if price is not None else self.token_price(token)
-        if token_usd > 0:
-            self.ledger.transfer(token, self.world_holder, wallet, token_usd / px)
-        if usdc_usd > 0:
-            self.ledger.transfer(USDC, self.world_holder, wallet, usdc_usd)
+        self.outside.fund(wallet, token, token_usd, usdc_usd, price)
 
     def token_price(self, token: str) -> float:
         """USD per token: the AMM price, or NAV while the AMM is empty; 1 for USDC."""
@@ -214,17 +238,12 @@ class FlywheelModel(mesa.Model):
 
     def queue_sale(self, wallet: int, token: str, tokens: float) -> None:
         """Tokens to sell on the AMM in phase 8 (keepers' rewards, exiting users)."""
-        if tokens > 0 and token != USDC:
-            self._sales.append((wallet, token, tokens))
+        self.sales.queue(wallet, token, tokens)
 
     def on_departure(self, agent: FlywheelAgent) -> None:
         """Count a user who leaves (it returns to the potential pool of arrivals)."""
         self.departures_step += 1
         self.record_event("departure", agent=agent.unique_id, detail=agent.kind)
-
-    def trailing_return(self, asset: str, hours: float) -> float:
-        """Log return of ``asset``'s price over the last ``hours``."""
-        return self.history.trailing_return(asset, hours)
 
     def realized_sigma(self, asset: str) -> float:
         """Trailing EWMA realized vol of ``asset`` (annual)."""
@@ -234,33 +253,6 @@ class FlywheelModel(mesa.Model):
         """Vol the pool prices with: trailing EWMA realized vol x (1 + vol_premium)."""
         u = self.markets[market].series.underlyings[underlying]
         return self.world.sigma(u) * (1.0 + self.spec.markets[market].vol_premium)
-
-    def trailing_apy(self, market: str, window_days: float) -> float:
-        """Annualized growth of the LP share price over the last ``window_days`` (simple)."""
-        return self.history.trailing_apy(market, window_days)
-
-    def share_price_drawdown(self, market: str, window_days: float) -> float:
-        """Fall of the LP share price from its peak over the last ``window_days`` (fraction)."""
-        return self.history.drawdown(market, window_days)
-
-    def insurance_cover(self, market: str) -> float:
-        """Insurance balance over the main pool's NAV (both in tokens); 0 while NAV <= 0."""
-        m = self.markets[market]
-        nav = m.nav_tokens()
-        return m.insurance_tokens() / nav if nav > 0 else 0.0
-
-    def in_panic(self, market: str) -> bool:
-        """The market's token is depegged or trades below NAV by more than ``panic_discount``."""
-        if market == USDC:
-            return False
-        tok = self.world.tokens[market]
-        return tok.backing < 1.0 or tok.premium < -self.spec.agents.lp.panic_discount
-
-    def lp_leaving_share(self, market: str) -> float:
-        """Share of the market's LPs (still there) whose withdrawal is pending (herding)."""
-        lps = [a for a in self.agents_by_type.get(LiquidityProvider, [])
-               if a.market_name == market and not a.has_left]
-        return sum(a.leaving for a in lps) / len(lps) if lps else 0.0
 
     def amm_fee_apr(self, token: str, window_days: float) -> float:
         """Fees of ``token``'s AMM over the last ``window_days``, annualized, over its TVL."""
@@ -382,11 +374,7 @@ class FlywheelModel(mesa.Model):
         for arb in self.agents_by_type.get(Arbitrageur, []):
             for token in self.world.tokens:
                 self.queue_sale(arb.wallet, token, arb.rewards_to_sell(token))
-        for wallet, token, tokens in self._sales:
-            amount = min(tokens, self.ledger.balance(wallet, token))
-            if amount > 0:
-                self.world.tokens[token].amm.sell_tokens(wallet, amount)
-        self._sales = []
+        self.sales.execute()
 
     def _arrivals(self, t: int) -> None:
         sc = self.spec
@@ -410,7 +398,8 @@ class FlywheelModel(mesa.Model):
 
     def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:
         markets = list(self.spec.markets)
-        return LiquidityProvider(self, rng, markets[int(rng.integers(len(markets)))])
+        name = markets[int(rng.integers(len(markets)))]
+        return LiquidityProvider(self, rng, self._lp_inputs[name])
 
     def active_count(self, kind: str) -> int:
         """Active traders (position open or traded in the last 7 days), or LPs holding shares."""

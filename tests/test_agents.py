@@ -50,11 +50,13 @@ def test_every_agent_is_an_account_owner_and_a_share_holder(protocol):
 def test_lp_deposits_when_the_risk_adjusted_apy_beats_its_hurdle_and_not_otherwise():
     m = model_after(2 * DAY)
     p = m.spec.agents.lp
-    apy = m.trailing_apy("TSLA.M", p.apy_window_days)
-    risk = p.risk_charge * (m.share_price_drawdown("TSLA.M", p.apy_window_days)
-                            + max(0.0, p.target_cover - m.insurance_cover("TSLA.M")))
+    inputs = m._lp_inputs["TSLA.M"]
+    view = inputs.pool
+    apy = view.trailing_apy(p.apy_window_days)
+    risk = p.risk_charge * (view.drawdown(p.apy_window_days)
+                            + max(0.0, p.target_cover - view.insurance_cover()))
     pool = m.markets["TSLA.M"]
-    picky, keen = (LiquidityProvider(m, np.random.default_rng(k), "TSLA.M") for k in (1, 2))
+    picky, keen = (LiquidityProvider(m, np.random.default_rng(k), inputs) for k in (1, 2))
     picky.hurdle_apy, keen.hurdle_apy = apy - risk + 0.01, apy - risk - 0.01
     wallet = keen.balance("TSLA.M")
     picky.act(m.step_count)
@@ -69,7 +71,7 @@ def test_lp_panics_in_a_depeg_and_leaves_selling_part_of_what_comes_back():
     lp = next(a for a in m.agents_by_type[LiquidityProvider]
               if a.market_name == "TSLA.M" and m.markets["TSLA.M"].shares.get(a, 0.0) > 0)
     m.world.tokens["TSLA.M"].backing = 0.9          # a depeg: the LPs of TSLA.M panic
-    assert m.in_panic("TSLA.M")
+    assert lp.pool.in_panic()
     lp.act(m.step_count)
     assert lp.leaving and lp.exit_reason == "panic"
     assert [e[0] for e in m.markets["TSLA.M"].queue].count(lp) == 1

@@ -68,7 +68,7 @@ def test_random_small_scenarios_conserve_money(traders, lps, mms, arbs, oracle, 
         "name": "rand", "seed": seed, "clock": {"days": 2.0, "burn_in_days": 0.25},
         "agents": {"liquidity_providers": lps, "traders": traders, "market_makers": mms,
                    "arbitrageurs": arbs,
-                   "trader": {"leverage_mean": 8.0}},
+                   "trader": {"leverage_fraction_median": 0.97, "leverage_fraction_sd": 0.0}},
         "markets": {"TSLA.M": {"oracle": oracle}, "NVDA.M": {"oracle": oracle}},
         "insurance": {"initial": insurance, "denomination": denomination},
         "events": events,
@@ -203,7 +203,7 @@ def test_trader_cannot_open_without_initial_margin():
 def test_traders_trade_and_get_liquidated_in_a_crash():
     crash = [{"kind": "crypto_jump", "asset": "BTC", "at": "day 1.5", "size": -0.4},
              {"kind": "crypto_jump", "asset": "ETH", "at": "day 1.5", "size": -0.45}]
-    leveraged = {"leverage_mean": 10.0, "perp_share": 1.0, "styles": {"momentum": 1.0}}
+    leveraged = {"leverage_fraction_median": 0.97, "leverage_fraction_sd": 0.0, "perp_share": 1.0, "styles": {"momentum": 1.0}}
     sc = small(days=3.0, events=crash,
                agents={"liquidity_providers": 10, "traders": 150, "market_makers": 2,
                        "arbitrageurs": 2, "trader": leveraged})

@@ -115,7 +115,7 @@ def test_a_crash_liquidates_the_same_accounts_on_both_engines():
     sc = scenario_from_dict({
         "name": "crash", "clock": {"days": 3.0, "burn_in_days": 0.5},
         "agents": {"liquidity_providers": 10, "traders": 150, "market_makers": 2, "arbitrageurs": 2,
-                   "trader": {"leverage_mean": 10.0, "perp_share": 1.0,
+                   "trader": {"leverage_fraction_median": 0.97, "leverage_fraction_sd": 0.0, "perp_share": 1.0,
                               "styles": {"momentum": 1.0}}},
         "events": [{"kind": "crypto_jump", "asset": "BTC", "at": "day 1.5", "size": -0.4},
                    {"kind": "crypto_jump", "asset": "ETH", "at": "day 1.5", "size": -0.45}],

@@ -19,7 +19,7 @@ LOW = 0.85  # NAV / TWAP in the tests' safe mode: collateral is worth 15% less
 @pytest.fixture(scope="module", params=["cython", "reference"])
 def model(request):
     m = FlywheelModel(tiny(), rng=11, kernels=request.param)
-    m.run_for(DAY)
+    m.run_for(2 * DAY)          # long and short option positions both open by then
     return m
 
 

@@ -18,6 +18,18 @@ class LPBehaviour(FrozenModel):
 
     wealth_pareto_alpha: float = Field(1.5, gt=1, description="Pareto tail index of LP wealth.")
     wealth_min_usd: float = Field(20000.0, gt=0, description="Smallest LP wealth in USD.")
+    wealth_max_usd: float = Field(
+        400000.0, gt=0,
+        description="Largest LP wealth in USD (the Pareto law is truncated here, design 8): at "
+        "most 20% of the default 2M USD AMM reserve, so one LP's exit sale is not a large share "
+        "of the AMM.",
+    )
+    exit_sale_max_reserve_share: float = Field(
+        0.05, gt=0,
+        description="Most an exiting LP sells in one step, as a share of the AMM's USD reserve; "
+        "the rest waits for the next step (a sliced, TWAP-like exit: the 10% cap of design 18's "
+        "largest-sale check, halved).",
+    )
     act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per LP per day (Poisson).")
     hurdle_apy_mean: float = Field(0.05, description="Mean hurdle rate (annual yield).")
     hurdle_apy_sd: float = Field(0.03, ge=0, description="Spread of hurdle rates across LPs.")
@@ -51,25 +63,85 @@ class LPBehaviour(FrozenModel):
 
 
 class TraderBehaviour(FrozenModel):
-    """How directional traders choose, size and close positions, and when they leave."""
+    """How directional traders choose, size and close positions, and when they leave.
+
+    Every style but noise trades only when its expected edge over its holding time beats the
+    cost it sees (spread, fees, option funding; design 8)."""
 
     wealth_pareto_alpha: float = Field(1.6, gt=1, description="Pareto tail index of wealth.")
     wealth_min_usd: float = Field(2000.0, gt=0, description="Smallest trader wealth in USD.")
-    act_rate_per_day: float = Field(2.0, ge=0, description="Decisions per trader per day.")
-    styles: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        {"momentum": 0.3, "mean_reversion": 0.2, "volatility": 0.2, "noise": 0.3},
-        description="Relative weights of momentum, mean_reversion, volatility and noise traders.",
+    wealth_max_usd: float = Field(
+        100000.0, gt=0,
+        description="Largest trader wealth in USD (the Pareto law is truncated here, design 8): "
+        "5% of the default 2M USD AMM reserve, so that one retail exit is under the 10% of the "
+        "reserve that design 18 allows for a single sale.",
     )
-    leverage_mean: float = Field(3.0, gt=0, description="Mean target leverage (notional/equity).")
-    leverage_sd: float = Field(1.0, ge=0, description="Spread of target leverage across traders.")
+    act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per flat trader per day.")
+    styles: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        {"momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.25},
+        description="Relative weights of momentum, mean_reversion, volatility and noise traders; "
+        "noise traders (the only price-blind ones) are a minority (design 8), one in four: with "
+        "fewer, under 60% of traders lose money, below ESMA's 74-89% of retail CFD accounts "
+        "(design 18's 60-85%).",
+    )
+    leverage_fraction_median: float = Field(
+        0.3, gt=0, le=1,
+        description="Median leverage preference, as a fraction of the largest size the margin "
+        "rules (design 6) allow the account at that moment (with leverage_fraction_sd, about "
+        "8% of traders prefer 0.9 or more: design 18's p95 of at least 0.9).",
+    )
+    leverage_fraction_sd: float = Field(
+        0.8, ge=0,
+        description="Log spread of the leverage preference across traders (lognormal, capped at "
+        "leverage_fraction_max): a right tail that uses all the room, as retail perp traders "
+        "use much of the 10-50x their venues offer (design 18: p95 at least 0.9).",
+    )
+    leverage_fraction_max: float = Field(
+        0.97, gt=0, le=1,
+        description="Cap of the leverage preference: the spread and fee paid at entry come out "
+        "of the collateral, so exactly 1.0 would be refused.",
+    )
     take_profit: float = Field(0.5, gt=0, description="Close at this gain, fraction of margin.")
-    stop_loss: float = Field(0.3, gt=0, description="Close at this loss, fraction of margin.")
-    holding_days_mean: float = Field(3.0, gt=0, description="Mean holding time in days.")
+    stop_loss: float = Field(0.5, gt=0, description="Close at this loss, fraction of margin.")
+    holding_days_mean: float = Field(
+        10.0, gt=0,
+        description="Mean holding time in days (exponential across traders); with "
+        "min_return_on_margin it sets turnover: design 18's 20-200x pool NAV a year, anchored "
+        "on GMX GLP's 50-150x.",
+    )
     token_share_of_wealth: Fraction = Field(
         0.8, description="Share of a trader's wealth held in its margin token (the rest in USDC)."
     )
-    vol_rich_ratio: float = Field(
-        1.15, gt=0, description="Volatility traders sell options when pool vol / realized vol exceeds it."
+    vol_forecast_noise: float = Field(
+        0.25, ge=0,
+        description="Log spread across traders of their vol forecast around the realized vol "
+        "over their own horizon (a forecaster's error of about 25%, the typical gap between "
+        "implied and next-month realized vol of BTC).",
+    )
+    vol_window_days_min: float = Field(
+        2.0, gt=0,
+        description="Shortest window (days) over which a trader measures realized vol; its own "
+        "holding time when longer.",
+    )
+    vol_edge_min: float = Field(
+        0.05, ge=0,
+        description="Least edge, as a fraction of its vol forecast, a volatility trader wants "
+        "beyond the cost it sees before trading.",
+    )
+    signal_confidence_median: float = Field(
+        0.5, ge=0,
+        description="Median share of its trailing return a momentum (or, reversed, a mean "
+        "reversion) trader expects over its holding time.",
+    )
+    signal_confidence_sd: float = Field(
+        0.5, ge=0, description="Log spread of the signal confidence across traders."
+    )
+    min_return_on_margin: float = Field(
+        0.3, ge=0,
+        description="Least expected return on initial margin over its holding time, net of "
+        "costs, for which a momentum or mean-reversion trader acts: it waits for a signal it "
+        "finds worth the attention (set for design 18's turnover of 20-200x pool NAV a year; "
+        "0 would act on any positive edge: about 250x).",
     )
     otm_strike: float = Field(
         0.05, ge=0, lt=1, description="Moneyness of the out-of-the-money strikes traders pick."
@@ -89,12 +161,20 @@ class TraderBehaviour(FrozenModel):
     exit_sell_fraction: Fraction = Field(
         1.0, description="Fraction of tokens a leaving trader sells on the AMM."
     )
-    perp_share: Fraction = Field(0.3, description="Share of trades in the perpetual future.")
+    exit_sale_max_reserve_share: float = Field(
+        0.05, gt=0,
+        description="Most a leaving trader sells in one step, as a share of the AMM's USD "
+        "reserve; the rest waits for the next step (a sliced, TWAP-like exit: the 10% cap of "
+        "design 18's largest-sale check, halved).",
+    )
+    perp_share: Fraction = Field(
+        0.3, description="Share of noise traders' trades in the perpetual."
+    )
+    noise_short_share: Fraction = Field(
+        0.3, description="Share of noise traders' option trades that sell the option."
+    )
     momentum_lookback_hours: float = Field(
         24.0, gt=0, description="Lookback of the momentum signal in hours."
-    )
-    margin_buffer: float = Field(
-        1.2, ge=1, description="Collateral kept as a multiple of the initial requirement."
     )
 
     @field_validator("styles")
@@ -152,6 +232,20 @@ class ArbBehaviour(FrozenModel):
     )
 
 
+class HolderPaths(FrozenModel):
+    """Holders' three paths (design 8): a token holder sells premiums (LP), trades on margin,
+    or both with parts of its holding (a combination holder)."""
+
+    combination_share: Fraction = Field(
+        0.1,
+        description="Share of traders (initial and arriving) who are combination holders: they "
+        "deposit part of their tokens as LPs and trade with the rest.",
+    )
+    combination_lp_fraction: Fraction = Field(
+        0.5, description="Share of a combination holder's tokens deposited in the main pool."
+    )
+
+
 class Agents(FrozenModel):
     """Initial population sizes and behaviours."""
 
@@ -160,6 +254,7 @@ class Agents(FrozenModel):
     market_makers: int = Field(5, ge=0, description="Market makers (AMM liquidity).")
     arbitrageurs: int = Field(3, ge=0, description="Arbitrageurs (and keepers).")
     lp: LPBehaviour = Field(LPBehaviour(), description="Liquidity provider behaviour.")
+    holders: HolderPaths = Field(HolderPaths(), description="Combination holders (design 8).")
     trader: TraderBehaviour = Field(TraderBehaviour(), description="Trader behaviour.")
     market_maker: MMBehaviour = Field(MMBehaviour(), description="Market maker behaviour.")
     arbitrageur: ArbBehaviour = Field(ArbBehaviour(), description="Arbitrageur behaviour.")
