@@ -62,9 +62,10 @@ class InformedFlow:
         # The risk limit: |session_tokens after the trade| x view <= max_inventory_usd, so
         # buying back what it sold this session (or selling what it bought) always has room.
         if price < view * (1.0 - fee) * (1.0 - self.min_edge):
-            room_usd = self.max_inventory_usd - self.session_tokens * view
+            room_tokens = self.max_inventory_usd / view - self.session_tokens
+            # USD at the pre-trade price buys at most usd / price tokens (slippage: fewer).
             usd = min(amm.usd_to_reach_price(view * (1.0 - fee)), self.max_trade_usd,
-                      self.ledger.balance(self.wallet, USDC), max(room_usd, 0.0))
+                      self.ledger.balance(self.wallet, USDC), max(room_tokens, 0.0) * price)
             if usd <= 1.0:
                 return 0.0
             got = amm.buy_tokens(self.wallet, usd)

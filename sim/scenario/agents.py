@@ -145,7 +145,7 @@ class MMBehaviour(FrozenModel):
         "below which it does not trade off-hours (a relative gap)."
     )
     offhours_trade_fraction: Fraction = Field(
-        0.05, description="Largest off-hours trade per decision, as a fraction of capital_usd "
+        0.025, description="Largest off-hours trade per decision, as a fraction of capital_usd "
         "(thin weekend liquidity: weekend on-chain volume is at most 30% of weekday volume)."
     )
     offhours_max_inventory_fraction: Fraction = Field(
@@ -187,7 +187,7 @@ class ArbBehaviour(FrozenModel):
         "below which it does not trade off-hours (a relative gap)."
     )
     offhours_trade_fraction: Fraction = Field(
-        0.1, description="Largest off-hours trade per decision, as a fraction of capital_usd "
+        0.05, description="Largest off-hours trade per decision, as a fraction of capital_usd "
         "(thin weekend liquidity: weekend on-chain volume is at most 30% of weekday volume)."
     )
     offhours_max_inventory_fraction: Fraction = Field(
