@@ -164,3 +164,29 @@ def test_set_events_empty_list_is_the_no_shock_twin():
 
     assert len(load_scenario("scenarios/pin.yaml").events) == 1
     assert len(load_scenario("scenarios/pin.yaml", ["events=[]"]).events) == 0
+
+
+def test_switching_the_flow_off_leaves_the_agents_own_streams_untouched():
+    runs = []
+    for informed in (True, False):
+        m = FlywheelModel(tiny({"clock.start": "2025-07-11T00:00:00Z",
+                                "agents.market_maker.offhours_informed": informed,
+                                "agents.arbitrageur.offhours_informed": informed}), rng=2)
+        m.run_for(48)                            # a Friday night and a Saturday: closed hours
+        runs.append([a.stream.bit_generator.state for a in
+                     [*m.agents_by_type[MarketMaker], *m.agents_by_type[Arbitrageur]]])
+    assert runs[0] == runs[1]
+
+
+def test_tokens_an_arbitrageur_buys_off_hours_are_not_sold_as_keeper_rewards():
+    m = FlywheelModel(tiny({"clock.start": "2025-07-12T00:00:00Z",        # a Saturday
+                            "agents.arbitrageur.offhours_min_edge": 0.0,
+                            "agents.arbitrageur.vol_edge": 100.0}), rng=1)  # no option trades
+    m.step()
+    arb = m.agents_by_type[Arbitrageur][0]
+    tok = m.world.tokens["TSLA.M"]
+    tok.amm.sell_tokens(m.world_holder, 0.2 * tok.amm.reserve_token)     # a wick to buy back
+    before, rewards = arb.balance("TSLA.M"), arb.rewards_to_sell("TSLA.M")
+    arb.act(m.step_count)
+    assert arb.balance("TSLA.M") > before
+    assert arb.rewards_to_sell("TSLA.M") == pytest.approx(rewards, abs=1e-9)
