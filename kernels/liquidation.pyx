@@ -353,8 +353,8 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     maintenance requirement, max(E after close, 0), positive collateral), ``keeper_share`` of
     it to the keeper (returned), the rest to insurance. Then accounts with nothing open and
     q < 0 are filled by insurance up to its balance, then by the pool (a write-off); then ADL
-    if the pool's NAV in tokens is negative (its payments, tokens going out, at ``price_out``). sum(collateral) + pool + insurance + keeper
-    payouts is conserved.
+    if the pool's NAV in tokens is negative (its payments, tokens going out, at ``price_out``).
+    sum(collateral) + pool + insurance + keeper payouts is conserved.
     """
     args = _check(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
                   pos_entry, series_mark, series_delta, series_spot, series_is_perp,

@@ -97,7 +97,8 @@ def _closed_gap(informed: bool, seed: int = 3) -> float:
     while m.running:
         m.step()
         if not m.world.is_open:
-            gaps += [abs(t.amm.price / m.world.fair_value(n) - 1) for n, t in m.world.tokens.items()]
+            gaps += [abs(t.amm.price / m.world.fair_value(n) - 1)
+                     for n, t in m.world.tokens.items()]
     return float(np.median(gaps))
 
 

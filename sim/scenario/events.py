@@ -117,7 +117,8 @@ class PinEvent(_Event):
     token: str = Field(description="The token traded (a key of tokens).")
     side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
     size_usd: float | None = Field(
-        None, gt=0, description="Size of the order in USD at the pre-trade price. Give this or move."
+        None, gt=0,
+        description="Size of the order in USD at the pre-trade price. Give this or move."
     )
     move: float | None = Field(
         None, gt=-1, description="Instead of a USD size: the AMM price move the order makes, "
