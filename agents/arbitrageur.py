@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agents.base import FlywheelAgent
+from agents.offhours import InformedFlow
 from sim.assets import USDC
+from sim.rng import ScalarDraws
 
 if TYPE_CHECKING:
+    from sim.market.world import FairValueView, TokenState
     from sim.model import FlywheelModel
     from sim.protocol.options_market import OptionsMarket
 
@@ -18,42 +22,71 @@ class Arbitrageur(FlywheelAgent):
     """While NYSE is open: mints and sells when the AMM trades above NAV plus costs, buys and
     redeems when below (bounded by capital and the issuer's capacity). Trades the pool's ATM
     call against the external implied vol (the asset's own sigma) when the pool's vol differs
-    by more than ``vol_edge``. Sells keeper rewards (phase 8). Design section 8."""
+    by more than ``vol_edge``. Sells keeper rewards (phase 8). With ``offhours_informed`` it
+    trades each AMM toward its noisy view of the latent value while NYSE is closed
+    (``agents.offhours``). Design section 8.
+
+    Collaborators are handed in: the tokens (AMM, issuer, NAV), their latent-value views, the
+    options markets (quotes, book), ``pool_sigma(market, underlying index)`` (the vol the pool
+    prices with), ``external_sigma`` per underlying, and one off-hours noise stream per token.
+    """
 
     kind = "arbitrageur"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator) -> None:
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator,
+                 tokens: Mapping[str, TokenState], fair: Mapping[str, FairValueView],
+                 markets: Mapping[str, OptionsMarket], pool_sigma: Callable[[str, int], float],
+                 external_sigma: Mapping[str, float],
+                 offhours_rngs: Mapping[str, np.random.Generator]) -> None:
         p = model.spec.agents.arbitrageur
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
+        self.tokens = tokens
+        self.markets = markets
+        self.pool_sigma = pool_sigma
+        self.external_sigma = external_sigma
         model.fund_wallet(self.wallet, USDC, 0.0, p.capital_usd)
-        per_token_usd = p.capital_usd / max(len(model.world.tokens), 1)
-        for name, tok in model.world.tokens.items():
+        per_token_usd = p.capital_usd / max(len(tokens), 1)
+        for name, tok in tokens.items():
             model.fund_wallet(self.wallet, name, per_token_usd, 0.0, price=tok.nav)
         self.accounts: dict[str, int] = {}            # market -> its margin account there
         self.option_position: dict[str, tuple[int, int]] = {}  # market -> (slot, opened step)
-        self.inventory = {name: self.balance(name) for name in model.world.tokens}
+        self.inventory = {name: self.balance(name) for name in tokens}
         self.is_keeper = p.keeper
+        self.informed: dict[str, InformedFlow] = {} if not p.offhours_informed else {
+            name: InformedFlow(
+                tok.amm, fair[name], model.ledger, self.wallet, ScalarDraws(offhours_rngs[name]),
+                p.offhours_noise, p.offhours_min_edge, p.offhours_trade_fraction * p.capital_usd,
+                p.offhours_max_inventory_fraction * p.capital_usd,
+            ) for name, tok in tokens.items()
+        }
 
     def act(self, step: int) -> None:
-        for name, tok in self.model.world.tokens.items():
+        for name, tok in self.tokens.items():
             self._arbitrage(tok)
-        for name in self.model.markets:
+            flow = self.informed.get(name)
+            if flow is not None:
+                # Tokens it bought off-hours are a position it keeps, not keeper rewards to
+                # sell in phase 8 (and tokens it sold come out of that position).
+                bought = flow.act()
+                if bought != 0.0:
+                    self.inventory[name] = max(self.inventory[name] + bought, 0.0)
+        for name in self.markets:
             self._option_arbitrage(name, step)
 
     def _option_arbitrage(self, name: str, step: int) -> None:
         """Buy the pool's ATM call when the pool prices vol below the external vol, sell it
         when above; close when the gap has closed or after ``option_holding_days``."""
-        m, p, model = self.model.markets[name], self.params, self.model
+        m, p = self.markets[name], self.params
         sb = m.series
         u = 0
-        external = model.spec.assets[sb.underlyings[u]].sigma
-        gap = model.pool_sigma(name, u) / external - 1.0
+        external = self.external_sigma[sb.underlyings[u]]
+        gap = self.pool_sigma(name, u) / external - 1.0
         held = self.option_position.get(name)
         if held is not None:
             slot, opened = held
             if m.book.pos_size[slot] == 0.0 or abs(gap) < p.vol_edge / 2 or \
-                    (step - opened) * model.step_days >= p.option_holding_days:
+                    (step - opened) * self.model.step_days >= p.option_holding_days:
                 m.close_position(slot, 1.0)
                 del self.option_position[name]
             return
@@ -69,7 +102,7 @@ class Arbitrageur(FlywheelAgent):
     def remap_positions(self, market: OptionsMarket, remap: dict[int, int]) -> None:
         """The market compacted its positions: follow the option position to its new slot."""
         for name, (slot, opened) in list(self.option_position.items()):
-            if self.model.markets[name] is market:
+            if self.markets[name] is market:
                 new = remap.get(slot)
                 if new is None:
                     del self.option_position[name]      # closed meanwhile (liquidation or ADL)
@@ -79,7 +112,7 @@ class Arbitrageur(FlywheelAgent):
     def _account(self, name: str) -> int:
         """Its margin account in market ``name``, funded once with half of its inventory there."""
         if name not in self.accounts:
-            m = self.model.markets[name]
+            m = self.markets[name]
             self.accounts[name] = m.open_account(self)
             m.deposit_collateral(self.accounts[name], self.wallet, 0.5 * self.balance(name))
             if name in self.inventory:

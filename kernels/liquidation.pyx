@@ -295,27 +295,33 @@ cdef double _upnl_after(const double[:, ::1] acc, const double[::1] frac) noexce
     return total
 
 
-def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance, double upnl_usd):
+def _adl(q, price, h, acct, ser, size, entry, mark, pool_balance, double upnl_usd,
+         double p_out):
     """Auto-deleverage (design section 6) if the pool's NAV in tokens is below 0.
 
     Positions with positive PnL are taken, accounts ranked by PnL / max(CV, TINY_USD), until
     their profit covers the shortfall; they are closed and paid pro rata so that the NAV ends
     at 0. If all profits together fall short, all are closed, nothing is paid, and the NAV
-    stays negative by what is left. Returns (pool_balance, position, account, profit, paid).
+    stays negative by what is left. Traders' gains are tokens going out, valued at ``p_out``
+    (safe mode: the higher price), losses at ``price`` (design 4). Returns (pool_balance,
+    position, account, profit, paid).
     """
-    # Cheap test first, from the per-account sums; positions are revisited only for an ADL.
-    nav = pool_balance - upnl_usd / price
-    if not nav < -ADL_REL_TOL * max(abs(pool_balance), abs(upnl_usd) / price, 1.0):
+    tol = ADL_REL_TOL * max(abs(pool_balance), abs(upnl_usd) / price, 1.0)
+    # Cheap test first, from the per-account sums (valid when gains go out at p_out >= price:
+    # the NAV is then at least this); positions are revisited only for an ADL.
+    if p_out >= price and not pool_balance - upnl_usd / price < -tol:
         return pool_balance, None
     pnl = size * (mark[ser] - entry)
-    nav = pool_balance - pnl.sum() / price
+    nav = pool_balance - pnl[pnl > 0.0].sum() / p_out - pnl[pnl < 0.0].sum() / price
+    if not nav < -tol:
+        return pool_balance, None
     shortfall = -nav
     account_pnl = np.bincount(acct, weights=pnl, minlength=q.shape[0])
     cv = price * (np.maximum(q, 0.0) * (1.0 - h) + np.minimum(q, 0.0))
     score = account_pnl / np.maximum(cv, TINY_USD)
     winners = np.flatnonzero(pnl > 0.0)
     order = winners[np.lexsort((winners, acct[winners], -score[acct[winners]]))]
-    profit = pnl[order] / price
+    profit = pnl[order] / p_out
     covered = np.cumsum(profit)
     enough = np.flatnonzero(covered >= shortfall)
     if enough.shape[0]:
@@ -347,8 +353,8 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     maintenance requirement, max(E after close, 0), positive collateral), ``keeper_share`` of
     it to the keeper (returned), the rest to insurance. Then accounts with nothing open and
     q < 0 are filled by insurance up to its balance, then by the pool (a write-off); then ADL
-    if the pool's NAV in tokens is negative. sum(collateral) + pool + insurance + keeper
-    payouts is conserved.
+    if the pool's NAV in tokens is negative (its payments, tokens going out, at ``price_out``).
+    sum(collateral) + pool + insurance + keeper payouts is conserved.
     """
     args = _check(collateral, oracle_price, haircut, pos_account, pos_series, pos_size,
                   pos_entry, series_mark, series_delta, series_spot, series_is_perp,
@@ -381,7 +387,8 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     n_wf = _waterfall(accv, fv, qv, &pool, &insurance, wf_buf, deficit, from_ins)
     deficit, from_ins = deficit[:n_wf].copy(), from_ins[:n_wf].copy()
 
-    pool_after, adl = _adl(q, price, h, acct, ser, size, entry, mark, pool, _upnl_after(accv, fv))
+    pool_after, adl = _adl(q, price, h, acct, ser, size, entry, mark, pool, _upnl_after(accv, fv),
+                           p_out)
     result = LiquidationResult(
         equity_usd=equity, maint_req_usd=maint, initial_req_usd=init,
         insurance_balance=insurance, pool_balance=pool_after,

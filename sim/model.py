@@ -173,10 +173,9 @@ class FlywheelModel(mesa.Model):
                 self.fund_wallet(seed, token, reserve, reserve, price=nav)
                 self.world.tokens[token].amm.add_liquidity(seed, reserve / nav, reserve)
             for i in mms:
-                MarketMaker(self, stream(self.root_seed, "initial", KIND["market_maker"], i), token,
-                            reserve / len(mms))
+                self._new_market_maker(i, token, reserve / len(mms))
         for i in range(ag.arbitrageurs):
-            Arbitrageur(self, stream(self.root_seed, "initial", KIND["arbitrageur"], i))
+            self._new_arbitrageur(i)
         self._refresh_prices()
         markets = list(sc.markets)
         lp_rngs = [stream(self.root_seed, "initial", KIND["liquidity_provider"], i)
@@ -202,6 +201,32 @@ class FlywheelModel(mesa.Model):
             self._seed_insurance(name)
         for i in range(ag.traders):
             self._new_trader(stream(self.root_seed, "initial", KIND["trader"], i))
+
+    def _new_market_maker(self, i: int, token: str, reserve_usd: float) -> MarketMaker:
+        """Market maker ``i`` of ``token``, handed its token, the token's latent-value view, the
+        AMM's fee APR, the underlying's realized vol and its off-hours noise stream."""
+        w, kind = self.world, KIND["market_maker"]
+        k = list(self.spec.tokens).index(token)
+        underlying = self.spec.tokens[token].underlying
+        return MarketMaker(
+            self, stream(self.root_seed, "initial", kind, i), w.tokens[token],
+            w.fair_value_view(token),
+            fee_apr=lambda window_days: self.history.amm_fee_apr(token, window_days),
+            sigma=lambda: w.sigma(underlying),
+            offhours_rng=stream(self.root_seed, "offhours", kind, i, k),
+            initial_reserve_usd=reserve_usd,
+        )
+
+    def _new_arbitrageur(self, i: int) -> Arbitrageur:
+        """Arbitrageur ``i``, handed the tokens, their latent-value views, the markets, the
+        pools' pricing vol, the external vols and one off-hours noise stream per token."""
+        w, kind = self.world, KIND["arbitrageur"]
+        return Arbitrageur(
+            self, stream(self.root_seed, "initial", kind, i), w.tokens,
+            {t: w.fair_value_view(t) for t in w.tokens}, self.markets, self.pool_sigma,
+            {a: spec.sigma for a, spec in self.spec.assets.items()},
+            {t: stream(self.root_seed, "offhours", kind, i, k) for k, t in enumerate(w.tokens)},
+        )
 
     def _seed_insurance(self, name: str) -> None:
         sc = self.spec

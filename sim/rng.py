@@ -20,6 +20,7 @@ COMPONENT = {
     "arrival_count": 5,  # the Bass arrivals' uniforms, one per step (its index): (kind,)
     "events": 6,         # shock side effects: (event index,)
     "keepers": 7,        # which keeper executes a liquidation: (market, step)
+    "offhours": 8,       # an informed agent's view noise: (kind, i, token index)
 }
 
 # Agent kinds as stream-key components.

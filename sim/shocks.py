@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 @dataclass
 class _BuyFlow:
     """A premium shock's buy flow: ``usd_per_step`` into the token's AMM, ``steps_left`` more
-    steps."""
+    steps; with ``target_premium`` instead, what lifts the AMM to NAV x (1 + target_premium)."""
 
     token: str
     usd_per_step: float
     steps_left: int
+    target_premium: float | None = None
 
 
 class ShockSchedule:
@@ -70,7 +71,12 @@ class ShockSchedule:
         for undo in self.pending_end.pop(step, []):
             undo()
         for flow in self.buy_flows:
-            m.world.tokens[flow.token].amm.buy_tokens(m.world_holder, flow.usd_per_step)
+            tok = m.world.tokens[flow.token]
+            usd = flow.usd_per_step
+            if flow.target_premium is not None:
+                usd = tok.amm.usd_to_reach_price(tok.nav * (1.0 + flow.target_premium))
+            if usd > 0:
+                tok.amm.buy_tokens(m.world_holder, usd)
             flow.steps_left -= 1
         self.buy_flows = [f for f in self.buy_flows if f.steps_left > 0]
         for i, ev in self.by_step.get(step, []):
@@ -108,11 +114,13 @@ class ShockSchedule:
                 amm.sell_tokens(agent.wallet, amount)
 
     def _premium(self, step: int, i: int, ev: PremiumEvent) -> None:
-        """Buy flow of ``size_usd`` spread evenly over the ``duration`` steps after this one,
-        with minting halted until it ends when ``cap_mint``."""
+        """Buy flow of ``size_usd`` spread evenly over the ``duration`` steps after this one (or
+        at each of them what holds the AMM at ``target_premium`` over NAV), with minting halted
+        until it ends when ``cap_mint``."""
         tok = self.model.world.tokens[ev.token]
         n = self._duration_steps(ev.duration) or 1
-        self.buy_flows.append(_BuyFlow(ev.token, ev.size_usd / n, n))
+        per_step = ev.size_usd / n if ev.size_usd is not None else 0.0
+        self.buy_flows.append(_BuyFlow(ev.token, per_step, n, ev.target_premium))
         if ev.cap_mint:
             tok.issuer.halted_mint = True
 
@@ -121,10 +129,17 @@ class ShockSchedule:
             self.pending_end.setdefault(step + n, []).append(undo)
 
     def _pin(self, step: int, i: int, ev: PinEvent) -> None:
-        """One market order of ``size_usd`` (at the pre-trade price) into the AMM."""
+        """One market order of ``size_usd`` (at the pre-trade price) into the AMM, or the one
+        that moves its price by ``move``."""
         m = self.model
         amm = m.world.tokens[ev.token].amm
-        if ev.side == "sell":
+        if ev.move is not None:
+            target = amm.price * (1.0 + ev.move)
+            if ev.side == "sell":
+                amm.sell_tokens(m.world_holder, amm.tokens_to_reach_price(target))
+            else:
+                amm.buy_tokens(m.world_holder, amm.usd_to_reach_price(target))
+        elif ev.side == "sell":
             amm.sell_tokens(m.world_holder, ev.size_usd / amm.price)
         else:
             amm.buy_tokens(m.world_holder, ev.size_usd)

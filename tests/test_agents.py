@@ -103,7 +103,8 @@ def test_market_maker_pulls_liquidity_once_a_stressed_day_and_puts_it_back_when_
 
 def test_market_maker_adds_liquidity_when_fees_beat_its_charge():
     free = {"agents.market_maker.cost_of_capital": 0.0, "agents.market_maker.vol_charge": 0.0,
-            "agents.market_maker.depeg_charge": 0.0, "agents.market_maker.fee_window_days": 1.0}
+            "agents.market_maker.depeg_charge": 0.0, "agents.market_maker.fee_window_days": 1.0,
+            "agents.market_maker.offhours_informed": False}   # only its liquidity decision here
     m = model_after(2 * DAY, **free)
     mm = next(a for a in m.agents_by_type[MarketMaker] if a.token == "TSLA.M")
     assert m.amm_fee_apr("TSLA.M", 1.0) > 0

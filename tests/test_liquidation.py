@@ -279,6 +279,29 @@ def test_adl_pays_nothing_when_all_profits_cannot_cover_the_shortfall() -> None:
     assert a["pos_size"][3] == -0.2                                      # losers untouched
 
 
+@pytest.mark.parametrize("engine", [kern, ref], ids=["cython", "reference"])
+def test_adl_in_safe_mode_pays_winners_at_the_higher_outgoing_price(engine) -> None:
+    a = adl_book()
+    # Safe mode: collateral and losses at 1.0 (min(TWAP, NAV)), tokens paid out at 1.25
+    # (max, design 4). Gains owed: 450 USD = 360 tokens at 1.25; the loser owes 20 tokens.
+    # NAV = 0 - 360 + 20 = -340 tokens: account 1 (240 tokens) and 0 (80) fall short, 2 (40)
+    # completes it; each is paid (360 - 340) / 360 of its profit in tokens at 1.25.
+    r = engine.run_liquidations(**a, insurance_balance=0.0, pool_balance=0.0, price_out=1.25)
+    np.testing.assert_array_equal(r.adl_account, [1, 0, 2])
+    np.testing.assert_allclose(r.adl_profit_tokens, np.array([300.0, 100.0, 50.0]) / 1.25)
+    np.testing.assert_allclose(r.adl_paid_tokens, np.array([300.0, 100.0, 50.0]) / 1.25 * 20 / 360)
+    assert r.pool_balance == pytest.approx(-20.0, rel=1e-12)   # NAV ends at 0: -20 + 20 owed
+    assert r.adl_paid_tokens.sum() == pytest.approx(20.0 * 450 / 360 / 1.25, rel=1e-12)
+
+
+def test_adl_waits_when_the_shortfall_is_only_in_valuing_gains_at_the_lower_price() -> None:
+    a = adl_book()
+    # At 1.0 the pool would be short (450 - 20 > 400); gains paid at 1.25 cost 360 tokens and
+    # the pool's 400 tokens cover them: no ADL in safe mode.
+    r = kern.run_liquidations(**a, insurance_balance=0.0, pool_balance=400.0, price_out=1.25)
+    assert r.adl_account.size == 0
+
+
 def test_first_bad_debt_without_insurance_lowers_lp_share_price_by_its_amount() -> None:
     a = adl_book()
     a["pos_size"][:] = 0.0

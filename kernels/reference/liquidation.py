@@ -183,7 +183,9 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
     account_pnl = [0.0] * n_accounts
     for i in range(len(pos_size)):
         account_pnl[pos_account[i]] += pnl[i]
-    nav_tokens = pool_balance - sum(pnl) / P
+    # Gains are tokens going out (at P_out), losses come in (at P): design 4's safe mode.
+    nav_tokens = (pool_balance - sum(x for x in pnl if x > 0.0) / P_out
+                  - sum(x for x in pnl if x < 0.0) / P)
     if nav_tokens < -ADL_REL_TOL * max(abs(pool_balance), abs(sum(pnl)) / P, 1.0):
         shortfall = -nav_tokens
         score = [account_pnl[a] / max(collateral_value_usd(collateral[a], P, haircut), TINY_USD)
@@ -194,11 +196,11 @@ def run_liquidations(collateral, oracle_price, haircut, pos_account, pos_series,
         for i in order:
             if pnl[i] > 0.0 and covered < shortfall:
                 taken.append(i)
-                covered += pnl[i] / P
+                covered += pnl[i] / P_out
         # Pay pro rata so that NAV ends at 0; if all profits cannot cover it, pay nothing.
         keep = 1.0 - shortfall / covered if covered > shortfall else 0.0
         for i in taken:
-            profit = pnl[i] / P
+            profit = pnl[i] / P_out
             paid = profit * keep
             a = pos_account[i]
             collateral[a] += paid

@@ -197,3 +197,34 @@ class World:
     def sigma(self, asset: str) -> float:
         """Trailing EWMA realized vol of ``asset`` (annual)."""
         return float(self.vols[self.asset_index[asset]].sigma)
+
+    def fair_value(self, token: str) -> float:
+        """USD per token at the stock's latent value: latent x stock per token (design 3). It
+        equals NAV while NYSE is open and keeps moving while it is closed."""
+        tok = self.tokens[token]
+        return float(self.latent[tok.underlying_index]) * tok.backing_per_token
+
+    def fair_value_view(self, token: str) -> FairValueView:
+        """What an informed agent watches for ``token`` (handed to it at construction)."""
+        return FairValueView(self, token)
+
+
+class FairValueView:
+    """One token's fair value and whether its stock market is open, read live from the world:
+    the latent-value view handed to informed agents (design 8, informed off-hours flow)."""
+
+    __slots__ = ("_world", "token")
+
+    def __init__(self, world: World, token: str) -> None:
+        self._world = world
+        self.token = token
+
+    @property
+    def value(self) -> float:
+        """USD per token at the latent value (see ``World.fair_value``)."""
+        return self._world.fair_value(self.token)
+
+    @property
+    def market_open(self) -> bool:
+        """Whether NYSE is open this step (the issuer works and NAV is live)."""
+        return self._world.is_open

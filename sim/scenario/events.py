@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.durations import parse_at, parse_duration
 from sim.scenario._base import FrozenModel
@@ -89,11 +89,25 @@ class PremiumEvent(_Event):
 
     kind: Literal["premium"] = Field(description="premium")
     token: str = Field(description="The token bought (a key of tokens).")
-    size_usd: float = Field(gt=0, description="USD of buy flow into the AMM over the duration.")
+    size_usd: float | None = Field(
+        None, gt=0, description="USD of buy flow into the AMM over the duration, spread evenly "
+        "over its steps. Give this or target_premium."
+    )
+    target_premium: float | None = Field(
+        None, gt=0, description="Instead of a USD size: at each step of the duration, buy the "
+        "USDC that lifts the AMM price to NAV x (1 + target_premium), nothing when it is already "
+        "there (demand that holds the token at a premium; 0.12: AAPLX's +12% over NAV, 3 Jul 2025)."
+    )
     cap_mint: bool = Field(True, description="Minting is unavailable while the flow lasts.")
     duration: str | None = Field(
         "1d", description=f"How long the flow lasts ({DURATION_HELP}); null: one step."
     )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> PremiumEvent:
+        if (self.size_usd is None) == (self.target_premium is None):
+            raise ValueError("give exactly one of size_usd and target_premium")
+        return self
 
 
 class PinEvent(_Event):
@@ -102,7 +116,23 @@ class PinEvent(_Event):
     kind: Literal["pin"] = Field(description="pin")
     token: str = Field(description="The token traded (a key of tokens).")
     side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
-    size_usd: float = Field(gt=0, description="Size of the order in USD at the pre-trade price.")
+    size_usd: float | None = Field(
+        None, gt=0,
+        description="Size of the order in USD at the pre-trade price. Give this or move."
+    )
+    move: float | None = Field(
+        None, gt=-1, description="Instead of a USD size: the AMM price move the order makes, "
+        "fee included (-0.35: a sell sized to take the price 35% down). Its sign must match side."
+    )
+
+    @model_validator(mode="after")
+    def _one_size(self) -> PinEvent:
+        if (self.size_usd is None) == (self.move is None):
+            raise ValueError("give exactly one of size_usd and move")
+        if self.move is not None and (self.move == 0 or (self.move < 0) != (self.side == "sell")):
+            raise ValueError(f"move {self.move} does not match side {self.side!r} "
+                             "(a sell moves the price down: move < 0)")
+        return self
 
 
 class CryptoJumpEvent(_Event):
