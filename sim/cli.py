@@ -162,10 +162,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate, write_doc
     from sim.scenario import load_scenario
 
-    for name in ("seeds", "shock_seeds", "workers"):
-        value = getattr(args, name)
+    for flag, value in (("--seeds", args.seeds), ("--shock-seeds", args.shock_seeds),
+                        ("--workers", args.workers)):
         if value is not None and value < 1:
-            raise UserInputError(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
+            raise UserInputError(f"{flag}: must be >= 1, got {value}")
     if args.days is not None and not args.days > 0:
         raise UserInputError(f"--days: must be > 0, got {args.days}")
     load_scenario(args.scenario)              # a bad file fails here, in one line
