@@ -7,6 +7,9 @@ from __future__ import annotations
 class Owner:
     """An ``AccountOwner`` with nothing to decide (``unique_id`` -1: not an agent)."""
 
+    kind = "owner"
+    style = ""
+
     def __init__(self, unique_id: int = -1) -> None:
         self.unique_id = unique_id
 

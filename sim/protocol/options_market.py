@@ -13,6 +13,7 @@ Token amounts are in units of the margin token; USD amounts say so in their name
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ from kernels.params import BookConfig, BookFull, LiquidationResult, MarginParams
 from sim.assets import USDC
 from sim.ledger import Ledger
 from sim.protocol.hedge import DeltaHedge
-from sim.protocol.market_events import AdlEvent, LiquidationEvent, MarketEvent, WaterfallEvent
+from sim.protocol.market_events import AdlEvent, LiquidationEvent, LpDepositEvent, MarketEvent, WaterfallEvent
 from sim.protocol.owners import AccountOwner, ShareHolder
 from sim.protocol.series import ListedSeries
 
@@ -32,7 +33,9 @@ from sim.protocol.series import ListedSeries
 class StepStats:
     """What happened in a market during one step (reset every step, read by metrics)."""
 
-    volume_usd: float = 0.0
+    volume_usd: float = 0.0          # option and perp notional traded (underlying, USD)
+    option_volume_usd: float = 0.0   # the options' part
+    perp_volume_usd: float = 0.0     # the perpetual futures' part
     trades: int = 0
     fees_usd: float = 0.0
     spread_usd: float = 0.0
@@ -43,18 +46,47 @@ class StepStats:
     hedge_cost_usd: float = 0.0      # hedge_cost_bps of the notional the hedge traded
     hedge_shortfall_usd: float = 0.0  # hedge loss the pool could not pay (its token balance ran out)
     liquidations: int = 0
-    liquidations_usd: float = 0.0
+    liquidations_usd: float = 0.0    # underlying notional closed by liquidations (USD at spot)
     bad_debt_usd: float = 0.0
     bad_debt_lp_usd: float = 0.0
     adl_usd: float = 0.0
     trader_pnl_usd: float = 0.0      # realized PnL paid to traders by the pool (negative: received)
     refused: int = 0
+    # The pool's token balance, flow by flow (margin tokens; what sums to its change in a step,
+    # so the LP PnL split of ``sim.metrics`` adds up exactly):
+    pool_spread_tokens: float = 0.0      # spreads paid to the pool
+    pool_fee_tokens: float = 0.0         # the pool's lp_share of the notional fees
+    pool_funding_tokens: float = 0.0     # option funding, net (payers minus receivers)
+    pool_perp_funding_tokens: float = 0.0  # perp funding the pool kept
+    pool_realized_tokens: float = 0.0    # minus the traders' realized PnL (orders, liquidations, ADL)
+    pool_hedge_tokens: float = 0.0       # the delta hedge, its PnL net of cost, as settled
+    pool_bad_debt_tokens: float = 0.0    # minus write-offs (and tokens fronted for a USDC cover)
+    pool_usdc_in: float = 0.0            # USDC the pool received (a USDC insurance's cover), USD
+    lp_deposit_tokens: float = 0.0       # LP deposits into the pool
+    lp_withdrawal_tokens: float = 0.0    # withdrawals paid to LPs (after the fee)
+    withdrawal_fee_tokens: float = 0.0   # withdrawal fees kept in the pool (a transfer among LPs)
     events: list[MarketEvent] = field(default_factory=list)
     # Trades and closes (the step's most numerous events) as columns, from the book's log:
-    # is-close flag, account, signed underlying notional (USD).
+    # is-close flag, account, signed underlying notional (USD); and from this market's own log
+    # of the same orders: series, signed size, leverage use (perp opens; NaN elsewhere).
     trade_close: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     trade_account: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     trade_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_series: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trade_size: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_leverage_use: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def pool_flows(self) -> dict[str, float]:
+        """The pool's flows of the step by name (``sim.metrics.FLOW_COLUMNS``)."""
+        return {
+            "pool_spread_tokens": self.pool_spread_tokens, "pool_fee_tokens": self.pool_fee_tokens,
+            "pool_funding_tokens": self.pool_funding_tokens,
+            "pool_perp_funding_tokens": self.pool_perp_funding_tokens,
+            "pool_realized_tokens": self.pool_realized_tokens, "pool_hedge_tokens": self.pool_hedge_tokens,
+            "pool_bad_debt_tokens": self.pool_bad_debt_tokens, "pool_usdc_in": self.pool_usdc_in,
+            "lp_deposit_tokens": self.lp_deposit_tokens, "lp_withdrawal_tokens": self.lp_withdrawal_tokens,
+            "withdrawal_fee_tokens": self.withdrawal_fee_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,21 @@ class OptionsMarket:
         self.account_owner: list[AccountOwner] = []
         self._slot_keepers: dict[int, AccountOwner] = {}   # each owner once, told on compaction
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
+        # Per account (design 11, "a trader lost money"): trading PnL in USD at the prices of each
+        # flow (spreads, fees, realized PnL, funding, penalties, deficits filled; not deposits or
+        # withdrawals of collateral, not the token's own move; unrealized PnL is added at the
+        # end by ``sim.metrics``), the last step it traded (-1: never; set by sim.metrics), and
+        # its owner's kind and style.
+        self.account_pnl_usd = np.zeros(64)
+        self.account_last_trade = np.full(64, -1, dtype=np.int64)
+        self.account_kind: list[str] = []
+        self.account_style: list[str] = []
+        # This step's orders in the book's order: series, signed size, trader PnL (USD), leverage use.
+        self._order_series = array("q")
+        self._order_size = array("d")
+        self._order_pnl = array("d")
+        self._order_lev = array("d")
+        self._step_pool_tokens = 0.0                 # the pool's side of this step's orders (tokens)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = Refusal.ACCEPTED         # why the last open_position returned None
@@ -228,6 +275,12 @@ class OptionsMarket:
         if a == self.account_agent.shape[0]:
             self.account_agent = np.concatenate([self.account_agent, np.full_like(self.account_agent, -1)])
         self.account_agent[a] = owner.unique_id
+        if a == self.account_pnl_usd.shape[0]:
+            self.account_pnl_usd = np.concatenate([self.account_pnl_usd, np.zeros_like(self.account_pnl_usd)])
+            self.account_last_trade = np.concatenate([self.account_last_trade,
+                                                      np.full_like(self.account_last_trade, -1)])
+        self.account_kind.append(owner.kind)
+        self.account_style.append(owner.style)
         return a
 
     def accounts_holding(self) -> np.ndarray:
@@ -279,25 +332,47 @@ class OptionsMarket:
         if self.safe_mode and dn != 0.0 and math.isfinite(dn):
             return self._refuse(Refusal.SAFE_MODE)
         pool_tokens = self.pool_assets_tokens()
+        book = self.book
+        is_perp = 0 <= s < self.series.n and self.series.is_perp[s]
+        if is_perp:                                    # free initial margin before the order
+            eq, _, ir = book.margin(account)
+            free_before = eq - ir
         try:
-            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
+            p = book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         except BookFull:
             self._compact_or_grow()
-            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
+            p = book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         if p < 0:
             why = Refusal(-p)
             if why == Refusal.MARGIN or why == Refusal.SIZE:   # the trader's own limit, not the pool's
                 self.last_refusal = why
                 return None
             return self._refuse(why)
+        leverage_use = math.nan
+        if is_perp and free_before > 0.0:
+            # Notional over the most design 6 allows now, as a share of the free initial margin
+            # (equity - initial requirement) the order used: exact while equity and requirement
+            # are linear in the size (an account holding only this perp; one stress point binds).
+            eq, _, ir = book.margin(account)
+            leverage_use = 1.0 - (eq - ir) / free_before
+        self._log_order(s, dn, -(book.last_spread_usd + book.last_fee_usd), leverage_use)
         self._settle_order()
         return p
+
+    def _log_order(self, s: int, size: float, pnl_usd: float, leverage_use: float) -> None:
+        """One order of the book's log: its series, signed size, the trader's PnL from it (USD:
+        realized PnL less spread and fee) and its leverage use (NaN but for perp opens)."""
+        self._order_series.append(s)
+        self._order_size.append(size)
+        self._order_pnl.append(pnl_usd)
+        self._order_lev.append(leverage_use)
 
     def _settle_order(self) -> None:
         """The pool's and insurance's sides of the book's last order, through the ledger."""
         book = self.book
         self.ledger.settle_order(self.token, self.pool_holder, self.insurance_holder,
                                  book.last_pool_tokens, book.last_insurance_tokens)
+        self._step_pool_tokens += book.last_pool_tokens
         if self.insurance_otc is not None and book.last_insurance_tokens != 0.0:
             self._insurance_to_usdc()
 
@@ -318,9 +393,12 @@ class OptionsMarket:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
         the realized PnL in USD (before spread and fees). Never refused."""
         book = self.book
-        if book.pos_size[p] == 0.0:
+        n = float(book.pos_size[p])
+        if n == 0.0:
             return 0.0
         realized_usd = book.close(p, fraction, self.pool_assets_tokens())
+        self._log_order(int(book.pos_series[p]), float(book.pos_size[p]) - n,
+                        realized_usd - book.last_spread_usd - book.last_fee_usd, math.nan)
         self._settle_order()
         return realized_usd
 
@@ -328,14 +406,43 @@ class OptionsMarket:
         return self.book.position_pnl_usd(p)
 
     def take_book_stats(self) -> None:
-        """Move the book's step totals and trade log into ``stats`` (once, before metrics)."""
+        """Move the book's step totals and trade log into ``stats`` (once, before metrics), and
+        the orders' PnL into the accounts' accumulators."""
         book, st = self.book, self.stats
         st.volume_usd += book.step_volume_usd
         st.trades += book.step_trades
         st.spread_usd += book.step_spread_usd
         st.fees_usd += book.step_fees_usd
         st.trader_pnl_usd += book.step_trader_pnl_usd
+        # The pool's side of the orders, flow by flow (tokens; fee split as the book splits it).
+        spread_t = book.step_spread_usd / self.price_in
+        fee_t = book.step_fees_usd / self.price_in
+        fee_main_t = fee_t * self.cfg.lp_share
+        st.pool_spread_tokens += spread_t
+        st.pool_fee_tokens += fee_main_t
+        st.pool_realized_tokens += self._step_pool_tokens - spread_t - fee_main_t
+        self._step_pool_tokens = 0.0
         st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
+        st.trade_series = np.frombuffer(self._order_series, dtype=np.int64).copy()
+        st.trade_size = np.frombuffer(self._order_size, dtype=np.float64).copy()
+        st.trade_leverage_use = np.frombuffer(self._order_lev, dtype=np.float64).copy()
+        if len(st.trade_series) != len(st.trade_account):
+            raise RuntimeError(f"market {self.token}: {len(st.trade_series)} orders logged, "
+                               f"the book logged {len(st.trade_account)}")
+        if len(st.trade_account):
+            np.add.at(self.account_pnl_usd, st.trade_account, np.frombuffer(self._order_pnl, dtype=np.float64))
+            perp = self.series.is_perp[st.trade_series].astype(bool)
+            abs_usd = np.abs(st.trade_usd)
+            st.perp_volume_usd += float(abs_usd[perp].sum())
+            st.option_volume_usd += float(abs_usd[~perp].sum())
+        for log in (self._order_series, self._order_size, self._order_pnl, self._order_lev):
+            del log[:]
+
+    def _collateral_pnl(self, q_before: np.ndarray) -> None:
+        """Add to the accounts' PnL the change of their collateral since ``q_before`` (tokens),
+        a payment at ``price_in`` and a receipt at ``price_out`` (the prices of the flow)."""
+        dq = self.book.collateral[: q_before.shape[0]] - q_before
+        self.account_pnl_usd[: dq.shape[0]] += np.where(dq < 0.0, dq * self.price_in, dq * self.price_out)
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) when at most a quarter are open, else
@@ -366,26 +473,37 @@ class OptionsMarket:
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
+        q_before = book.collateral[:na].copy()
         to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years,
                                                        1e-9, dt_years, self.pool_assets_tokens())
         led.settle_kernel(tok, {self.pool_holder: to_pool})    # the book debited collateral
+        self._collateral_pnl(q_before)
         st = self.stats
         st.funding_usd += paid_usd
         st.perp_funding_usd += book.last_perp_funding_tokens * self.price
         st.perp_funding_rate = book.last_perp_rate
+        st.pool_perp_funding_tokens += book.last_perp_funding_tokens
+        st.pool_funding_tokens += to_pool - book.last_perp_funding_tokens
         if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
         # Safe mode: collateral and losses at the lower price, gains paid at the higher one.
+        q_before = book.collateral[:na].copy()
+        size_before = book.pos_size[:k].copy()
         res = self.liq_kernel.run_liquidations(
             book.collateral[:na], self.price_in, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
             book.pos_size[:k], book.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
             ins_tok + ins_usdc, self.pool_assets_tokens(), price_out=self.price_out,
         )
-        self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
+        closed_usd = np.abs(size_before - book.pos_size[:k]) * sb.view("spot")[book.pos_series[:k]]
+        if len(res.adl_account):
+            closed_usd[res.adl_position] = 0.0      # ADL closes are not liquidations
+        self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step,
+                                  np.bincount(book.pos_account[:k], weights=closed_usd, minlength=na))
+        self._collateral_pnl(q_before)
         book.resync()                # the kernel moved sizes in place
         self.last_margin = res
 
@@ -406,19 +524,23 @@ class OptionsMarket:
         net = (pnl_usd - cost_usd) / self.price
         led, tok = self.ledger, self.token
         shortfall = 0.0                                     # tokens owed and not paid
+        st = self.stats
         if net > 0.0:
-            led.transfer(tok, self.hedge_venue, self.pool_holder, net)
+            st.pool_hedge_tokens += led.transfer(tok, self.hedge_venue, self.pool_holder, net)
         elif net < 0.0:
             paid = led.transfer(tok, self.pool_holder, self.hedge_venue,
                                 min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
             shortfall = -net - paid
-        st = self.stats
+            st.pool_hedge_tokens -= paid
         st.hedge_pnl_usd += pnl_usd + shortfall * self.price
         st.hedge_cost_usd += cost_usd
         st.hedge_shortfall_usd += shortfall * self.price
 
     def _settle_liquidations(self, res: LiquidationResult, ins_tok: float, keepers: list[int],
-                             rng: Callable[[], np.random.Generator], step: int) -> None:
+                             rng: Callable[[], np.random.Generator], step: int,
+                             closed_usd: np.ndarray) -> None:
+        """Settle a liquidation pass through the ledger; ``closed_usd``: per account, the
+        underlying notional (USD at spot) its liquidation closed."""
         tok, led, P = self.token, self.ledger, self.price
         n_liq = len(res.liq_account)
         keeper_total = float(np.sum(res.liq_keeper_tokens)) if n_liq else 0.0
@@ -431,6 +553,12 @@ class OptionsMarket:
         led.settle_kernel(tok, {self.pool_holder: pool_delta, self.insurance_holder: ins_in - from_tok})
         if from_usdc > 0:                                      # ... and is paid in USDC
             led.transfer(USDC, self.insurance_holder, self.pool_holder, from_usdc * P)
+        st = self.stats
+        realized = -float(np.sum(res.liq_realized_tokens)) if n_liq else 0.0
+        adl_paid = float(np.sum(res.adl_paid_tokens)) if len(res.adl_account) else 0.0
+        st.pool_realized_tokens += realized - adl_paid
+        st.pool_bad_debt_tokens += pool_delta - realized + adl_paid   # write-offs, USDC fronting
+        st.pool_usdc_in += from_usdc * P if from_usdc > 0 else 0.0
         if n_liq:
             if keepers:
                 picks = rng().integers(0, len(keepers), size=n_liq)
@@ -440,12 +568,12 @@ class OptionsMarket:
                         led.settle_kernel(tok, {keepers[picks[i]]: kt})
             else:
                 led.settle_kernel(tok, {self.insurance_holder: keeper_total})
-            st = self.stats
             st.liquidations += n_liq
-            st.liquidations_usd += float(np.sum(np.abs(res.liq_realized_tokens))) * P
+            st.liquidations_usd += float(np.sum(closed_usd[res.liq_account]))
             st.trader_pnl_usd += float(np.sum(res.liq_realized_tokens)) * P
             for i in range(n_liq):
-                st.events.append(LiquidationEvent(int(res.liq_account[i]), float(res.liq_penalty_tokens[i])))
+                a = int(res.liq_account[i])
+                st.events.append(LiquidationEvent(a, float(res.liq_penalty_tokens[i]), float(closed_usd[a])))
         if len(res.wf_account):
             self.stats.bad_debt_usd += float(np.sum(res.wf_deficit_tokens)) * P
             self.stats.bad_debt_lp_usd += float(np.sum(res.wf_from_pool)) * P
@@ -467,6 +595,8 @@ class OptionsMarket:
             return 0.0
         shares = self.pool_kernel.shares_for_deposit(tokens, self.total_shares, nav)
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
+        self.stats.lp_deposit_tokens += tokens
+        self.stats.events.append(LpDepositEvent(lp.unique_id, tokens))
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
         if lp.unique_id < 0:
@@ -509,6 +639,8 @@ class OptionsMarket:
             burn = shares if take >= gross else shares * take / gross
             out = take * (1.0 - self.cfg.withdrawal_fee)
             self.ledger.transfer(self.token, self.pool_holder, wallet_of(lp), out)
+            self.stats.lp_withdrawal_tokens += out
+            self.stats.withdrawal_fee_tokens += take - out
             self.total_shares -= burn
             self.shares[lp] -= burn
             entry[1] -= burn

@@ -14,6 +14,8 @@ class AccountOwner(Protocol):
     """Holds a margin account in an options market (traders, arbitrageurs)."""
 
     unique_id: int      # Mesa id; -1 for an owner that is not an agent
+    kind: str           # "trader", "arbitrageur", ... (event rows name it)
+    style: str          # a trader's style ("momentum", ...); "" for any other owner
 
     def on_liquidated(self) -> None:
         """One of its accounts was liquidated in this step's pass."""
