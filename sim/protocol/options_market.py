@@ -528,8 +528,10 @@ class OptionsMarket:
         if net > 0.0:
             st.pool_hedge_tokens += led.transfer(tok, self.hedge_venue, self.pool_holder, net)
         elif net < 0.0:
-            paid = led.transfer(tok, self.pool_holder, self.hedge_venue,
-                                min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
+            can_pay = min(-net, max(led.balance(self.pool_holder, tok), 0.0))
+            # The ledger refuses any debit, even of 0, from a negative balance (a pool left
+            # below 0 by a deficit ADL could not cover): then the whole loss is a shortfall.
+            paid = led.transfer(tok, self.pool_holder, self.hedge_venue, can_pay) if can_pay > 0.0 else 0.0
             shortfall = -net - paid
             st.pool_hedge_tokens -= paid
         st.hedge_pnl_usd += pnl_usd + shortfall * self.price
