@@ -362,7 +362,7 @@ def flywheel_figure(view: _RunView, title: str = "") -> Figure:
     base_time = view.burn_in_end if view.burn_in_end is not None else view.daily(
         view.ts["step"].astype(float), "sum").index[0]  # fmt: skip
     lines = (
-        ("activity: option volume per day", _total(view, "volume_usd"), "sum", "tab:blue"),
+        ("activity: option + perp volume per day", _total(view, "volume_usd"), "sum", "tab:blue"),
         ("depth: depth quality (USD)", view.col("depth_quality_usd"), "mean", "tab:green"),
         ("depth: pool capacity (USD)", _total(view, "pool_capacity_usd"), "mean", "tab:olive"),
         ("users: active traders + LPs", _users(view), "mean", "tab:red"),
