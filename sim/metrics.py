@@ -543,8 +543,7 @@ def summary(model: FlywheelModel) -> RunSummary:
     }
     markets = {name: _market_summary(df, name, i0, step_minutes) for name in sc.markets}
     out["markets"] = markets
-    prem = {t: (float(df[f"premium[{t}]"].iloc[i0:].max()), float(df[f"premium[{t}]"].iloc[i0:].min()))
-            for t in sc.tokens}
+    prem = {t: (float(post[f"premium[{t}]"].max()), float(post[f"premium[{t}]"].min())) for t in sc.tokens}
     out["peak_premium"] = max((v[0] for v in prem.values()), default=0.0)
     out["peak_discount"] = min((v[1] for v in prem.values()), default=0.0)
     healthy = [name for name, v in markets.items() if not v["drained_ever"]]
