@@ -8,6 +8,8 @@ and the free-text ``detail`` is kept only where it says something.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,17 @@ _NUMBER_COLUMNS = ("strike", "size", "notional_usd", "leverage_use", "amount_tok
 NAN = float("nan")
 
 
+class TradeNames(NamedTuple):
+    """What names a market's trade and close rows, read when the log becomes a frame (series
+    and accounts only grow, so the lists at the end of a run cover every row)."""
+
+    underlying: Sequence[str]     # per series: its underlying
+    product: Sequence[str]        # per series: "call", "put" or "perp"
+    strike: np.ndarray            # per series: USD (0 for the perp)
+    agent_kind: Sequence[str]     # per account: its owner's kind
+    style: Sequence[str]          # per account: its owner's style ("" but for traders)
+
+
 class EventLog:
     """Append-only events: trades, liquidations, waterfall payments, shocks, arrivals...
 
@@ -29,18 +42,20 @@ class EventLog:
     (``agent_kind``, ``style``); ``leverage_use`` is set for perp opens. Other rows leave the
     names "" and ``strike``, ``size``, ``leverage_use`` NaN; a liquidation carries the
     notional it closed in ``notional_usd`` (0 elsewhere).
+    Trade rows are stored as numbers (series and account indices) during the run; their names
+    are looked up once, in ``frame``, from each market's ``TradeNames``.
     """
 
     def __init__(self) -> None:
         self._step = array("q")
         self._account = array("q")
         self._agent = array("q")
+        self._series = array("q")                  # a trade row's series; -1 on other rows
         self._names = {c: array("h") for c in _NAME_COLUMNS}
         self._numbers = {c: array("d") for c in _NUMBER_COLUMNS}
         self._detail: dict[int, str] = {}          # row -> text, only where there is some
         self._codes: dict[str, int] = {}
         self._code_names: list[str] = []
-        self._cached: dict[str, tuple[int, np.ndarray]] = {}
 
     def code(self, name: str) -> int:
         """The integer code of ``name`` (assigned on first use)."""
@@ -49,17 +64,6 @@ class EventLog:
             code = self._codes[name] = len(self._code_names)
             self._code_names.append(name)
         return code
-
-    def codes(self, names: list[str], key: str | None = None) -> np.ndarray:
-        """Codes of ``names`` (int16); with ``key``, cached for a list that only grows (an
-        options market's per-account kinds: coded once per account, not once per trade)."""
-        if key is None:
-            return np.array([self.code(n) for n in names], dtype=np.int16)
-        n_done, done = self._cached.get(key, (0, np.zeros(0, dtype=np.int16)))
-        if n_done < len(names):
-            done = np.concatenate([done, np.array([self.code(n) for n in names[n_done:]], dtype=np.int16)])
-            self._cached[key] = (len(names), done)
-        return done
 
     def append(self, step: int, kind: str, market: str = "", account: int = -1, agent: int = -1,
                amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "", *,
@@ -70,6 +74,7 @@ class EventLog:
         self._step.append(step)
         self._account.append(account)
         self._agent.append(agent)
+        self._series.append(-1)
         names = self._names
         names["kind"].append(self.code(kind))
         names["market"].append(self.code(market))
@@ -86,27 +91,52 @@ class EventLog:
         nums["amount_tokens"].append(amount_tokens)
         nums["amount_usd"].append(amount_usd)
 
-    def extend(self, step: int, market: str, accounts: np.ndarray, agents: np.ndarray,
-               names: dict[str, np.ndarray], numbers: dict[str, np.ndarray]) -> None:
-        """Many rows of one step and market at once (the step's trades): ``names`` maps each
-        name column but ``market`` to int16 codes (``code``/``codes``), ``numbers`` each number
-        column to floats; no detail."""
+    def extend_trades(self, step: int, market: str, is_close: np.ndarray, accounts: np.ndarray,
+                      agents: np.ndarray, series: np.ndarray, size: np.ndarray, notional_usd: np.ndarray,
+                      leverage_use: np.ndarray) -> None:
+        """The step's trades and closes of one market at once (``notional_usd`` signed like
+        ``size``; it is also the row's ``amount_usd``); names are filled in by ``frame``."""
         n = len(accounts)
+        trade, close = self.code("trade"), self.code("close")
+        blank = np.full(n, self.code(""), dtype=np.int16).tobytes()
         self._step.frombytes(np.full(n, step, dtype=np.int64).tobytes())
         self._account.frombytes(np.ascontiguousarray(accounts, dtype=np.int64).tobytes())
         self._agent.frombytes(np.ascontiguousarray(agents, dtype=np.int64).tobytes())
+        self._series.frombytes(np.ascontiguousarray(series, dtype=np.int64).tobytes())
+        self._names["kind"].frombytes(np.where(is_close != 0, close, trade).astype(np.int16).tobytes())
         self._names["market"].frombytes(np.full(n, self.code(market), dtype=np.int16).tobytes())
-        for c in _NAME_COLUMNS:
-            if c != "market":
-                self._names[c].frombytes(np.ascontiguousarray(names[c], dtype=np.int16).tobytes())
-        for c in _NUMBER_COLUMNS:
-            self._numbers[c].frombytes(np.ascontiguousarray(numbers[c], dtype=np.float64).tobytes())
+        for c in ("agent_kind", "style", "underlying", "product", "side"):
+            self._names[c].frombytes(blank)
+        nums = self._numbers
+        nums["strike"].frombytes(np.full(n, NAN).tobytes())
+        nums["size"].frombytes(np.ascontiguousarray(size, dtype=np.float64).tobytes())
+        nums["notional_usd"].frombytes(np.abs(notional_usd).tobytes())
+        nums["leverage_use"].frombytes(np.ascontiguousarray(leverage_use, dtype=np.float64).tobytes())
+        nums["amount_tokens"].frombytes(np.zeros(n).tobytes())
+        nums["amount_usd"].frombytes(np.ascontiguousarray(notional_usd, dtype=np.float64).tobytes())
+
+    def trades(self, market: str) -> dict[str, np.ndarray]:
+        """A market's trade and close rows as arrays (copies): ``step``, ``is_open`` (a trade,
+        not a close), ``account``, ``series``, ``size``."""
+        n = len(self._step)
+        if n == 0 or market not in self._codes:
+            return {k: np.zeros(0) for k in ("step", "is_open", "account", "series", "size")}
+        series = np.frombuffer(self._series, dtype=np.int64)
+        rows = (series >= 0) & (np.frombuffer(self._names["market"], dtype=np.int16) == self._codes[market])
+        return {
+            "step": np.frombuffer(self._step, dtype=np.int64)[rows].copy(),
+            "is_open": np.frombuffer(self._names["kind"], dtype=np.int16)[rows] == self.code("trade"),
+            "account": np.frombuffer(self._account, dtype=np.int64)[rows].copy(),
+            "series": series[rows].copy(),
+            "size": np.frombuffer(self._numbers["size"], dtype=np.float64)[rows].copy(),
+        }
 
     def __len__(self) -> int:
         return len(self._step)
 
-    def frame(self, times: list) -> pd.DataFrame:
-        """The events as a DataFrame; ``time`` is the end of the event's step (UTC)."""
+    def frame(self, times: list, trade_names: Mapping[str, TradeNames] | None = None) -> pd.DataFrame:
+        """The events as a DataFrame; ``time`` is the end of the event's step (UTC); trade rows
+        named from ``trade_names`` (by market; a market without an entry keeps "" names)."""
         n = len(self._step)
         names = np.array(self._code_names + [""], dtype=object)
         steps = np.frombuffer(self._step, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
@@ -125,4 +155,26 @@ class EventLog:
             cols[c] = names[np.frombuffer(self._names[c], dtype=np.int16)] if n else np.zeros(0, dtype=object)
         for c in _NUMBER_COLUMNS:
             cols[c] = np.array(self._numbers[c], dtype=np.float64)
+        if n:
+            self._name_trades(cols, trade_names or {})
         return pd.DataFrame(cols, columns=list(COLUMNS))
+
+    def _name_trades(self, cols: dict, trade_names: Mapping[str, TradeNames]) -> None:
+        """Fill the names of every market's trade rows, vectorized per market."""
+        series = np.frombuffer(self._series, dtype=np.int64)
+        market = np.frombuffer(self._names["market"], dtype=np.int16)
+        for name, tn in trade_names.items():
+            if name not in self._codes:
+                continue
+            rows = np.flatnonzero((series >= 0) & (market == self._codes[name]))
+            if not rows.size:
+                continue
+            s, acc = series[rows], cols["account"][rows]
+            cols["underlying"][rows] = np.asarray(tn.underlying, dtype=object)[s]
+            cols["product"][rows] = np.asarray(tn.product, dtype=object)[s]
+            cols["strike"][rows] = np.asarray(tn.strike, dtype=np.float64)[s]
+            cols["agent_kind"][rows] = np.asarray(tn.agent_kind, dtype=object)[acc]
+            cols["style"][rows] = np.asarray(tn.style, dtype=object)[acc]
+            size, is_close = cols["size"][rows], cols["kind"][rows] == "close"
+            long_side = np.where(is_close, size < 0.0, size > 0.0)    # a close names the side it closed
+            cols["side"][rows] = np.where(long_side, "long", "short").astype(object)

@@ -7,13 +7,13 @@ DataCollector through one reporter per column, so ``model.datacollector`` holds 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from sim.assets import USDC
+from sim.event_log import TradeNames
 from sim.protocol.market_events import LiquidationEvent, LpDepositEvent, WaterfallEvent
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ TOTAL_COLUMNS = (
     "perp_volume_usd", "depth_quality_usd", "quality", "liquidations", "liquidations_usd",
     "bad_debt_usd", "insurance_usd", "conservation_error", "arbitrageurs_acted",
 )
-PRODUCTS = ("call", "put", "perp")
 
 
 def columns(model: FlywheelModel) -> list[str]:
@@ -155,43 +154,32 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
     return row
 
 
-@dataclass
-class RunTally:
-    """Counts kept while a run goes, for the summary (after the burn-in)."""
+def trade_names(m: OptionsMarket) -> TradeNames:
+    """What names market ``m``'s trade rows in the event log (its series and account owners)."""
+    sb = m.series
+    n = sb.n
+    perp, call = sb.is_perp[:n].astype(bool), sb.is_call[:n].astype(bool)
+    return TradeNames(
+        underlying=[sb.underlyings[u] for u in sb.underlying[:n]],
+        product=np.where(perp, "perp", np.where(call, "call", "put")).tolist(),
+        strike=np.where(perp, 0.0, sb.strike[:n]),
+        agent_kind=m.account_kind, style=m.account_style,
+    )
 
-    option_opens_directional: int = 0        # option positions DirectionalTraders opened
-    option_opens_directional_short: int = 0  # ... of which short
 
-
-def _record_trades(model: FlywheelModel, m: OptionsMarket) -> None:
-    """The step's trades and closes as event rows naming what was traded and by whom."""
-    st, ev, sb = m.stats, model.events, m.series
-    acc, s, size = st.trade_account, st.trade_series, st.trade_size
-    close = st.trade_close.astype(bool)
-    is_perp = sb.is_perp[s].astype(bool)
-    trade, close_code, call, put, perp, long_code, short_code = ev.codes(
-        ["trade", "close", *PRODUCTS, "long", "short"])
-    kind_codes = ev.codes(m.account_kind, key=f"kind:{m.token}")[acc]
-    long_side = np.where(close, size < 0.0, size > 0.0)    # a close names the side it closed
-    names = {
-        "kind": np.where(close, close_code, trade),
-        "agent_kind": kind_codes,
-        "style": ev.codes(m.account_style, key=f"style:{m.token}")[acc],
-        "underlying": ev.codes(sb.underlyings, key=f"underlying:{m.token}")[sb.underlying[s]],
-        "product": np.where(is_perp, perp, np.where(sb.is_call[s].astype(bool), call, put)),
-        "side": np.where(long_side, long_code, short_code),
-    }
-    numbers = {
-        "strike": np.where(is_perp, 0.0, sb.strike[s]), "size": size,
-        "notional_usd": np.abs(st.trade_usd), "leverage_use": st.trade_leverage_use,
-        "amount_tokens": np.zeros(len(acc)), "amount_usd": st.trade_usd,
-    }
-    ev.extend(model.step_count, m.token, acc, m.account_agent[acc], names, numbers)
-    m.account_last_trade[acc] = model.step_count
-    if model.step_count >= model.spec.burn_in_steps:
-        opens = ~close & ~is_perp & (kind_codes == ev.code("trader"))
-        model.tally.option_opens_directional += int(np.count_nonzero(opens))
-        model.tally.option_opens_directional_short += int(np.count_nonzero(opens & (size < 0.0)))
+def option_opens(model: FlywheelModel) -> tuple[int, int]:
+    """(option positions DirectionalTraders opened after the burn-in, how many of them short),
+    from the event log."""
+    opened = short = 0
+    for name, m in model.markets.items():
+        t = model.events.trades(name)
+        perp = m.series.is_perp[t["series"].astype(np.int64)].astype(bool)
+        by_trader = np.array([m.account_kind[a] == "trader" for a in range(len(m.account_kind))],
+                             dtype=bool)[t["account"].astype(np.int64)]
+        opens = t["is_open"] & ~perp & by_trader & (t["step"] >= model.spec.burn_in_steps)
+        opened += int(np.count_nonzero(opens))
+        short += int(np.count_nonzero(opens & (t["size"] < 0.0)))
+    return opened, short
 
 
 def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
@@ -201,9 +189,11 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
     """
     P = m.price
     st = m.stats
-    if len(st.trade_account):
-        _record_trades(model, m)
     t = model.step_count
+    if len(st.trade_account):
+        model.events.extend_trades(t, m.token, st.trade_close, st.trade_account, m.account_agent[st.trade_account],
+                                   st.trade_series, st.trade_size, st.trade_usd, st.trade_leverage_use)
+        m.account_last_trade[st.trade_account] = t
     for ev in st.events:
         if isinstance(ev, LpDepositEvent):
             model.events.append(t, ev.kind, m.token, -1, ev.agent, ev.tokens, ev.tokens * P,
@@ -303,8 +293,8 @@ def timeseries_frame(model: FlywheelModel) -> pd.DataFrame:
 
 
 def events_frame(model: FlywheelModel) -> pd.DataFrame:
-    """The run's event log as a DataFrame."""
-    return model.events.frame(model.world.times)
+    """The run's event log as a DataFrame, trade rows named (``trade_names``)."""
+    return model.events.frame(model.world.times, {name: trade_names(m) for name, m in model.markets.items()})
 
 
 class LpPnlSplitUsd(TypedDict):
@@ -560,6 +550,5 @@ def summary(model: FlywheelModel) -> RunSummary:
     out["traders_counted"] = int(len(counted))
     out["traders_lost_money"] = int((counted["pnl_usd"] < 0.0).sum())
     out["traders_lost_money_share"] = (out["traders_lost_money"] / len(counted)) if len(counted) else None
-    out["option_opens_directional"] = model.tally.option_opens_directional
-    out["option_opens_directional_short"] = model.tally.option_opens_directional_short
+    out["option_opens_directional"], out["option_opens_directional_short"] = option_opens(model)
     return out

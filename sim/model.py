@@ -72,7 +72,6 @@ class FlywheelModel(mesa.Model):
         self.acted = {kind: 0 for kind in PHASES}          # agents that acted this step, by kind
         self.premium_after_arb: dict[str, float] = {}
         self.events = EventLog()
-        self.tally = metrics.RunTally()          # counts the summary needs (option opens ...)
         self.failed_trades = 0
         self.departures_step = 0
         self.arrivals_step = 0

@@ -156,11 +156,11 @@ class OptionsMarket:
         self.account_last_trade = np.full(64, -1, dtype=np.int64)
         self.account_kind: list[str] = []
         self.account_style: list[str] = []
-        # This step's orders in the book's order: series, signed size, trader PnL (USD), leverage use.
-        self._order_series = array("q")
-        self._order_size = array("d")
-        self._order_pnl = array("d")
-        self._order_lev = array("d")
+        # This step's orders in the book's order, four numbers each: series, signed size, the
+        # trader's PnL from it (USD: realized PnL less spread and fee), leverage use (NaN but for
+        # perp opens). One flat array: one append per order on the hot path.
+        self._orders = array("d")
+        self._perp_flags: list[int] = []             # per series: 1 for the perpetual (from marks_changed)
         self._step_pool_tokens = 0.0                 # the pool's side of this step's orders (tokens)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
@@ -195,6 +195,7 @@ class OptionsMarket:
     def marks_changed(self) -> None:
         """The series were repriced: rebuild the margin table and the pool's running risk."""
         sb = self.series
+        self._perp_flags = sb.is_perp[: sb.n].tolist()
         self.table = self.liq_kernel.margin_table(
             sb.view("mark"), sb.view("delta"), sb.view("spot"), sb.view("is_perp"), sb.view("stress_margin"),
             self.cfg.margin)
@@ -333,7 +334,7 @@ class OptionsMarket:
             return self._refuse(Refusal.SAFE_MODE)
         pool_tokens = self.pool_assets_tokens()
         book = self.book
-        is_perp = 0 <= s < self.series.n and self.series.is_perp[s]
+        is_perp = 0 <= s < len(self._perp_flags) and self._perp_flags[s]
         if is_perp:                                    # free initial margin before the order
             eq, _, ir = book.margin(account)
             free_before = eq - ir
@@ -355,17 +356,9 @@ class OptionsMarket:
             # are linear in the size (an account holding only this perp; one stress point binds).
             eq, _, ir = book.margin(account)
             leverage_use = 1.0 - (eq - ir) / free_before
-        self._log_order(s, dn, -(book.last_spread_usd + book.last_fee_usd), leverage_use)
+        self._orders.extend((s, dn, -(book.last_spread_usd + book.last_fee_usd), leverage_use))
         self._settle_order()
         return p
-
-    def _log_order(self, s: int, size: float, pnl_usd: float, leverage_use: float) -> None:
-        """One order of the book's log: its series, signed size, the trader's PnL from it (USD:
-        realized PnL less spread and fee) and its leverage use (NaN but for perp opens)."""
-        self._order_series.append(s)
-        self._order_size.append(size)
-        self._order_pnl.append(pnl_usd)
-        self._order_lev.append(leverage_use)
 
     def _settle_order(self) -> None:
         """The pool's and insurance's sides of the book's last order, through the ledger."""
@@ -393,12 +386,12 @@ class OptionsMarket:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
         the realized PnL in USD (before spread and fees). Never refused."""
         book = self.book
-        n = float(book.pos_size[p])
+        n = book.pos_size[p]
         if n == 0.0:
             return 0.0
         realized_usd = book.close(p, fraction, self.pool_assets_tokens())
-        self._log_order(int(book.pos_series[p]), float(book.pos_size[p]) - n,
-                        realized_usd - book.last_spread_usd - book.last_fee_usd, math.nan)
+        self._orders.extend((book.pos_series[p], book.pos_size[p] - n,
+                             realized_usd - book.last_spread_usd - book.last_fee_usd, math.nan))
         self._settle_order()
         return realized_usd
 
@@ -423,26 +416,33 @@ class OptionsMarket:
         st.pool_realized_tokens += self._step_pool_tokens - spread_t - fee_main_t
         self._step_pool_tokens = 0.0
         st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
-        st.trade_series = np.frombuffer(self._order_series, dtype=np.int64).copy()
-        st.trade_size = np.frombuffer(self._order_size, dtype=np.float64).copy()
-        st.trade_leverage_use = np.frombuffer(self._order_lev, dtype=np.float64).copy()
+        orders = np.frombuffer(self._orders, dtype=np.float64).reshape(-1, 4)
+        st.trade_series = orders[:, 0].astype(np.int64)
+        st.trade_size = orders[:, 1].copy()
+        st.trade_leverage_use = orders[:, 3].copy()
         if len(st.trade_series) != len(st.trade_account):
             raise RuntimeError(f"market {self.token}: {len(st.trade_series)} orders logged, "
                                f"the book logged {len(st.trade_account)}")
         if len(st.trade_account):
-            np.add.at(self.account_pnl_usd, st.trade_account, np.frombuffer(self._order_pnl, dtype=np.float64))
+            np.add.at(self.account_pnl_usd, st.trade_account, orders[:, 2])
             perp = self.series.is_perp[st.trade_series].astype(bool)
             abs_usd = np.abs(st.trade_usd)
             st.perp_volume_usd += float(abs_usd[perp].sum())
             st.option_volume_usd += float(abs_usd[~perp].sum())
-        for log in (self._order_series, self._order_size, self._order_pnl, self._order_lev):
-            del log[:]
+        del orders
+        del self._orders[:]
 
     def _collateral_pnl(self, q_before: np.ndarray) -> None:
-        """Add to the accounts' PnL the change of their collateral since ``q_before`` (tokens),
-        a payment at ``price_in`` and a receipt at ``price_out`` (the prices of the flow)."""
-        dq = self.book.collateral[: q_before.shape[0]] - q_before
-        self.account_pnl_usd[: dq.shape[0]] += np.where(dq < 0.0, dq * self.price_in, dq * self.price_out)
+        """Add to the accounts' PnL the change of their collateral since ``q_before`` (tokens,
+        overwritten), a payment at ``price_in`` and a receipt at ``price_out`` (the prices of
+        the flow; one price outside safe mode)."""
+        n = q_before.shape[0]
+        dq = np.subtract(self.book.collateral[:n], q_before, out=q_before)
+        if self.price_in == self.price_out:
+            dq *= self.price_in
+            self.account_pnl_usd[:n] += dq
+        else:
+            self.account_pnl_usd[:n] += np.where(dq < 0.0, dq * self.price_in, dq * self.price_out)
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) when at most a quarter are open, else
