@@ -547,7 +547,7 @@ def summary(model: FlywheelModel) -> RunSummary:
     out["adl_usd"] = float(sum(v["adl_usd"] for v in markets.values()))
     traders = trader_pnl_usd(model)
     counted = traders[traders["last_trade_step"] >= sc.burn_in_steps]
-    out["traders_counted"] = int(len(counted))
+    out["traders_counted"] = len(counted)
     out["traders_lost_money"] = int((counted["pnl_usd"] < 0.0).sum())
     out["traders_lost_money_share"] = (out["traders_lost_money"] / len(counted)) if len(counted) else None
     out["option_opens_directional"], out["option_opens_directional_short"] = option_opens(model)

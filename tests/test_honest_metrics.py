@@ -61,7 +61,7 @@ def crash(request):
 
 
 def test_the_split_sums_through_liquidations_bad_debt_adl_and_a_hedge(crash):
-    model, s, ts, _ = crash
+    model, s, _, _ = crash
     assert s["bad_debt_usd"] > 0 and s["adl_usd"] > 0 and s["liquidations"] > 0
     assert_split_sums(s)
     for ms in s["markets"].values():
@@ -200,7 +200,7 @@ def test_latent_values_of_stocks_beside_their_prices(calm):
 
 
 def test_traders_who_lost_money_and_option_opens_are_counted_from_the_accounts(calm):
-    model, s, ts, ev = calm
+    model, s, _, ev = calm
     pnl = metrics.trader_pnl_usd(model)
     trades = ev[ev["kind"].isin(["trade", "close"]) & (ev["agent_kind"] == "trader")]
     traded_after = set(trades[trades["step"] >= model.spec.burn_in_steps]["agent"])

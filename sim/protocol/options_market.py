@@ -24,7 +24,13 @@ from kernels.params import BookConfig, BookFull, LiquidationResult, MarginParams
 from sim.assets import USDC
 from sim.ledger import Ledger
 from sim.protocol.hedge import DeltaHedge
-from sim.protocol.market_events import AdlEvent, LiquidationEvent, LpDepositEvent, MarketEvent, WaterfallEvent
+from sim.protocol.market_events import (
+    AdlEvent,
+    LiquidationEvent,
+    LpDepositEvent,
+    MarketEvent,
+    WaterfallEvent,
+)
 from sim.protocol.owners import AccountOwner, ShareHolder
 from sim.protocol.series import ListedSeries
 
