@@ -13,7 +13,6 @@ Token amounts are in units of the margin token; USD amounts say so in their name
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -162,10 +161,8 @@ class OptionsMarket:
         self.account_last_trade = np.full(64, -1, dtype=np.int64)
         self.account_kind: list[str] = []
         self.account_style: list[str] = []
-        # This step's orders in the book's order, four numbers each: series, signed size, the
-        # trader's PnL from it (USD: realized PnL less spread and fee), leverage use (NaN but for
-        # perp opens). One flat array: one append per order on the hot path.
-        self._orders = array("d")
+        # Leverage use of this step's perp opens, by their index in the book's step log.
+        self._leverage_use: dict[int, float] = {}
         self._perp_flags: list[int] = []             # per series: 1 for the perpetual (from marks_changed)
         self._step_pool_tokens = 0.0                 # the pool's side of this step's orders (tokens)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
@@ -355,14 +352,12 @@ class OptionsMarket:
                 self.last_refusal = why
                 return None
             return self._refuse(why)
-        leverage_use = math.nan
         if is_perp and free_before > 0.0:
             # Notional over the most design 6 allows now, as a share of the free initial margin
             # (equity - initial requirement) the order used: exact while equity and requirement
             # are linear in the size (an account holding only this perp; one stress point binds).
             eq, _, ir = book.margin(account)
-            leverage_use = 1.0 - (eq - ir) / free_before
-        self._orders.extend((s, dn, -(book.last_spread_usd + book.last_fee_usd), leverage_use))
+            self._leverage_use[book.step_trades - 1] = 1.0 - (eq - ir) / free_before
         self._settle_order()
         return p
 
@@ -392,12 +387,9 @@ class OptionsMarket:
         """Close ``fraction`` of position ``p`` against the pool at mark minus spread; returns
         the realized PnL in USD (before spread and fees). Never refused."""
         book = self.book
-        n = book.pos_size[p]
-        if n == 0.0:
+        if book.pos_size[p] == 0.0:
             return 0.0
         realized_usd = book.close(p, fraction, self.pool_assets_tokens())
-        self._orders.extend((book.pos_series[p], book.pos_size[p] - n,
-                             realized_usd - book.last_spread_usd - book.last_fee_usd, math.nan))
         self._settle_order()
         return realized_usd
 
@@ -421,22 +413,17 @@ class OptionsMarket:
         st.pool_fee_tokens += fee_main_t
         st.pool_realized_tokens += self._step_pool_tokens - spread_t - fee_main_t
         self._step_pool_tokens = 0.0
-        st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
-        orders = np.frombuffer(self._orders, dtype=np.float64).reshape(-1, 4)
-        st.trade_series = orders[:, 0].astype(np.int64)
-        st.trade_size = orders[:, 1].copy()
-        st.trade_leverage_use = orders[:, 3].copy()
-        if len(st.trade_series) != len(st.trade_account):
-            raise RuntimeError(f"market {self.token}: {len(st.trade_series)} orders logged, "
-                               f"the book logged {len(st.trade_account)}")
+        st.trade_close, st.trade_account, st.trade_usd, st.trade_series, st.trade_size, pnl = book.take_step_log()
+        st.trade_leverage_use = np.full(len(pnl), math.nan)
+        if self._leverage_use:
+            st.trade_leverage_use[list(self._leverage_use)] = list(self._leverage_use.values())
+            self._leverage_use.clear()
         if len(st.trade_account):
-            np.add.at(self.account_pnl_usd, st.trade_account, orders[:, 2])
+            np.add.at(self.account_pnl_usd, st.trade_account, pnl)
             perp = self.series.is_perp[st.trade_series].astype(bool)
             abs_usd = np.abs(st.trade_usd)
             st.perp_volume_usd += float(abs_usd[perp].sum())
             st.option_volume_usd += float(abs_usd[~perp].sum())
-        del orders
-        del self._orders[:]
 
     def _collateral_pnl(self, q_before: np.ndarray) -> None:
         """Add to the accounts' PnL the change of their collateral since ``q_before`` (tokens,
