@@ -197,7 +197,7 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
     for ev in st.events:
         if isinstance(ev, LpDepositEvent):
             model.events.append(t, ev.kind, m.token, -1, ev.agent, ev.tokens, ev.tokens * P,
-                                agent_kind="liquidity_provider" if ev.agent >= 0 else "treasury")
+                                agent_kind=ev.agent_kind)
             continue
         account = ev.account
         agent = int(m.account_agent[account])        # the owner's Mesa id (-1: not an agent)

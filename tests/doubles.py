@@ -23,6 +23,8 @@ class Owner:
 class Holder:
     """A ``ShareHolder`` that remembers what its withdrawals paid (tokens)."""
 
+    kind = "holder"
+
     def __init__(self, unique_id: int, wallet: int) -> None:
         self.unique_id, self.wallet = unique_id, wallet
         self.paid: list[float] = []

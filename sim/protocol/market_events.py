@@ -41,9 +41,11 @@ class AdlEvent(NamedTuple):
 
 
 class LpDepositEvent(NamedTuple):
-    """A share holder (Mesa id ``agent``; -1: the treasury) deposited ``tokens`` into the main pool."""
+    """A share holder (Mesa id ``agent``, -1: the treasury; ``agent_kind`` its kind) deposited
+    ``tokens`` into the main pool."""
 
     agent: int
+    agent_kind: str
     tokens: float
     kind = "lp_deposit"
 

@@ -549,10 +549,11 @@ class OptionsMarket:
         if from_usdc > 0:                                      # ... and is paid in USDC
             led.transfer(USDC, self.insurance_holder, self.pool_holder, from_usdc * P)
         st = self.stats
-        realized = -float(np.sum(res.liq_realized_tokens)) if n_liq else 0.0
-        adl_paid = float(np.sum(res.adl_paid_tokens)) if len(res.adl_account) else 0.0
-        st.pool_realized_tokens += realized - adl_paid
-        st.pool_bad_debt_tokens += pool_delta - realized + adl_paid   # write-offs, USDC fronting
+        # The pool's side, by kind: write-offs (and tokens fronted for a USDC cover, repaid in
+        # USDC: pool_usdc_in), the rest minus the traders' realized PnL (liquidations, ADL).
+        bad_debt = -(float(np.sum(res.wf_from_pool)) if len(res.wf_account) else 0.0) - from_usdc
+        st.pool_bad_debt_tokens += bad_debt
+        st.pool_realized_tokens += pool_delta - bad_debt
         st.pool_usdc_in += from_usdc * P if from_usdc > 0 else 0.0
         if n_liq:
             if keepers:
@@ -591,7 +592,7 @@ class OptionsMarket:
         shares = self.pool_kernel.shares_for_deposit(tokens, self.total_shares, nav)
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
         self.stats.lp_deposit_tokens += tokens
-        self.stats.events.append(LpDepositEvent(lp.unique_id, tokens))
+        self.stats.events.append(LpDepositEvent(lp.unique_id, lp.kind, tokens))
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
         if lp.unique_id < 0:
