@@ -26,6 +26,7 @@ class FlywheelAgent(mesa.Agent):
     """
 
     kind = "agent"
+    style = ""          # a trader's style; "" for every other kind (event rows name it)
 
     def __init__(self, model: FlywheelModel, rng: np.random.Generator, rate_per_day: float) -> None:
         super().__init__(model)

@@ -61,10 +61,10 @@ cdef class TradeBook:
     cdef readonly double last_perp_rate, last_perp_funding_tokens
     cdef readonly double step_volume_usd, step_spread_usd, step_fees_usd, step_trader_pnl_usd
     cdef readonly Py_ssize_t step_trades
-    cdef object _log_close, _log_account, _log_usd
+    cdef object _log_close, _log_account, _log_usd, _log_series, _log_size, _log_pnl
     cdef uint8_t[::1] _lk
-    cdef int64_t[::1] _la
-    cdef double[::1] _lu
+    cdef int64_t[::1] _la, _ls
+    cdef double[::1] _lu, _ln, _lp
     cdef double[::1] _q, _size, _entry, _tp, _sl, _net, _abs, _losses, _dusd, _oi
     cdef int64_t[::1] _head, _acct, _ser, _next
     cdef double[::1] _mark, _delta, _spot, _moves
@@ -99,12 +99,17 @@ cdef class TradeBook:
         self.price = self.price_in = self.price_out = 1.0
         self._log_close, self._log_account, self._log_usd = (
             np.zeros(64, dtype=np.uint8), np.zeros(64, dtype=np.int64), np.zeros(64))
-        self._lk, self._la, self._lu = self._log_close, self._log_account, self._log_usd
+        self._log_series, self._log_size, self._log_pnl = np.zeros(64, dtype=np.int64), np.zeros(64), np.zeros(64)
+        self._bind_log()
         self._bind_accounts()
         self._bind_positions()
         self._bind_aggregates()
 
     # ------------------------------------------------------------------ binding arrays
+    def _bind_log(self):
+        self._lk, self._la, self._lu = self._log_close, self._log_account, self._log_usd
+        self._ls, self._ln, self._lp = self._log_series, self._log_size, self._log_pnl
+
     def _bind_accounts(self):
         self._q = self.collateral
         self._head = self.acct_head
@@ -462,7 +467,7 @@ cdef class TradeBook:
         self.entry_notional += dn * mark
         self._book_moved(s, dn, fabs(dn))
         self.last_notional_usd = dn * self._spot[s]
-        self._log(0, a, self.last_notional_usd, 0.0)
+        self._log(0, a, self.last_notional_usd, 0.0, s, dn)
         return p
 
     def close(self, Py_ssize_t p, double fraction, double pool_tokens):
@@ -492,7 +497,7 @@ cdef class TradeBook:
         self.entry_notional -= closed * self._entry[p]
         self._book_moved(s, -closed, -fabs(closed))
         self.last_notional_usd = dn * self._spot[s]
-        self._log(1, a, self.last_notional_usd, realized_usd)
+        self._log(1, a, self.last_notional_usd, realized_usd, s, -closed)
         return realized_usd
 
     cdef void _charge(self, Py_ssize_t a, double spread_usd, double fee_usd, double pnl_tokens) noexcept:
@@ -516,15 +521,22 @@ cdef class TradeBook:
         self._dusd[u] += core.delta_usd(dn, self._delta[s], self._spot[s])
         self._oi[u] += gross * self._spot[s]
 
-    cdef void _log(self, uint8_t is_close, Py_ssize_t a, double notional_usd, double realized_usd) except *:
-        """Count the order in the step's totals and append it to the step's trade log."""
+    cdef void _log(self, uint8_t is_close, Py_ssize_t a, double notional_usd, double realized_usd,
+                   Py_ssize_t s, double size) except *:
+        """Count the order in the step's totals and append it to the step's trade log (with the
+        trader's PnL from it: realized PnL less spread and fee, USD)."""
         cdef Py_ssize_t i = self.step_trades
         if i == self._lk.shape[0]:
             self._log_close = np.concatenate([self._log_close, np.zeros_like(self._log_close)])
             self._log_account = np.concatenate([self._log_account, np.zeros_like(self._log_account)])
             self._log_usd = np.concatenate([self._log_usd, np.zeros_like(self._log_usd)])
-            self._lk, self._la, self._lu = self._log_close, self._log_account, self._log_usd
+            self._log_series = np.concatenate([self._log_series, np.zeros_like(self._log_series)])
+            self._log_size = np.concatenate([self._log_size, np.zeros_like(self._log_size)])
+            self._log_pnl = np.concatenate([self._log_pnl, np.zeros_like(self._log_pnl)])
+            self._bind_log()
         self._lk[i], self._la[i], self._lu[i] = is_close, a, notional_usd
+        self._ls[i], self._ln[i] = s, size
+        self._lp[i] = realized_usd - self.last_spread_usd - self.last_fee_usd
         self.step_trades = i + 1
         self.step_volume_usd += fabs(notional_usd)
         self.step_spread_usd += self.last_spread_usd
@@ -533,9 +545,12 @@ cdef class TradeBook:
 
     def take_step_log(self):
         """The step's orders, then reset: (is_close uint8, account int64, signed underlying
-        notional USD float64) arrays in order; the totals are ``step_*`` (read them first)."""
+        notional USD float64, series int64, signed size float64 (> 0 adds to a long or closes a
+        short), the trader's PnL from the order USD float64: realized PnL less spread and fee)
+        arrays in order; the totals are ``step_*`` (read them first)."""
         n = self.step_trades
-        out = (self._log_close[:n].copy(), self._log_account[:n].copy(), self._log_usd[:n].copy())
+        out = (self._log_close[:n].copy(), self._log_account[:n].copy(), self._log_usd[:n].copy(),
+               self._log_series[:n].copy(), self._log_size[:n].copy(), self._log_pnl[:n].copy())
         self.step_trades = 0
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
         return out

@@ -33,13 +33,13 @@ CHART_FILES = ("prices.png", "pools.png", "flywheel.png", "risk.png")
 FIGSIZE_IN = (14.0, 8.0)
 DPI = 100  # 1400 x 800 px
 
-CLOSED_COLOR = "0.93"
+CLOSED_COLOR = "0.88"          # weekends and holidays
+NIGHT_COLOR = "0.955"          # closed overnight: lighter, so weekends stand out
 BURN_IN_COLOR = "#f3dfa8"
 BURN_IN_HATCH = "#d9b865"
 SHOCK_COLOR = "#c0392b"
 DAY = pd.Timedelta(days=1)
 LONG_CLOSE = pd.Timedelta(hours=20)  # longer than a night: weekends and holidays
-SHADE_NIGHTS_UP_TO = pd.Timedelta(days=31)  # beyond this, nightly shading is a grey blur
 
 _ENTITY_COLUMN = re.compile(r"^(?P<metric>[^\[\]]+)\[(?P<entity>[^\[\]]+)\]$")
 
@@ -171,10 +171,10 @@ def _usd(x: float, _pos: Any = None) -> str:
 
 
 def _decorate(ax: Axes, view: _RunView, *, daily: bool = False, label_shocks: bool = False) -> None:
-    """Shade closed periods and the burn-in, mark shocks, format the time axis."""
-    nights = not daily and view.length <= SHADE_NIGHTS_UP_TO
-    for a, b in view.spans_all if nights else view.spans_long:
-        ax.axvspan(a, b, color=CLOSED_COLOR, lw=0, zorder=0)
+    """Shade every closed hour (nights lighter than weekends and holidays) and the burn-in,
+    mark shocks, format the time axis."""
+    for a, b in view.spans_all:
+        ax.axvspan(a, b, color=CLOSED_COLOR if b - a >= LONG_CLOSE else NIGHT_COLOR, lw=0, zorder=0)
     if view.burn_in_end is not None:
         ax.axvspan(view.ts.index[0], view.burn_in_end, facecolor=BURN_IN_COLOR, alpha=0.35,
                    lw=0, zorder=0)  # fmt: skip
@@ -198,10 +198,10 @@ def _decorate(ax: Axes, view: _RunView, *, daily: bool = False, label_shocks: bo
 def _marker_legend(fig: Figure, view: _RunView, daily: bool) -> None:
     """One legend for what every time axis shows: closed market, burn-in, shocks."""
     handles = []
-    nights = not daily and view.length <= SHADE_NIGHTS_UP_TO
-    if view.spans_all if nights else view.spans_long:
-        closed = "stock market closed" if nights else "stock market closed (weekends, holidays)"
-        handles.append(Patch(color=CLOSED_COLOR, label=closed))
+    if len(view.spans_long) < len(view.spans_all):
+        handles.append(Patch(color=NIGHT_COLOR, label="stock market closed (nights)"))
+    if view.spans_long:
+        handles.append(Patch(color=CLOSED_COLOR, label="stock market closed (weekends, holidays)"))
     if view.burn_in_end is not None:
         handles.append(Patch(facecolor=BURN_IN_COLOR, edgecolor=BURN_IN_HATCH, hatch="///", lw=0,
                              label="burn-in (not counted)"))
@@ -254,6 +254,10 @@ def prices_figure(view: _RunView, title: str = "") -> Figure:
             series = view.col(f"{metric}[{token}]")
             if series is not None:
                 top.plot(series.index, series.to_numpy(), label=label, **style)
+        fair = _fair_value(view, token)
+        if fair is not None:
+            top.plot(fair.index, fair.to_numpy(), label="fair value (latent x backing)", color="tab:green",
+                     lw=0.9, ls=":")  # fmt: skip
         _decorate(top, view, label_shocks=True)
         top.tick_params(labelbottom=False)
         _finish(top, f"{token}: price", "USD per token")
@@ -273,6 +277,16 @@ def prices_figure(view: _RunView, title: str = "") -> Figure:
         _finish(low, f"{token}: premium over NAV", "premium (%)", xlabel=(g == groups - 1))
     _marker_legend(fig, view, daily=False)
     return fig
+
+
+def _fair_value(view: _RunView, token: str) -> pd.Series | None:
+    """The token's fair value, USD: its stock's latent value (``latent[TSLA]`` for ``TSLA.M``)
+    times the backing per token (NAV / official price); None without those columns."""
+    asset = token.split(".")[0]
+    latent, price, nav = view.col(f"latent[{asset}]"), view.col(f"price[{asset}]"), view.col(f"nav[{token}]")
+    if latent is None or price is None or nav is None:
+        return None
+    return latent * nav / price
 
 
 def _asset_prices_figure(view: _RunView, title: str) -> Figure:
@@ -348,7 +362,7 @@ def flywheel_figure(view: _RunView, title: str = "") -> Figure:
     base_time = view.burn_in_end if view.burn_in_end is not None else view.daily(
         view.ts["step"].astype(float), "sum").index[0]  # fmt: skip
     lines = (
-        ("activity: option volume per day", _total(view, "volume_usd"), "sum", "tab:blue"),
+        ("activity: option + perp volume per day", _total(view, "volume_usd"), "sum", "tab:blue"),
         ("depth: depth quality (USD)", view.col("depth_quality_usd"), "mean", "tab:green"),
         ("depth: pool capacity (USD)", _total(view, "pool_capacity_usd"), "mean", "tab:olive"),
         ("users: active traders + LPs", _users(view), "mean", "tab:red"),
@@ -397,7 +411,7 @@ def risk_figure(view: _RunView, title: str = "") -> Figure:
     axes = fig.subplots(2, 2, sharex=True)
     panels = (
         (axes[0, 0], "liquidations", "Liquidations per day", "accounts per day", "bars"),
-        (axes[0, 1], "liquidations_usd", "Liquidated per day", "USD per day", "bars"),
+        (axes[0, 1], "liquidations_usd", "Liquidated notional per day", "USD per day", "bars"),
         (axes[1, 0], "bad_debt_usd", "Bad debt, cumulative", "USD", "cumulative"),
         (axes[1, 1], "adl_usd", "Auto-deleveraging (ADL), cumulative", "USD", "cumulative"),
     )

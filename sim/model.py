@@ -268,7 +268,7 @@ class FlywheelModel(mesa.Model):
     def on_departure(self, agent: FlywheelAgent) -> None:
         """Count a user who leaves (it returns to the potential pool of arrivals)."""
         self.departures_step += 1
-        self.record_event("departure", agent=agent.unique_id, detail=agent.kind)
+        self.record_event("departure", agent=agent.unique_id, detail=agent.kind, agent_kind=agent.kind)
 
     def realized_sigma(self, asset: str) -> float:
         """Trailing EWMA realized vol of ``asset`` (annual)."""
@@ -284,9 +284,10 @@ class FlywheelModel(mesa.Model):
         return self.history.amm_fee_apr(token, window_days)
 
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
-                     amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "") -> None:
+                     amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "",
+                     agent_kind: str = "") -> None:
         self.events.append(self.step_count, kind, market, account, agent, amount_tokens, amount_usd,
-                           detail)
+                           detail, agent_kind=agent_kind)
 
     # ------------------------------------------------------------------ one step
     def step(self) -> None:
@@ -418,7 +419,7 @@ class FlywheelModel(mesa.Model):
             n = bass_arrivals(u, self.dt_years, quality, bass.p, bass.q, active, bass.potential)
             for k in range(n):
                 agent = make(stream(self.root_seed, "arrival", KIND[kind], t, k))
-                self.record_event("arrival", agent=agent.unique_id, detail=kind)
+                self.record_event("arrival", agent=agent.unique_id, detail=kind, agent_kind=kind)
             self.arrivals_step += n
 
     def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:

@@ -292,8 +292,12 @@ SUMMARY_ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("active users at start", "active_users_start", "count", "run"),
     ("active users at end", "active_users_end", "count", "run"),
     ("option volume", "option_volume_usd", "usd", "run"),
-    ("LP return in token", "lp_return_token", "pct", "run+markets"),
-    ("LP return in USD", "lp_return_usd", "pct", "run+markets"),
+    ("perp volume", "perp_volume_usd", "usd", "run"),
+    ("LP money-weighted return in token", "lp_return_mw_token", "pct", "run+markets"),
+    ("LP money-weighted return in USD", "lp_return_mw_usd", "pct", "run+markets"),
+    ("LP share-price return in token", "share_price_return_token", "pct", "run+markets"),
+    ("pools drained", "markets_drained", "list", "run"),
+    ("traders who lost money", "traders_lost_money_share", "pct_abs", "run"),
     ("LP max drawdown", "lp_max_drawdown", "pct_abs", "run+markets"),
     ("liquidations", "liquidations", "count", "run"),
     ("liquidated", "liquidations_usd", "usd", "run"),
@@ -327,6 +331,8 @@ def _format_value(value: Any, kind: str) -> str:
             return f"day {value:,.1f}"
         case "sci":
             return f"{value:.2e}"
+        case "list":
+            return ", ".join(value) if value else "none"
     return f"{value:g}"
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 class Owner:
     """An ``AccountOwner`` with nothing to decide (``unique_id`` -1: not an agent)."""
 
+    kind = "owner"
+    style = ""
+
     def __init__(self, unique_id: int = -1) -> None:
         self.unique_id = unique_id
 
@@ -19,6 +22,8 @@ class Owner:
 
 class Holder:
     """A ``ShareHolder`` that remembers what its withdrawals paid (tokens)."""
+
+    kind = "holder"
 
     def __init__(self, unique_id: int, wallet: int) -> None:
         self.unique_id, self.wallet = unique_id, wallet

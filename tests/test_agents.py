@@ -25,8 +25,8 @@ def model_after(steps: int = DAY, seed: int = 11, **overrides) -> FlywheelModel:
 
 
 # -- what the protocol calls on them ----------------------------------------------------------
-MEMBERS = {AccountOwner: ("unique_id", "on_liquidated", "remap_positions"),
-           ShareHolder: ("unique_id", "wallet", "on_withdrawal_paid")}
+MEMBERS = {AccountOwner: ("unique_id", "kind", "style", "on_liquidated", "remap_positions"),
+           ShareHolder: ("unique_id", "kind", "wallet", "on_withdrawal_paid")}
 
 
 @pytest.mark.parametrize("protocol", list(MEMBERS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import matplotlib as mpl
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ EXPECTED_AXES = {  # chart -> panel titles it must have (one axis per metric)
                    "NVDA.M: premium over NAV"],
     "pools.png": ["Main pool NAV", "LP share price", "Insurance pool balance"],
     "flywheel.png": ["Activity, depth and users", "New and leaving users"],
-    "risk.png": ["Liquidations per day", "Liquidated per day", "Bad debt, cumulative",
+    "risk.png": ["Liquidations per day", "Liquidated notional per day", "Bad debt, cumulative",
                  "Auto-deleveraging (ADL), cumulative"],
 }  # fmt: skip
 
@@ -82,7 +83,7 @@ def test_every_axis_has_a_title_units_and_a_legend(figures, name):
 def test_prices_show_nav_amm_price_and_oracle_in_usd_per_token(figures):
     top = figures["prices.png"].axes[0]
     assert [t.get_text() for t in top.get_legend().get_texts()] == [
-        "NAV", "AMM price", "oracle (margin price)"]  # fmt: skip
+        "NAV", "AMM price", "oracle (margin price)", "fair value (latent x backing)"]  # fmt: skip
     assert top.get_ylabel() == "USD per token"
     assert figures["prices.png"].axes[1].get_ylabel() == "premium (%)"
 
@@ -100,9 +101,13 @@ def test_market_closed_periods_are_merged_spans_not_one_patch_per_step(two_token
     closed_steps = int((~ts["market_open"]).sum())
     assert 5 < len(spans) < closed_steps / 5
     patches = figures["prices.png"].axes[0].patches
-    closed_rgb = (0.93, 0.93, 0.93)
-    grey = [p for p in patches if isinstance(p, Rectangle) and p.get_facecolor()[:3] == closed_rgb]
-    assert len(grey) == len(spans)
+    rgb = {name: mpl.colors.to_rgb(c) for name, c in (("night", charts.NIGHT_COLOR), ("long", charts.CLOSED_COLOR))}
+    shaded = {name: [p for p in patches if isinstance(p, Rectangle) and p.get_facecolor()[:3] == c]
+              for name, c in rgb.items()}
+    assert len(shaded["night"]) + len(shaded["long"]) == len(spans)     # every closed hour
+    long_spans = [s for s in spans if s[1] - s[0] >= charts.LONG_CLOSE]
+    assert len(shaded["long"]) == len(long_spans) and len(shaded["night"]) > 0
+    assert sum(rgb["night"]) > sum(rgb["long"])                          # nights lighter
 
 
 def test_closed_spans_run_from_first_closed_step_to_next_open_step():

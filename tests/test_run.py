@@ -307,18 +307,18 @@ def test_summary_table_shows_headline_values_per_market_with_units(scenario):
     summary = run_mod.run(scenario).summary
     summary["days_simulated"], summary["option_volume_usd"] = 90.0, 1.25e7
     summary["conservation_max_error"] = 3e-15
-    summary["markets"]["TSLA.M"]["lp_return_token"] = -0.0123
-    summary["markets"]["NVDA.M"]["lp_return_token"] = 0.05
+    summary["markets"]["TSLA.M"]["lp_return_mw_token"] = -0.0123
+    summary["markets"]["NVDA.M"]["lp_return_mw_token"] = 0.05
     summary["markets"]["NVDA.M"]["insurance_depleted_day"] = 2.5
     summary["markets"]["TSLA.M"]["insurance_depleted_day"] = None
     for m in summary["markets"].values():       # the same in both markets: shown once
-        m["lp_return_usd"] = 0.01
+        m["lp_return_mw_usd"] = 0.01
     lines = run_mod.format_summary_table(summary).splitlines()
     assert "days simulated" in lines[0] and "90.0 days" in lines[0]
     assert any("option volume" in ln and "12,500,000 USD" in ln for ln in lines)
-    assert any("LP return in token [TSLA.M]" in ln and "-1.23 %" in ln for ln in lines)
-    assert any("LP return in token [NVDA.M]" in ln and "+5.00 %" in ln for ln in lines)
-    assert not any("LP return in USD [" in ln for ln in lines)
+    assert any("LP money-weighted return in token [TSLA.M]" in ln and "-1.23 %" in ln for ln in lines)
+    assert any("LP money-weighted return in token [NVDA.M]" in ln and "+5.00 %" in ln for ln in lines)
+    assert not any("LP money-weighted return in USD [" in ln for ln in lines)
     assert any("insurance depleted on [NVDA.M]" in ln and "day 2.5" in ln for ln in lines)
     assert not any("insurance depleted on [TSLA.M]" in ln for ln in lines)
     assert any("3.00e-15" in ln for ln in lines)
@@ -336,7 +336,7 @@ def test_flywheel_run_prints_the_summary_table_and_returns_0(scenario, tmp_path,
     key = run_mod.run_key(scenario, 9)
     assert f"run {key}" in printed and "computed in" in printed
     for label in ("days simulated", "steps", "active users at end", "option volume",
-                  "LP return in token [TSLA.M]", "bad debt", "conservation error"):  # fmt: skip
+                  "LP money-weighted return in token [TSLA.M]", "bad debt", "conservation error"):  # fmt: skip
         assert label in printed
     assert f"results: {out / 'tiny' / key}" in printed
     assert (out / "tiny" / key / "summary.json").is_file()

@@ -342,7 +342,9 @@ def test_book_matches_twin_over_random_operations(seed: int) -> None:
         if rng.random() < 0.1:                      # a step ends: both hand over the same log
             vol = cy.step_volume_usd
             log_c, log_p = cy.take_step_log(), py.take_step_log()
-            for name, got, want in zip(("is_close", "account", "notional_usd"), log_c, log_p):
+            names = ("is_close", "account", "notional_usd", "series", "size", "trader_pnl_usd")
+            assert len(log_c) == len(log_p) == len(names)
+            for name, got, want in zip(names, log_c, log_p, strict=True):
                 assert_close(f"take_step_log {name}", got, want, TWIN_RTOL, TWIN_RTOL * scale.usd)
             assert float(np.abs(log_c[2]).sum()) == pytest.approx(vol, rel=1e-12, abs=1e-9)
             assert cy.step_trades == 0 and cy.step_volume_usd == 0.0
@@ -890,7 +892,8 @@ def test_close_with_a_non_finite_fraction_is_an_error(cls, fraction: float) -> N
 
 def test_step_log_lists_each_order_once_with_its_signed_notional() -> None:
     """The step's log has one row per accepted open or close, in order, with the signed
-    underlying notional (size x spot) and the close flag; the totals match the rows."""
+    underlying notional (size x spot), the close flag, the series, the signed size and the
+    trader's PnL from the order (realized less spread and fee); the totals match the rows."""
     sc = scenario(np.random.default_rng(8), max_utilization=1e6)
     w = sc.world
     book = make_book(kbook.TradeBook, sc)
@@ -901,11 +904,16 @@ def test_step_log_lists_each_order_once_with_its_signed_notional() -> None:
     assert p >= 0 and q >= 0
     assert (book.pos_take_profit[p], book.pos_stop_loss[p]) == (math.inf, math.inf)
     assert (book.pos_take_profit[q], book.pos_stop_loss[q]) == (120.0, 45.0)
-    book.close(p, 0.5, sc.pool_tokens)
-    is_close, account, usd = book.take_step_log()
+    charges = [-(book.last_spread_usd + book.last_fee_usd)]        # the second open's
+    realized = book.close(p, 0.5, sc.pool_tokens)
+    charges.append(realized - book.last_spread_usd - book.last_fee_usd)
+    is_close, account, usd, series, size, pnl = book.take_step_log()
     np.testing.assert_array_equal(is_close, [0, 0, 1])
     np.testing.assert_array_equal(account, [0, 0, 0])
     np.testing.assert_allclose(usd, [2.0 * w.spot[0], -3.0 * w.spot[1], -1.0 * w.spot[0]], rtol=1e-15)
+    np.testing.assert_array_equal(series, [0, 1, 0])
+    np.testing.assert_array_equal(size, [2.0, -3.0, -1.0])     # a close of half a long: -1
+    assert pnl[0] < 0 and pnl[1:] == pytest.approx(charges, rel=1e-15)
     assert book.step_trades == 0 and book.take_step_log()[0].size == 0
 
 

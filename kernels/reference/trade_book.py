@@ -62,7 +62,7 @@ class TradeBook:
         self._series = None
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0
         self.step_trades = 0
-        self._log: list[tuple[int, int, float]] = []
+        self._log: list[tuple[int, int, float, int, float, float]] = []
 
     # ------------------------------------------------------------------ capacity
     @property
@@ -300,7 +300,7 @@ class TradeBook:
         self.entry_notional += dn * mark[s]
         self._book_moved(s, dn, abs(dn))
         self.last_notional_usd = dn * spot[s]
-        self._record(0, a, self.last_notional_usd, 0.0)
+        self._record(0, a, self.last_notional_usd, 0.0, s, dn)
         return p
 
     def close(self, p: int, fraction: float, pool_tokens: float) -> float:
@@ -329,24 +329,32 @@ class TradeBook:
         self.entry_notional -= closed * self.pos_entry[p]
         self._book_moved(s, -closed, -abs(closed))
         self.last_notional_usd = dn * spot[s]
-        self._record(1, a, self.last_notional_usd, realized_usd)
+        self._record(1, a, self.last_notional_usd, realized_usd, s, -closed)
         return realized_usd
 
-    def _record(self, is_close: int, a: int, notional_usd: float, realized_usd: float) -> None:
-        """Count the order in the step's totals and append it to the step's trade log."""
-        self._log.append((is_close, a, notional_usd))
+    def _record(self, is_close: int, a: int, notional_usd: float, realized_usd: float, s: int,
+                size: float) -> None:
+        """Count the order in the step's totals and append it to the step's trade log (with the
+        trader's PnL from it: realized PnL less spread and fee, USD)."""
+        self._log.append((is_close, a, notional_usd, s, size,
+                          realized_usd - self.last_spread_usd - self.last_fee_usd))
         self.step_trades += 1
         self.step_volume_usd += abs(notional_usd)
         self.step_spread_usd += self.last_spread_usd
         self.step_fees_usd += self.last_fee_usd
         self.step_trader_pnl_usd += realized_usd
 
-    def take_step_log(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def take_step_log(self) -> tuple[np.ndarray, ...]:
         """The step's orders, then reset: (is_close uint8, account int64, signed underlying
-        notional USD float64) arrays in order; the totals are ``step_*`` (read them first)."""
+        notional USD float64, series int64, signed size float64 (> 0 adds to a long or closes a
+        short), the trader's PnL from the order USD float64: realized PnL less spread and fee)
+        arrays in order; the totals are ``step_*`` (read them first)."""
         out = (np.array([r[0] for r in self._log], dtype=np.uint8),
                np.array([r[1] for r in self._log], dtype=np.int64),
-               np.array([r[2] for r in self._log], dtype=np.float64))
+               np.array([r[2] for r in self._log], dtype=np.float64),
+               np.array([r[3] for r in self._log], dtype=np.int64),
+               np.array([r[4] for r in self._log], dtype=np.float64),
+               np.array([r[5] for r in self._log], dtype=np.float64))
         self._log = []
         self.step_trades = 0
         self.step_volume_usd = self.step_spread_usd = self.step_fees_usd = self.step_trader_pnl_usd = 0.0

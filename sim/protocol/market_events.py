@@ -2,7 +2,8 @@
 
 ``sim.metrics.record_market_events`` turns them into event rows. Amounts are margin tokens;
 ``account`` is the market's account index. ``kind`` names the event (a waterfall payment
-becomes a ``waterfall_insurance`` and/or a ``waterfall_pool`` row).
+becomes a ``waterfall_insurance`` and/or a ``waterfall_pool`` row). An LP deposit names the
+depositor, not an account.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from typing import NamedTuple
 
 
 class LiquidationEvent(NamedTuple):
-    """An account was liquidated and paid ``penalty_tokens`` (keeper's and insurance's parts)."""
+    """An account was liquidated and paid ``penalty_tokens`` (keeper's and insurance's parts);
+    the liquidation closed ``notional_usd`` of underlying notional (USD at spot)."""
 
     account: int
     penalty_tokens: float
+    notional_usd: float = 0.0
     kind = "liquidation"
 
 
@@ -37,4 +40,14 @@ class AdlEvent(NamedTuple):
     kind = "adl"
 
 
-MarketEvent = LiquidationEvent | WaterfallEvent | AdlEvent
+class LpDepositEvent(NamedTuple):
+    """A share holder (Mesa id ``agent``, -1: the treasury; ``agent_kind`` its kind) deposited
+    ``tokens`` into the main pool."""
+
+    agent: int
+    agent_kind: str
+    tokens: float
+    kind = "lp_deposit"
+
+
+MarketEvent = LiquidationEvent | WaterfallEvent | AdlEvent | LpDepositEvent

@@ -23,7 +23,13 @@ from kernels.params import BookConfig, BookFull, LiquidationResult, MarginParams
 from sim.assets import USDC
 from sim.ledger import Ledger
 from sim.protocol.hedge import DeltaHedge
-from sim.protocol.market_events import AdlEvent, LiquidationEvent, MarketEvent, WaterfallEvent
+from sim.protocol.market_events import (
+    AdlEvent,
+    LiquidationEvent,
+    LpDepositEvent,
+    MarketEvent,
+    WaterfallEvent,
+)
 from sim.protocol.owners import AccountOwner, ShareHolder
 from sim.protocol.series import ListedSeries
 
@@ -32,7 +38,9 @@ from sim.protocol.series import ListedSeries
 class StepStats:
     """What happened in a market during one step (reset every step, read by metrics)."""
 
-    volume_usd: float = 0.0
+    volume_usd: float = 0.0          # option and perp notional traded (underlying, USD)
+    option_volume_usd: float = 0.0   # the options' part
+    perp_volume_usd: float = 0.0     # the perpetual futures' part
     trades: int = 0
     fees_usd: float = 0.0
     spread_usd: float = 0.0
@@ -43,18 +51,47 @@ class StepStats:
     hedge_cost_usd: float = 0.0      # hedge_cost_bps of the notional the hedge traded
     hedge_shortfall_usd: float = 0.0  # hedge loss the pool could not pay (its token balance ran out)
     liquidations: int = 0
-    liquidations_usd: float = 0.0
+    liquidations_usd: float = 0.0    # underlying notional closed by liquidations (USD at spot)
     bad_debt_usd: float = 0.0
     bad_debt_lp_usd: float = 0.0
     adl_usd: float = 0.0
     trader_pnl_usd: float = 0.0      # realized PnL paid to traders by the pool (negative: received)
     refused: int = 0
+    # The pool's token balance, flow by flow (margin tokens; what sums to its change in a step,
+    # so the LP PnL split of ``sim.metrics`` adds up exactly):
+    pool_spread_tokens: float = 0.0      # spreads paid to the pool
+    pool_fee_tokens: float = 0.0         # the pool's lp_share of the notional fees
+    pool_funding_tokens: float = 0.0     # option funding, net (payers minus receivers)
+    pool_perp_funding_tokens: float = 0.0  # perp funding the pool kept
+    pool_realized_tokens: float = 0.0    # minus the traders' realized PnL (orders, liquidations, ADL)
+    pool_hedge_tokens: float = 0.0       # the delta hedge, its PnL net of cost, as settled
+    pool_bad_debt_tokens: float = 0.0    # minus write-offs (and tokens fronted for a USDC cover)
+    pool_usdc_in: float = 0.0            # USDC the pool received (a USDC insurance's cover), USD
+    lp_deposit_tokens: float = 0.0       # LP deposits into the pool
+    lp_withdrawal_tokens: float = 0.0    # withdrawals paid to LPs (after the fee)
+    withdrawal_fee_tokens: float = 0.0   # withdrawal fees kept in the pool (a transfer among LPs)
     events: list[MarketEvent] = field(default_factory=list)
     # Trades and closes (the step's most numerous events) as columns, from the book's log:
-    # is-close flag, account, signed underlying notional (USD).
+    # is-close flag, account, signed underlying notional (USD); and from this market's own log
+    # of the same orders: series, signed size, leverage use (perp opens; NaN elsewhere).
     trade_close: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     trade_account: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     trade_usd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_series: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trade_size: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    trade_leverage_use: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def pool_flows(self) -> dict[str, float]:
+        """The pool's flows of the step by name (``sim.metrics.FLOW_COLUMNS``)."""
+        return {
+            "pool_spread_tokens": self.pool_spread_tokens, "pool_fee_tokens": self.pool_fee_tokens,
+            "pool_funding_tokens": self.pool_funding_tokens,
+            "pool_perp_funding_tokens": self.pool_perp_funding_tokens,
+            "pool_realized_tokens": self.pool_realized_tokens, "pool_hedge_tokens": self.pool_hedge_tokens,
+            "pool_bad_debt_tokens": self.pool_bad_debt_tokens, "pool_usdc_in": self.pool_usdc_in,
+            "lp_deposit_tokens": self.lp_deposit_tokens, "lp_withdrawal_tokens": self.lp_withdrawal_tokens,
+            "withdrawal_fee_tokens": self.withdrawal_fee_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,6 +152,19 @@ class OptionsMarket:
         self.account_owner: list[AccountOwner] = []
         self._slot_keepers: dict[int, AccountOwner] = {}   # each owner once, told on compaction
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
+        # Per account (design 11, "a trader lost money"): trading PnL in USD at the prices of each
+        # flow (spreads, fees, realized PnL, funding, penalties, deficits filled; not deposits or
+        # withdrawals of collateral, not the token's own move; unrealized PnL is added at the
+        # end by ``sim.metrics``), the last step it traded (-1: never; set by sim.metrics), and
+        # its owner's kind and style.
+        self.account_pnl_usd = np.zeros(64)
+        self.account_last_trade = np.full(64, -1, dtype=np.int64)
+        self.account_kind: list[str] = []
+        self.account_style: list[str] = []
+        # Leverage use of this step's perp opens, by their index in the book's step log.
+        self._leverage_use: dict[int, float] = {}
+        self._perp_flags: list[int] = []             # per series: 1 for the perpetual (from marks_changed)
+        self._step_pool_tokens = 0.0                 # the pool's side of this step's orders (tokens)
         ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = Refusal.ACCEPTED         # why the last open_position returned None
@@ -148,6 +198,7 @@ class OptionsMarket:
     def marks_changed(self) -> None:
         """The series were repriced: rebuild the margin table and the pool's running risk."""
         sb = self.series
+        self._perp_flags = sb.is_perp[: sb.n].tolist()
         self.table = self.liq_kernel.margin_table(
             sb.view("mark"), sb.view("delta"), sb.view("spot"), sb.view("is_perp"), sb.view("stress_margin"),
             self.cfg.margin)
@@ -228,6 +279,12 @@ class OptionsMarket:
         if a == self.account_agent.shape[0]:
             self.account_agent = np.concatenate([self.account_agent, np.full_like(self.account_agent, -1)])
         self.account_agent[a] = owner.unique_id
+        if a == self.account_pnl_usd.shape[0]:
+            self.account_pnl_usd = np.concatenate([self.account_pnl_usd, np.zeros_like(self.account_pnl_usd)])
+            self.account_last_trade = np.concatenate([self.account_last_trade,
+                                                      np.full_like(self.account_last_trade, -1)])
+        self.account_kind.append(owner.kind)
+        self.account_style.append(owner.style)
         return a
 
     def accounts_holding(self) -> np.ndarray:
@@ -279,17 +336,28 @@ class OptionsMarket:
         if self.safe_mode and dn != 0.0 and math.isfinite(dn):
             return self._refuse(Refusal.SAFE_MODE)
         pool_tokens = self.pool_assets_tokens()
+        book = self.book
+        is_perp = 0 <= s < len(self._perp_flags) and self._perp_flags[s]
+        if is_perp:                                    # free initial margin before the order
+            eq, _, ir = book.margin(account)
+            free_before = eq - ir
         try:
-            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
+            p = book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         except BookFull:
             self._compact_or_grow()
-            p = self.book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
+            p = book.open(account, s, dn, margin_buffer, pool_tokens, take_profit_usd, stop_loss_usd)
         if p < 0:
             why = Refusal(-p)
             if why == Refusal.MARGIN or why == Refusal.SIZE:   # the trader's own limit, not the pool's
                 self.last_refusal = why
                 return None
             return self._refuse(why)
+        if is_perp and free_before > 0.0:
+            # Notional over the most design 6 allows now, as a share of the free initial margin
+            # (equity - initial requirement) the order used: exact while equity and requirement
+            # are linear in the size (an account holding only this perp; one stress point binds).
+            eq, _, ir = book.margin(account)
+            self._leverage_use[book.step_trades - 1] = 1.0 - (eq - ir) / free_before
         self._settle_order()
         return p
 
@@ -298,6 +366,7 @@ class OptionsMarket:
         book = self.book
         self.ledger.settle_order(self.token, self.pool_holder, self.insurance_holder,
                                  book.last_pool_tokens, book.last_insurance_tokens)
+        self._step_pool_tokens += book.last_pool_tokens
         if self.insurance_otc is not None and book.last_insurance_tokens != 0.0:
             self._insurance_to_usdc()
 
@@ -328,14 +397,45 @@ class OptionsMarket:
         return self.book.position_pnl_usd(p)
 
     def take_book_stats(self) -> None:
-        """Move the book's step totals and trade log into ``stats`` (once, before metrics)."""
+        """Move the book's step totals and trade log into ``stats`` (once, before metrics), and
+        the orders' PnL into the accounts' accumulators."""
         book, st = self.book, self.stats
         st.volume_usd += book.step_volume_usd
         st.trades += book.step_trades
         st.spread_usd += book.step_spread_usd
         st.fees_usd += book.step_fees_usd
         st.trader_pnl_usd += book.step_trader_pnl_usd
-        st.trade_close, st.trade_account, st.trade_usd = book.take_step_log()
+        # The pool's side of the orders, flow by flow (tokens; fee split as the book splits it).
+        spread_t = book.step_spread_usd / self.price_in
+        fee_t = book.step_fees_usd / self.price_in
+        fee_main_t = fee_t * self.cfg.lp_share
+        st.pool_spread_tokens += spread_t
+        st.pool_fee_tokens += fee_main_t
+        st.pool_realized_tokens += self._step_pool_tokens - spread_t - fee_main_t
+        self._step_pool_tokens = 0.0
+        st.trade_close, st.trade_account, st.trade_usd, st.trade_series, st.trade_size, pnl = book.take_step_log()
+        st.trade_leverage_use = np.full(len(pnl), math.nan)
+        if self._leverage_use:
+            st.trade_leverage_use[list(self._leverage_use)] = list(self._leverage_use.values())
+            self._leverage_use.clear()
+        if len(st.trade_account):
+            np.add.at(self.account_pnl_usd, st.trade_account, pnl)
+            perp = self.series.is_perp[st.trade_series].astype(bool)
+            abs_usd = np.abs(st.trade_usd)
+            st.perp_volume_usd += float(abs_usd[perp].sum())
+            st.option_volume_usd += float(abs_usd[~perp].sum())
+
+    def _collateral_pnl(self, q_before: np.ndarray) -> None:
+        """Add to the accounts' PnL the change of their collateral since ``q_before`` (tokens,
+        overwritten), a payment at ``price_in`` and a receipt at ``price_out`` (the prices of
+        the flow; one price outside safe mode)."""
+        n = q_before.shape[0]
+        dq = np.subtract(self.book.collateral[:n], q_before, out=q_before)
+        if self.price_in == self.price_out:
+            dq *= self.price_in
+            self.account_pnl_usd[:n] += dq
+        else:
+            self.account_pnl_usd[:n] += np.where(dq < 0.0, dq * self.price_in, dq * self.price_out)
 
     def _compact_or_grow(self) -> None:
         """Drop closed positions (renumbering slots) when at most a quarter are open, else
@@ -366,26 +466,37 @@ class OptionsMarket:
             return      # nothing to fund, nothing to liquidate, no deficit to cover
         sb = self.series
         tok, led = self.token, self.ledger
+        q_before = book.collateral[:na].copy()
         to_pool, paid_usd, needs = book.accrue_funding(sb.view("payoff"), dt_years / self.cfg.funding_period_years,
                                                        1e-9, dt_years, self.pool_assets_tokens())
         led.settle_kernel(tok, {self.pool_holder: to_pool})    # the book debited collateral
+        self._collateral_pnl(q_before)
         st = self.stats
         st.funding_usd += paid_usd
         st.perp_funding_usd += book.last_perp_funding_tokens * self.price
         st.perp_funding_rate = book.last_perp_rate
+        st.pool_perp_funding_tokens += book.last_perp_funding_tokens
+        st.pool_funding_tokens += to_pool - book.last_perp_funding_tokens
         if not needs and self.nav_tokens() >= 0.0:
             self.last_margin = None        # nobody to liquidate, no deficit, no ADL: skip the pass
             return
         ins_tok = led.balance(self.insurance_holder, tok)
         ins_usdc = led.balance(self.insurance_holder, USDC) / self.price if tok != USDC else 0.0
         # Safe mode: collateral and losses at the lower price, gains paid at the higher one.
+        q_before = book.collateral[:na].copy()
+        size_before = book.pos_size[:k].copy()
         res = self.liq_kernel.run_liquidations(
             book.collateral[:na], self.price_in, self.cfg.haircut, book.pos_account[:k], book.pos_series[:k],
             book.pos_size[:k], book.pos_entry[:k], sb.view("mark"), sb.view("delta"), sb.view("spot"),
             sb.view("is_perp"), sb.view("stress_margin"), self.token_moves, self.cfg.margin,
             ins_tok + ins_usdc, self.pool_assets_tokens(), price_out=self.price_out,
         )
-        self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step)
+        closed_usd = np.abs(size_before - book.pos_size[:k]) * sb.view("spot")[book.pos_series[:k]]
+        if len(res.adl_account):
+            closed_usd[res.adl_position] = 0.0      # ADL closes are not liquidations
+        self._settle_liquidations(res, ins_tok, keepers, keeper_rng, step,
+                                  np.bincount(book.pos_account[:k], weights=closed_usd, minlength=na))
+        self._collateral_pnl(q_before)
         book.resync()                # the kernel moved sizes in place
         self.last_margin = res
 
@@ -406,19 +517,25 @@ class OptionsMarket:
         net = (pnl_usd - cost_usd) / self.price
         led, tok = self.ledger, self.token
         shortfall = 0.0                                     # tokens owed and not paid
-        if net > 0.0:
-            led.transfer(tok, self.hedge_venue, self.pool_holder, net)
-        elif net < 0.0:
-            paid = led.transfer(tok, self.pool_holder, self.hedge_venue,
-                                min(-net, max(led.balance(self.pool_holder, tok), 0.0)))
-            shortfall = -net - paid
         st = self.stats
+        if net > 0.0:
+            st.pool_hedge_tokens += led.transfer(tok, self.hedge_venue, self.pool_holder, net)
+        elif net < 0.0:
+            can_pay = min(-net, max(led.balance(self.pool_holder, tok), 0.0))
+            # The ledger refuses any debit, even of 0, from a negative balance (a pool left
+            # below 0 by a deficit ADL could not cover): then the whole loss is a shortfall.
+            paid = led.transfer(tok, self.pool_holder, self.hedge_venue, can_pay) if can_pay > 0.0 else 0.0
+            shortfall = -net - paid
+            st.pool_hedge_tokens -= paid
         st.hedge_pnl_usd += pnl_usd + shortfall * self.price
         st.hedge_cost_usd += cost_usd
         st.hedge_shortfall_usd += shortfall * self.price
 
     def _settle_liquidations(self, res: LiquidationResult, ins_tok: float, keepers: list[int],
-                             rng: Callable[[], np.random.Generator], step: int) -> None:
+                             rng: Callable[[], np.random.Generator], step: int,
+                             closed_usd: np.ndarray) -> None:
+        """Settle a liquidation pass through the ledger; ``closed_usd``: per account, the
+        underlying notional (USD at spot) its liquidation closed."""
         tok, led, P = self.token, self.ledger, self.price
         n_liq = len(res.liq_account)
         keeper_total = float(np.sum(res.liq_keeper_tokens)) if n_liq else 0.0
@@ -431,6 +548,13 @@ class OptionsMarket:
         led.settle_kernel(tok, {self.pool_holder: pool_delta, self.insurance_holder: ins_in - from_tok})
         if from_usdc > 0:                                      # ... and is paid in USDC
             led.transfer(USDC, self.insurance_holder, self.pool_holder, from_usdc * P)
+        st = self.stats
+        # The pool's side, by kind: write-offs (and tokens fronted for a USDC cover, repaid in
+        # USDC: pool_usdc_in), the rest minus the traders' realized PnL (liquidations, ADL).
+        bad_debt = -(float(np.sum(res.wf_from_pool)) if len(res.wf_account) else 0.0) - from_usdc
+        st.pool_bad_debt_tokens += bad_debt
+        st.pool_realized_tokens += pool_delta - bad_debt
+        st.pool_usdc_in += from_usdc * P if from_usdc > 0 else 0.0
         if n_liq:
             if keepers:
                 picks = rng().integers(0, len(keepers), size=n_liq)
@@ -440,12 +564,12 @@ class OptionsMarket:
                         led.settle_kernel(tok, {keepers[picks[i]]: kt})
             else:
                 led.settle_kernel(tok, {self.insurance_holder: keeper_total})
-            st = self.stats
             st.liquidations += n_liq
-            st.liquidations_usd += float(np.sum(np.abs(res.liq_realized_tokens))) * P
+            st.liquidations_usd += float(np.sum(closed_usd[res.liq_account]))
             st.trader_pnl_usd += float(np.sum(res.liq_realized_tokens)) * P
             for i in range(n_liq):
-                st.events.append(LiquidationEvent(int(res.liq_account[i]), float(res.liq_penalty_tokens[i])))
+                a = int(res.liq_account[i])
+                st.events.append(LiquidationEvent(a, float(res.liq_penalty_tokens[i]), float(closed_usd[a])))
         if len(res.wf_account):
             self.stats.bad_debt_usd += float(np.sum(res.wf_deficit_tokens)) * P
             self.stats.bad_debt_lp_usd += float(np.sum(res.wf_from_pool)) * P
@@ -467,6 +591,8 @@ class OptionsMarket:
             return 0.0
         shares = self.pool_kernel.shares_for_deposit(tokens, self.total_shares, nav)
         self.ledger.transfer(self.token, wallet, self.pool_holder, tokens)
+        self.stats.lp_deposit_tokens += tokens
+        self.stats.events.append(LpDepositEvent(lp.unique_id, lp.kind, tokens))
         self.total_shares += shares
         self.shares[lp] = self.shares.get(lp, 0.0) + shares
         if lp.unique_id < 0:
@@ -509,6 +635,8 @@ class OptionsMarket:
             burn = shares if take >= gross else shares * take / gross
             out = take * (1.0 - self.cfg.withdrawal_fee)
             self.ledger.transfer(self.token, self.pool_holder, wallet_of(lp), out)
+            self.stats.lp_withdrawal_tokens += out
+            self.stats.withdrawal_fee_tokens += take - out
             self.total_shares -= burn
             self.shares[lp] -= burn
             entry[1] -= burn

@@ -14,6 +14,8 @@ class AccountOwner(Protocol):
     """Holds a margin account in an options market (traders, arbitrageurs)."""
 
     unique_id: int      # Mesa id; -1 for an owner that is not an agent
+    kind: str           # "trader", "arbitrageur", ... (event rows name it)
+    style: str          # a trader's style ("momentum", ...); "" for any other owner
 
     def on_liquidated(self) -> None:
         """One of its accounts was liquidated in this step's pass."""
@@ -26,6 +28,7 @@ class ShareHolder(Protocol):
     """Holds LP shares of a main pool (liquidity providers, the treasury)."""
 
     unique_id: int      # Mesa id; -1 for a holder that is not an agent
+    kind: str           # "liquidity_provider", "trader" (a combination holder), "treasury" ...
     wallet: int         # ledger holder paid on withdrawal
 
     def on_withdrawal_paid(self, tokens: float) -> None:
@@ -36,6 +39,7 @@ class Treasury:
     """The protocol's treasury as a share holder: it seeds a pool that has no initial LP."""
 
     unique_id = -1      # not an agent
+    kind = "treasury"
 
     def __init__(self, wallet: int) -> None:
         self.wallet = wallet    # ledger holder id
