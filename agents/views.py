@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from sim.market.world import TokenState, World
+    from sim.market.world import FairValueView, TokenState, World
     from sim.metrics import History
     from sim.protocol.options_market import OptionsMarket
 
@@ -73,9 +73,10 @@ class PoolView:
     token is in a panic (design 8)."""
 
     def __init__(self, market: OptionsMarket, token: TokenState | None, history: History,
-                 roster: LpRoster, panic_discount: float) -> None:
+                 roster: LpRoster, panic_discount: float, fair: FairValueView | None = None) -> None:
         self.market = market
         self.token = token            # None for a USDC market (no token to depeg)
+        self.fair = fair              # the token's fair value (latent x backing), None for USDC
         self._history = history
         self.roster = roster
         self._panic_discount = panic_discount
@@ -98,11 +99,17 @@ class PoolView:
         return self.market.insurance_tokens() / nav if nav > 0 else 0.0
 
     def in_panic(self) -> bool:
-        """The token is depegged or trades below NAV by more than ``panic_discount``."""
+        """The token is depegged or trades below its fair value by more than ``panic_discount``.
+
+        The fair value (the stock's latent value x backing, which 24/7 equity perps and news
+        show everyone) rather than NAV: off-hours NAV is frozen at the close, so a weekend's
+        news would otherwise look like a depeg and empty the pool in a calm market.
+        """
         tok = self.token
         if tok is None:
             return False
-        return tok.backing < 1.0 or tok.premium < -self._panic_discount
+        fair = self.fair.value if self.fair is not None else tok.nav
+        return tok.backing < 1.0 or tok.amm.price < (1.0 - self._panic_discount) * fair
 
     def leaving_share(self) -> float:
         """Share of this pool's LPs whose withdrawal is pending (herding)."""

@@ -13,6 +13,7 @@ code and seeds loads them instead of recomputing.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -103,6 +104,8 @@ def measure(job: Job, out: str | None) -> dict[str, Any]:
     if job.label.startswith(("pin_", "nopin_")):
         token, event, _ = _pin_event(job.path, job.overrides[:1])
         m.update(_pin_measures(ts, sc, token, sc.event_step(event)))
+    if job.label in ("crash", "black_thursday", "black_thursday_insured"):
+        m["liq_24h"] = liquidations_after_first_jump(ts, sc, hours=24.0)
     if job.label == "premium":
         tokens = {e.token for e in sc.events if e.kind == "premium"}
         post = ts[~ts["burn_in"]]
@@ -169,6 +172,16 @@ def offhours_gaps(ts: pd.DataFrame, sc) -> dict[str, float]:
     return out
 
 
+def liquidations_after_first_jump(ts: pd.DataFrame, sc, hours: float) -> int:
+    """Liquidations in the ``hours`` from the scenario's first crypto jump (the crash itself,
+    not the run's ordinary liquidations)."""
+    steps = [sc.event_step(e) for e in sc.events if e.kind == "crypto_jump"]
+    if not steps:
+        return 0
+    k, window = min(steps), int(round(hours * 60 / sc.clock.step_minutes))
+    return int(ts.loc[(ts["step"] >= k) & (ts["step"] < k + window), "liquidations"].sum())
+
+
 def _pin_measures(ts: pd.DataFrame, sc, token: str, step: int) -> dict[str, Any]:
     window = int(round(PIN_WINDOW_HOURS * 60 / sc.clock.step_minutes))
     after = ts[(ts["step"] >= step) & (ts["step"] < step + window)]
@@ -228,7 +241,7 @@ def judge_lp_return(runs: Mapping[str, list[dict]]) -> Verdict:
 
 def judge_lost_money(runs):
     med, text = _spread([r["traders_lost_money_share"] for r in runs["baseline"]],
-                        lambda x: f"{100 * x:.0f}%")
+                        lambda x: f"{100 * x:.1f}%")
     ok = 0.60 <= med <= 0.85
     return Verdict(text, ok, "" if ok else "median outside 60-85%")
 
@@ -286,10 +299,10 @@ def _every_seed(label: str, runs, test: Callable[[dict], bool]) -> tuple[int, in
 
 
 def judge_crash(runs):
-    hit, n = _every_seed("crash", runs, lambda r: r["liquidations"] > 0)
-    liq = [r["liquidations"] for r in runs["crash"]]
+    hit, n = _every_seed("crash", runs, lambda r: r["liq_24h"] > 0)
+    liq = [r["liq_24h"] for r in runs["crash"]]
     debt = [r["bad_debt_usd"] for r in runs["crash"]]
-    value = (f"liquidations in {hit} of {n} seeds (per seed {min(liq)} to {max(liq)}); "
+    value = (f"liquidations within 24 h in {hit} of {n} seeds ({min(liq)} to {max(liq)}); "
              f"bad debt in {sum(d > 0 for d in debt)} seeds, at most ${max(debt):,.0f}")
     return Verdict(value, hit == n, "" if hit == n else "a seed with no liquidation")
 
@@ -299,7 +312,9 @@ def judge_black_thursday(runs):
     covered = sum(r["bad_debt_usd"] > 0 and r["bad_debt_lp_usd"] <= 0
                   for r in runs["black_thursday_insured"])
     debt = [r["bad_debt_usd"] for r in runs["black_thursday"]]
-    value = (f"bad debt in {hit} of {n} seeds (up to ${max(debt):,.0f}); with 5% insurance "
+    liq = [r["liq_24h"] for r in runs["black_thursday"]]
+    value = (f"bad debt in {hit} of {n} seeds (up to ${max(debt):,.0f}; {min(liq)} to {max(liq)} "
+             f"liquidations within 24 h); with 5% insurance "
              f"covered in {covered} of {len(runs['black_thursday_insured'])}")
     ok = hit >= 0.6 * n and covered > 0
     return Verdict(value, ok, "" if ok else "too few seeds with bad debt, or 5% insurance never covers it")
@@ -318,7 +333,8 @@ def judge_pin(runs):
     hours = "/".join("never" if h is None else f"{h:.0f}h" for h in back)
     value = (f"amm_spot more liquidations in {more} of {len(seeds)}; nav none more in "
              f"{not_more} of {len(seeds)}; AMM within 5% of latent in {reverted} of {len(seeds)} "
-             f"({hours}); pin depth {np.median([spot[s]['gap_at_pin'] for s in seeds]):.0%}")
+             f"({hours}); median AMM gap at the end of the pin's hour "
+             f"{np.median([spot[s]['gap_at_pin'] for s in seeds]):.0%}")
     n = len(seeds)
     ok = more == n and not_more == n and reverted == n
     return Verdict(value, ok, "" if ok else "a seed fails one of the three conditions")
@@ -441,7 +457,8 @@ def write_doc(path: str | Path, table_markdown: str) -> Path:
 def _run_all(jobs: list[Job], out: str | None, workers: int) -> list[dict]:
     if workers <= 1:
         return [measure(j, out) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver: the parent may be multi-threaded (pyarrow), where fork() can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as pool:
         return _map(pool, jobs, out)
 
 

@@ -154,8 +154,9 @@ class FlywheelModel(mesa.Model):
     def _build_lp_inputs(self, name: str) -> LpInputs:
         """What every LP of market ``name`` decides from (handed in, design 2)."""
         p = self.spec.agents.lp
+        fair = self.world.fair_value_view(name) if name in self.world.tokens else None
         pool = PoolView(self.markets[name], self.world.tokens.get(name), self.history, LpRoster(),
-                        p.panic_discount)
+                        p.panic_discount, fair)
         return LpInputs(params=p, pool=pool, outside=self.outside, sales=self.sales)
 
     def _populate(self) -> None:

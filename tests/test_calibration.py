@@ -82,11 +82,11 @@ def test_offhours_row_needs_half_of_the_uninformed_twin():
 
 
 def test_shock_rows_count_seeds():
-    crash = [{"seed": s, "liquidations": n, "bad_debt_usd": 0.0} for s, n in enumerate([3, 1, 0])]
+    crash = [{"seed": s, "liq_24h": n, "bad_debt_usd": 0.0} for s, n in enumerate([3, 1, 0])]
     assert not cal.judge_crash({"crash": crash}).passed
-    crash[2]["liquidations"] = 2
+    crash[2]["liq_24h"] = 2
     assert cal.judge_crash({"crash": crash}).passed
-    bt = [{"bad_debt_usd": d, "bad_debt_lp_usd": d} for d in (1.0, 2.0, 0.0, 5.0, 0.0)]
+    bt = [{"bad_debt_usd": d, "bad_debt_lp_usd": d, "liq_24h": 1} for d in (1.0, 2.0, 0.0, 5.0, 0.0)]
     insured = [{"bad_debt_usd": 1.0, "bad_debt_lp_usd": 0.0}]
     assert cal.judge_black_thursday({"black_thursday": bt, "black_thursday_insured": insured}).passed
     bt[0]["bad_debt_usd"] = 0.0                                   # 2 of 5
@@ -162,3 +162,32 @@ def test_plan_runs_each_shock_with_its_twins():
     assert "events=[]" in nopin.overrides and "markets.TSLA.M.oracle=nav" in nopin.overrides
     for j in jobs:                        # every override names a real field
         load_scenario(j.path, j.overrides)
+
+
+def test_short_calibration_prints_and_writes_every_row_and_exits_by_its_verdict(tmp_path, capsys):
+    """The short version of `make calibrate`: one seed per row, a 20-day baseline."""
+    from sim.cli import main
+
+    doc = tmp_path / "calibration.md"
+    code = main(["calibrate", BASELINE, "--seeds", "1", "--shock-seeds", "1", "--days", "20",
+                 "--out", str(tmp_path / "runs"), "--doc", str(doc), "--workers", "2"])
+    printed = capsys.readouterr().out
+    text = doc.read_text()
+    table = printed.split("written:")[0]
+    assert text.startswith(table) and cal.HAND_NOTES in text      # the doc is what was printed
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "moment" not in line]
+    assert len(rows) == len(cal.ROWS)
+    results = [line.rsplit("|", 2)[-2].strip() for line in rows]
+    assert set(results) <= {"pass", "**miss**"}
+    assert code == (0 if all(r == "pass" for r in results) else 1)
+    assert "--days 20" in text          # a shortened table says so
+
+
+def test_calibrate_rejects_bad_flags_in_one_line(capsys):
+    from sim.cli import main
+
+    assert main(["calibrate", "--seeds", "0"]) == 2
+    assert main(["calibrate", "--days", "-1"]) == 2
+    assert main(["calibrate", "no_such.yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)

@@ -100,11 +100,11 @@ def test_defaults_match_the_design():
     counts = (a.liquidity_providers, a.traders, a.market_makers, a.arbitrageurs)
     assert counts == (100, 800, 5, 3)
     assert (a.lp.wealth_pareto_alpha, a.lp.wealth_min_usd, a.lp.herding) == (1.5, 20000, 2.0)
-    assert (a.lp.panic_prob, a.lp.apy_window_days, a.lp.exit_sell_fraction) == (0.2, 14, 0.5)
+    assert (a.lp.panic_prob, a.lp.apy_window_days, a.lp.exit_sell_fraction) == (0.2, 30, 0.5)
     assert a.trader.styles == {
-        "momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.25,
+        "momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.35,
     }  # fmt: skip
-    assert (a.trader.leverage_fraction_median, a.trader.exit_sell_fraction) == (0.3, 1.0)
+    assert (a.trader.leverage_fraction_median, a.trader.exit_sell_fraction) == (0.45, 1.0)
     assert (a.trader.wealth_max_usd, a.lp.wealth_max_usd) == (1e5, 4e5)
     assert (a.holders.combination_share, a.holders.combination_lp_fraction) == (0.1, 0.5)
     assert (a.market_maker.capital_usd, a.market_maker.fee_window_days) == (2e6, 7)

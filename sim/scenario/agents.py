@@ -47,7 +47,11 @@ class LPBehaviour(FrozenModel):
         2.0, ge=0, description="How much the share of LPs already leaving raises the panic chance."
     )
     deposit_fraction: Fraction = Field(0.5, description="Fraction of tokens deposited at a time.")
-    apy_window_days: float = Field(14.0, gt=0, description="Trailing window of the pool APY.")
+    apy_window_days: float = Field(
+        30.0, gt=0,
+        description="Trailing window of the pool APY (days). A month, as vaults report it; over "
+        "14 days an option pool's return swings by tens of percent a year and LPs left on noise.",
+    )
     exit_sell_fraction: Fraction = Field(
         0.5, description="Fraction of tokens an LP sells on the AMM when leaving after a drawdown."
     )
@@ -78,17 +82,17 @@ class TraderBehaviour(FrozenModel):
     )
     act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per flat trader per day.")
     styles: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        {"momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.25},
+        {"momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.35},
         description="Relative weights of momentum, mean_reversion, volatility and noise traders; "
-        "noise traders (the only price-blind ones) are a minority (design 8), one in four: with "
-        "fewer, under 60% of traders lose money, below ESMA's 74-89% of retail CFD accounts "
-        "(design 18's 60-85%).",
+        "noise traders (the only price-blind ones) are a minority (design 8), about one in "
+        "three: with fewer, under 60% of traders lose money, below ESMA's 74-89% of retail CFD "
+        "accounts (design 18's 60-85%).",
     )
     leverage_fraction_median: float = Field(
-        0.3, gt=0, le=1,
+        0.45, gt=0, le=1,
         description="Median leverage preference, as a fraction of the largest size the margin "
         "rules (design 6) allow the account at that moment (with leverage_fraction_sd, about "
-        "8% of traders prefer 0.9 or more: design 18's p95 of at least 0.9).",
+        "19% of traders prefer 0.9 or more: design 18's p95 of at least 0.9).",
     )
     leverage_fraction_sd: float = Field(
         0.8, ge=0,
@@ -104,7 +108,7 @@ class TraderBehaviour(FrozenModel):
     take_profit: float = Field(0.5, gt=0, description="Close at this gain, fraction of margin.")
     stop_loss: float = Field(0.5, gt=0, description="Close at this loss, fraction of margin.")
     holding_days_mean: float = Field(
-        10.0, gt=0,
+        20.0, gt=0,
         description="Mean holding time in days (exponential across traders); with "
         "min_return_on_margin it sets turnover: design 18's 20-200x pool NAV a year, anchored "
         "on GMX GLP's 50-150x.",
@@ -247,7 +251,8 @@ class ArbBehaviour(FrozenModel):
     )
     keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")
     option_notional_fraction: Fraction = Field(
-        0.05, description="Underlying notional of one option arbitrage, as a fraction of capital."
+        0.02, description="Underlying notional of one option arbitrage, as a fraction of capital "
+        "(at 5% the arbitrageurs alone turned the pools over about 70x a year)."
     )
     option_holding_days: float = Field(
         1.0, gt=0, description="Longest it holds an option arbitrage before closing it."

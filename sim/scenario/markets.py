@@ -102,13 +102,14 @@ class MarketSpec(FrozenModel):
         0.0005, ge=0, description="Spread of the perpetual future (fraction of notional)."
     )
     perp_funding_coeff: float = Field(
-        1.0,
+        7.0,
         ge=0,
         description=(
             "Perpetual-future funding rate per year per unit of skew, skew = (long - short perp "
             "notional) / pool NAV (design 5; longs pay when > 0). Anchor: calm markets pay about "
-            "10% a year, the common exchange baseline of 0.01% per 8 hours (10.95% a year): 1.0 "
-            "charges that at a skew of about 0.11."
+            "10% a year, the common exchange baseline of 0.01% per 8 hours (10.95% a year); the "
+            "calm baseline's traders, who now trade both sides, leave a mean |skew| of about "
+            "1.5% of NAV, so 7 charges about 11% (docs/calibration.md)."
         ),
     )
     perp_funding_cap: float = Field(
