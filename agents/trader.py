@@ -100,9 +100,11 @@ class DirectionalTrader(FlywheelAgent):
         token_usd = p.token_share_of_wealth * wealth_usd
         inputs.outside.fund(self.wallet, self.market_name, token_usd, wealth_usd - token_usd)
         if self.combination:         # the LP part of a combination holder (design 8)
-            m.lp_deposit(self, self.wallet,
-                         self.balance(self.market_name) * inputs.holders.combination_lp_fraction)
-            token_usd *= 1.0 - inputs.holders.combination_lp_fraction
+            # A share of its token wealth (USD at the price it was funded at), so the USDC twin,
+            # whose wallet holds all its wealth in the margin asset, deposits the same value.
+            lp_usd = token_usd * inputs.holders.combination_lp_fraction
+            m.lp_deposit(self, self.wallet, lp_usd / inputs.outside.token_price(self.market_name))
+            token_usd -= lp_usd
         self.target_margin_usd = token_usd          # margin it wants posted (USD)
         self.account = m.open_account(self)
         self._activity = inputs.activity

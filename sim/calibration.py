@@ -121,12 +121,13 @@ def _baseline_measures(ts: pd.DataFrame, ev: pd.DataFrame, s: Mapping[str, Any],
         volume = v["option_volume_usd"] + v["perp_volume_usd"]
         nav = v["pool_nav_mean_usd"]
         per_market[name] = {
-            "lp_return_year": float(v["lp_return_mw_token_annual"]),
+            "lp_return_year": _number(v["lp_return_mw_token_annual"]),
             "drained": bool(v["drained_ever"]),
             "turnover_year": float(volume / nav * 365.0 / days) if nav > 0 else float("inf"),
             "perp_funding_abs": float(v["perp_funding_rate_abs_mean"]),
         }
-    perp_opens = ev[(ev["kind"] == "trade") & (ev["product"] == "perp")]
+    perp_opens = ev[(ev["kind"] == "trade") & (ev["product"] == "perp")
+                    & (ev["step"] >= sc.burn_in_steps)]
     leverage = perp_opens["leverage_use"].to_numpy(dtype=float)
     inside, counted = premium_band_counts(ts, sc)
     return {
@@ -137,6 +138,11 @@ def _baseline_measures(ts: pd.DataFrame, ev: pd.DataFrame, s: Mapping[str, Any],
         "perp_leverage_use": leverage[np.isfinite(leverage)].tolist(),
         "band_inside": inside, "band_counted": counted,
     }
+
+
+def _number(value: float | None) -> float:
+    """A summary figure, NaN where it is None (e.g. a return with nothing invested)."""
+    return float("nan") if value is None else float(value)
 
 
 def premium_band_counts(ts: pd.DataFrame, sc) -> tuple[int, int]:
@@ -189,7 +195,7 @@ def _pin_measures(ts: pd.DataFrame, sc, token: str, step: int) -> dict[str, Any]
     steps = ts["step"].to_numpy()
     within = np.flatnonzero((steps > step) & (steps <= step + window) & (gap <= 0.05))
     hours = float((steps[within[0]] - step) * sc.clock.step_minutes / 60) if within.size else None
-    return {"liq_6h": int(after["liquidations"].sum()),
+    return {"liq_6h": int(after[f"liquidations[{token}]"].sum()),   # the pinned market's
             "gap_at_pin": float(gap[steps == step][0]) if (steps == step).any() else float("nan"),
             "hours_to_5pct": hours}
 
@@ -230,7 +236,9 @@ def _market_values(runs: Sequence[dict], key: str) -> list[float]:
 
 def judge_lp_return(runs: Mapping[str, list[dict]]) -> Verdict:
     base = runs["baseline"]
-    vals = _market_values(base, "lp_return_year")
+    vals = [v for v in _market_values(base, "lp_return_year") if np.isfinite(v)]
+    if not vals:
+        return Verdict("no LP money invested after the burn-in", False, "nothing to measure")
     med, text = _spread(vals, _pct)
     lo, hi = np.percentile(vals, 10), np.percentile(vals, 90)
     drained = sum(mk["drained"] for r in base for mk in r["markets"].values())

@@ -168,7 +168,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             raise UserInputError(f"{flag}: must be >= 1, got {value}")
     if args.days is not None and not args.days > 0:
         raise UserInputError(f"--days: must be > 0, got {args.days}")
-    load_scenario(args.scenario)              # a bad file fails here, in one line
+    base = load_scenario(args.scenario)       # a bad file fails here, in one line
+    if args.days is not None and args.days * 1440 < (base.burn_in_steps + 24) * base.clock.step_minutes:
+        raise UserInputError(f"--days: {args.days:g} leaves less than 24 steps after the "
+                             f"{base.clock.burn_in_days:g}-day burn-in")
     table = calibrate(args.scenario, args.seeds, args.shock_seeds, out=args.out,
                       workers=args.workers, days=args.days)
     command = f"flywheel calibrate {args.scenario} --seeds {args.seeds} --shock-seeds {args.shock_seeds}"

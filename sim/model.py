@@ -381,6 +381,7 @@ class FlywheelModel(mesa.Model):
             if m.queue:
                 for holder, tokens in m.process_withdrawals(t, lambda holder: holder.wallet):
                     self.record_event("withdrawal", market=m.token, agent=holder.unique_id,
+                                      agent_kind=holder.kind,
                                       amount_tokens=tokens, amount_usd=tokens * m.price)
                     holder.on_withdrawal_paid(tokens)
 

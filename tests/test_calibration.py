@@ -189,5 +189,6 @@ def test_calibrate_rejects_bad_flags_in_one_line(capsys):
     assert main(["calibrate", "--seeds", "0"]) == 2
     assert main(["calibrate", "--days", "-1"]) == 2
     assert main(["calibrate", "no_such.yaml"]) == 2
+    assert main(["calibrate", "--days", "7.01"]) == 2       # no day left after the burn-in
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err)

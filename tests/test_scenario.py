@@ -359,6 +359,7 @@ BAD_INPUTS = {
     "bad name": ("name: a/b\n", "name: "),
     "missing name": ("seed: 1\n", "name: required"),
     "unknown style": ("name: x\nagents: {trader: {styles: {yolo: 1}}}\n", "agents.trader.styles"),
+    "wealth range": ("name: x\nagents: {trader: {wealth_max_usd: 100}}\n", "agents.trader.wealth_max_usd"),
     "not a mapping": ("- name: x\n", "a scenario is a mapping"),
     "missing price file": ("name: x\nprice_file: {path: nope.csv}\n", "price_file.path: "),
 }

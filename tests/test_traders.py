@@ -257,3 +257,23 @@ def test_lps_do_not_leave_for_yield_before_a_full_apy_window():
     m.run_for(DAY)                                      # past the one-day window
     lp.act(m.step_count)
     assert lp.leaving and lp.exit_reason == "yield"
+
+
+def test_combination_holders_deposit_the_same_usd_in_the_usdc_twin():
+    """Design 1: the twin's LPs deposit USDC worth what their tokens were worth; a combination
+    holder's LP part is a share of its token wealth, not of a wallet that holds all its wealth
+    in the margin asset."""
+    def deposited(path):
+        m = FlywheelModel(path, rng=1, overrides={"agents.holders.combination_share": 1.0,
+                                                  "clock.days": 9})
+        m.step()                             # the deposits are logged with the first step
+        ev = m.events_frame()
+        deps = ev[(ev["kind"] == "lp_deposit") & (ev["agent_kind"] == "trader")]
+        targets = sum(a.target_margin_usd for a in m.agents_by_type[DirectionalTrader])
+        return deps["amount_usd"].sum(), targets
+
+    (tok_dep, tok_margin), (usd_dep, usd_margin) = (deposited("scenarios/baseline.yaml"),
+                                                    deposited("scenarios/usdc_control.yaml"))
+    frac = 0.5     # the default combination_lp_fraction: LP part = margin part
+    assert tok_dep == pytest.approx(tok_margin * frac / (1 - frac), rel=1e-9)
+    assert usd_dep == pytest.approx(usd_margin * frac / (1 - frac), rel=1e-9)

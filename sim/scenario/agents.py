@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from sim.scenario._base import FrozenModel
+from sim.scenario._base import FrozenModel, check_issues
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 TRADER_STYLES = ("momentum", "mean_reversion", "volatility", "noise")
 
 
-class LPBehaviour(FrozenModel):
+class _TruncatedWealth(FrozenModel):
+    """A wealth law truncated at ``wealth_max_usd``, above ``wealth_min_usd``."""
+
+    @model_validator(mode="after")
+    def _max_above_min(self):
+        check_issues([("wealth_max_usd", f"{self.wealth_max_usd:g} must be above wealth_min_usd "
+                       f"({self.wealth_min_usd:g})")]
+                     if self.wealth_max_usd <= self.wealth_min_usd else [])
+        return self
+
+
+class LPBehaviour(_TruncatedWealth):
     """How liquidity providers decide to deposit, withdraw and panic."""
 
     wealth_pareto_alpha: float = Field(1.5, gt=1, description="Pareto tail index of LP wealth.")
@@ -66,7 +77,7 @@ class LPBehaviour(FrozenModel):
     )
 
 
-class TraderBehaviour(FrozenModel):
+class TraderBehaviour(_TruncatedWealth):
     """How directional traders choose, size and close positions, and when they leave.
 
     Every style but noise trades only when its expected edge over its holding time beats the
