@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(VENV)/bin/flywheel bench --quick
 
 # The calibration table of design 18 over 10 baseline seeds and 5 seeds per shock row
-# (about 80 runs; ~10 min on 2 cores); writes docs/calibration.md.
+# (60 runs; about 3 min on 2 cores); writes docs/calibration.md.
 calibrate: $(STAMP)
 	$(VENV)/bin/flywheel calibrate
 

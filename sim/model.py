@@ -271,18 +271,10 @@ class FlywheelModel(mesa.Model):
         self.departures_step += 1
         self.record_event("departure", agent=agent.unique_id, detail=agent.kind, agent_kind=agent.kind)
 
-    def realized_sigma(self, asset: str) -> float:
-        """Trailing EWMA realized vol of ``asset`` (annual)."""
-        return self.world.sigma(asset)
-
     def pool_sigma(self, market: str, underlying: int) -> float:
         """Vol the pool prices with: trailing EWMA realized vol x (1 + vol_premium)."""
         u = self.markets[market].series.underlyings[underlying]
         return self.world.sigma(u) * (1.0 + self.spec.markets[market].vol_premium)
-
-    def amm_fee_apr(self, token: str, window_days: float) -> float:
-        """Fees of ``token``'s AMM over the last ``window_days``, annualized, over its TVL."""
-        return self.history.amm_fee_apr(token, window_days)
 
     def record_event(self, kind: str, market: str = "", account: int = -1, agent: int = -1,
                      amount_tokens: float = 0.0, amount_usd: float = 0.0, detail: str = "",

@@ -107,7 +107,7 @@ def test_market_maker_adds_liquidity_when_fees_beat_its_charge():
             "agents.market_maker.offhours_informed": False}   # only its liquidity decision here
     m = model_after(2 * DAY, **free)
     mm = next(a for a in m.agents_by_type[MarketMaker] if a.token == "TSLA.M")
-    assert m.amm_fee_apr("TSLA.M", 1.0) > 0
+    assert m.history.amm_fee_apr("TSLA.M", 1.0) > 0
     shares, usdc = mm.amm.shares_of(mm.wallet), mm.balance("USDC")
     mm.act(m.step_count)
     assert mm.amm.shares_of(mm.wallet) > shares
