@@ -271,13 +271,17 @@ class DirectionalTrader(FlywheelAgent):
         S = float(sb.spot[candidates[0][0]])
         units = cv_usd / S
         fee = quotes.notional_fee * S
+        # The perp's skew funding over its holding time, USD per unit (a long pays when > 0).
+        perp_carry = quotes.perp_funding_rate() * S * self.holding_steps * self.step_years
         for s, side in candidates:
             perp = bool(sb.is_perp[s])
             # The edge before the spread bounds the edge after it: skip the quote when even
             # that does not beat the best so far (most decisions end here: no signal).
             delta = abs(float(sb.delta[s]))
             bound = delta * abs(move) * S - 2.0 * fee
-            if not perp:
+            if perp:
+                bound -= side * perp_carry
+            else:
                 bound += side * periods * quotes.vega(s) * (forecast - float(sb.sigma[s]))
             mg = quotes.margin
             ratio = mg.short_initial if (side < 0 or perp) else mg.long_initial
@@ -288,9 +292,12 @@ class DirectionalTrader(FlywheelAgent):
                 continue
             # Expected PnL per unit: the forecast move times its delta on the side of the view,
             # the vol carry (funding paid at the pool's vol against the gamma its forecast
-            # expects; a short earns it), and the costs of opening and closing.
+            # expects; a short earns it) or, for the perp, the skew funding it pays or earns,
+            # and the costs of opening and closing.
             edge = abs(q.delta) * abs(move) * q.spot
-            if not perp:
+            if perp:
+                edge -= side * perp_carry
+            else:
                 edge += side * periods * q.vega * (forecast - q.sigma)
             edge -= 2.0 * (q.fee + q.spread_usd)
             score = edge / quotes.initial_margin_per_unit(q, side < 0, perp)

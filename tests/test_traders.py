@@ -110,6 +110,21 @@ def test_directional_trader_buys_the_call_or_perp_on_its_bullish_view_when_optio
     assert side == 1.0 and t.quotes.series.is_call[s]        # long call or the long perpetual
 
 
+def test_directional_trader_weighs_the_perp_funding_it_would_pay_or_earn():
+    """Issue 8 item 1: the perp's skew funding over the holding time is part of its cost."""
+    m = model_after(**vol(0.0), **{"agents.trader.min_return_on_margin": 0.0})
+    t = a_trader(m, "momentum")
+    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: 0.05),
+                              "realized_sigma": t.prices.realized_sigma})()
+    sb = t.quotes.series
+    t.quotes.perp_funding_rate = lambda: -50.0       # shorts pay longs 5,000% a year: go long
+    s, side = t._choose_series(CV_USD)
+    assert sb.is_perp[s] and side == 1.0
+    t.quotes.perp_funding_rate = lambda: 50.0        # longs pay: the long perp is never best
+    choice = t._choose_series(CV_USD)
+    assert choice is None or not sb.is_perp[choice[0]]
+
+
 def test_mean_reversion_trader_bets_against_the_trailing_move():
     m = model_after(**vol(-0.4), **{"agents.trader.min_return_on_margin": 0.0})
     t = a_trader(m, "mean_reversion")

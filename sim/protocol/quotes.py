@@ -125,6 +125,11 @@ class MarketQuotes:
                      spot=S, sigma=float(sb.sigma[s]), vega=self.vega(s),
                      delta=float(sb.delta[s]), fee=self.notional_fee * S, allowed=allowed)
 
+    def perp_funding_rate(self) -> float:
+        """The perp funding rate the market charged in the last step, per year (design 5:
+        longs pay it when > 0, shorts when < 0); a trader expects it to last."""
+        return float(self.market.book.last_perp_rate)
+
     def initial_margin_per_unit(self, q: Quote, short: bool, perp: bool) -> float:
         """Rule (a) of design 6 per unit of size, USD: S (ratio x |delta| + floor)."""
         mg = self.margin
