@@ -107,7 +107,7 @@ class LiquidityProvider(FlywheelAgent):
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
         if self.exit_reason in ("panic", "drawdown") and self.market_name != USDC:
             self.sales.queue(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction,
-                             self.params.exit_sale_max_reserve_share)
+                             self.params.exit_sale_max_reserve_share, self.kind)
         if self.market.shares.get(self, 0.0) <= 0:
             self._finish_exit()
 

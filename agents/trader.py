@@ -147,7 +147,7 @@ class DirectionalTrader(FlywheelAgent):
         """A combination holder's LP part came back after it left: sell it like its margin."""
         if self.has_left and self.market_name != USDC:
             self.sales.queue(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction,
-                             self.params.exit_sale_max_reserve_share)
+                             self.params.exit_sale_max_reserve_share, self.kind)
 
     def next_ring(self, step: int) -> float:
         """Holding: at the end of the holding time (take-profit and stop-loss are orders that
@@ -382,7 +382,8 @@ class DirectionalTrader(FlywheelAgent):
             m.request_withdrawal(self, step)       # paid after the cooldown: on_withdrawal_paid
         if self.market_name != USDC:
             tokens = self.balance(self.market_name) * p.exit_sell_fraction
-            self.sales.queue(self.wallet, self.market_name, tokens, p.exit_sale_max_reserve_share)
+            self.sales.queue(self.wallet, self.market_name, tokens, p.exit_sale_max_reserve_share,
+                             self.kind)
         self.leave()
 
 

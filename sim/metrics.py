@@ -388,6 +388,8 @@ class RunSummary(TypedDict):
     share_price_return_usd: float | None
     lp_return_markets_averaged: list[str]
     markets_drained: list[str]      # drained at some point after the burn-in
+    largest_sale_reserve_share: dict[str, float]  # seller kind -> largest single AMM sale of
+                                    # phase 8 over the run, as a share of the AMM's USD reserve
     lp_max_drawdown: float          # worst over the markets
     insurance_depleted: bool        # in any market
     adl_usd: float                  # over the markets
@@ -542,6 +544,7 @@ def summary(model: FlywheelModel) -> RunSummary:
         out[key] = _mean_or_none([markets[n][key] for n in healthy])
     out["lp_return_markets_averaged"] = healthy
     out["markets_drained"] = [name for name, v in markets.items() if v["drained_ever"]]
+    out["largest_sale_reserve_share"] = dict(sorted(model.sales.largest_reserve_share.items()))
     out["lp_max_drawdown"] = float(max(v["lp_max_drawdown"] for v in markets.values()))
     out["insurance_depleted"] = any(v["insurance_depleted"] for v in markets.values())
     out["adl_usd"] = float(sum(v["adl_usd"] for v in markets.values()))

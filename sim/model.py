@@ -262,9 +262,9 @@ class FlywheelModel(mesa.Model):
         p = tok.amm.price
         return p if p == p and p > 0 else tok.nav
 
-    def queue_sale(self, wallet: int, token: str, tokens: float) -> None:
+    def queue_sale(self, wallet: int, token: str, tokens: float, seller: str = "other") -> None:
         """Tokens to sell on the AMM in phase 8 (keepers' rewards, exiting users)."""
-        self.sales.queue(wallet, token, tokens)
+        self.sales.queue(wallet, token, tokens, seller=seller)
 
     def on_departure(self, agent: FlywheelAgent) -> None:
         """Count a user who leaves (it returns to the potential pool of arrivals)."""
@@ -393,7 +393,7 @@ class FlywheelModel(mesa.Model):
     def _sell(self, t: int) -> None:
         for arb in self.agents_by_type.get(Arbitrageur, []):
             for token in self.world.tokens:
-                self.queue_sale(arb.wallet, token, arb.rewards_to_sell(token))
+                self.queue_sale(arb.wallet, token, arb.rewards_to_sell(token), arb.kind)
         self.sales.execute()
 
     def _arrivals(self, t: int) -> None:

@@ -51,22 +51,25 @@ class SaleQueue:
     def __init__(self, world: World, ledger: Ledger) -> None:
         self.world = world
         self.ledger = ledger
-        self._sales: list[tuple[int, str, float, float]] = []   # wallet, token, tokens, cap
+        self._sales: list[tuple[int, str, float, float, str]] = []  # wallet, token, tokens, cap, seller
+        # Largest single sale (one execution) per seller kind, as a share of the AMM's USD
+        # reserve before it (issue 8: a retail sale stays under 10% of the reserve).
+        self.largest_reserve_share: dict[str, float] = {}
 
     def queue(self, wallet: int, token: str, tokens: float,
-              max_reserve_share: float = math.inf) -> None:
+              max_reserve_share: float = math.inf, seller: str = "other") -> None:
         """Sell ``tokens`` of ``token`` from ``wallet``, at most ``max_reserve_share`` of the
-        AMM's USD reserve per step."""
+        AMM's USD reserve per step; ``seller`` names the seller's kind for the statistics."""
         if tokens > 0 and token != USDC:
-            self._sales.append((wallet, token, tokens, max_reserve_share))
+            self._sales.append((wallet, token, tokens, max_reserve_share, seller))
 
     def __len__(self) -> int:
         return len(self._sales)
 
     def execute(self) -> None:
         """Sell what is queued, in order; a capped sale's remainder waits for the next step."""
-        left: list[tuple[int, str, float, float]] = []
-        for wallet, token, tokens, cap in self._sales:
+        left: list[tuple[int, str, float, float, str]] = []
+        for wallet, token, tokens, cap, seller in self._sales:
             amount = min(tokens, self.ledger.balance(wallet, token))
             if amount <= 0:
                 continue
@@ -74,7 +77,11 @@ class SaleQueue:
             if math.isfinite(cap) and amm.has_liquidity:
                 limit = cap * amm.reserve_token     # USD value = cap x the USD reserve
                 if amount > limit:
-                    left.append((wallet, token, amount - limit, cap))
+                    left.append((wallet, token, amount - limit, cap, seller))
                     amount = limit
+            if amm.has_liquidity:
+                share = amount / amm.reserve_token        # USD sold / USD reserve, at the AMM price
+                if share > self.largest_reserve_share.get(seller, 0.0):
+                    self.largest_reserve_share[seller] = share
             amm.sell_tokens(wallet, amount)
         self._sales = left

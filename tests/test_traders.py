@@ -292,3 +292,13 @@ def test_combination_holders_deposit_the_same_usd_in_the_usdc_twin():
     frac = 0.5     # the default combination_lp_fraction: LP part = margin part
     assert tok_dep == pytest.approx(tok_margin * frac / (1 - frac), rel=1e-9)
     assert usd_dep == pytest.approx(usd_margin * frac / (1 - frac), rel=1e-9)
+
+
+def test_no_single_trader_sale_reaches_10_percent_of_the_amm_reserve():
+    """Issue 8: truncated wealth and sliced exit sales keep a retail sale under 10% of the
+    AMM's USD reserve; the summary reports the largest sale by seller kind."""
+    m = FlywheelModel("scenarios/baseline.yaml", rng=3, overrides={"clock.days": 30})
+    m.run_model()
+    share = m.summary()["largest_sale_reserve_share"]
+    assert 0.0 < share["trader"] <= m.spec.agents.trader.exit_sale_max_reserve_share + 1e-12
+    assert share["trader"] < 0.10
