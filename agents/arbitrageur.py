@@ -15,7 +15,9 @@ from sim.rng import ScalarDraws
 if TYPE_CHECKING:
     from sim.market.world import FairValueView, TokenState
     from sim.model import FlywheelModel
+    from sim.outside import OutsideWorld
     from sim.protocol.options_market import OptionsMarket
+    from sim.scenario.agents import ArbBehaviour
 
 
 class Arbitrageur(FlywheelAgent):
@@ -26,36 +28,38 @@ class Arbitrageur(FlywheelAgent):
     trades each AMM toward its noisy view of the latent value while NYSE is closed
     (``agents.offhours``). Design section 8.
 
-    Collaborators are handed in: the tokens (AMM, issuer, NAV), their latent-value views, the
+    Collaborators are handed in: its behaviour (``params``), the outside world that funds it,
+    the tokens (AMM, issuer, NAV), their latent-value views, the
     options markets (quotes, book), ``pool_sigma(market, underlying index)`` (the vol the pool
     prices with), ``external_sigma`` per underlying, and one off-hours noise stream per token.
     """
 
     kind = "arbitrageur"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator,
-                 tokens: Mapping[str, TokenState], fair: Mapping[str, FairValueView],
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, params: ArbBehaviour,
+                 outside: OutsideWorld, tokens: Mapping[str, TokenState],
+                 fair: Mapping[str, FairValueView],
                  markets: Mapping[str, OptionsMarket], pool_sigma: Callable[[str, int], float],
                  external_sigma: Mapping[str, float],
                  offhours_rngs: Mapping[str, np.random.Generator]) -> None:
-        p = model.spec.agents.arbitrageur
+        p = params
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
         self.tokens = tokens
         self.markets = markets
         self.pool_sigma = pool_sigma
         self.external_sigma = external_sigma
-        model.fund_wallet(self.wallet, USDC, 0.0, p.capital_usd)
+        outside.fund(self.wallet, USDC, 0.0, p.capital_usd)
         per_token_usd = p.capital_usd / max(len(tokens), 1)
         for name, tok in tokens.items():
-            model.fund_wallet(self.wallet, name, per_token_usd, 0.0, price=tok.nav)
+            outside.fund(self.wallet, name, per_token_usd, 0.0, price=tok.nav)
         self.accounts: dict[str, int] = {}            # market -> its margin account there
         self.option_position: dict[str, tuple[int, int]] = {}  # market -> (slot, opened step)
         self.inventory = {name: self.balance(name) for name in tokens}
         self.is_keeper = p.keeper
         self.informed: dict[str, InformedFlow] = {} if not p.offhours_informed else {
             name: InformedFlow(
-                tok.amm, fair[name], model.ledger, self.wallet, ScalarDraws(offhours_rngs[name]),
+                tok.amm, fair[name], outside.ledger, self.wallet, ScalarDraws(offhours_rngs[name]),
                 p.offhours_noise, p.offhours_min_edge, p.offhours_trade_fraction * p.capital_usd,
                 p.offhours_max_inventory_fraction * p.capital_usd,
             ) for name, tok in tokens.items()

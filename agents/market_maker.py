@@ -15,6 +15,8 @@ from sim.rng import ScalarDraws
 if TYPE_CHECKING:
     from sim.market.world import FairValueView, TokenState
     from sim.model import FlywheelModel
+    from sim.outside import OutsideWorld
+    from sim.scenario.agents import MMBehaviour
 
 
 class MarketMaker(FlywheelAgent):
@@ -23,17 +25,18 @@ class MarketMaker(FlywheelAgent):
     make it leave: it stops adding. With ``offhours_informed`` it also trades its AMM toward its
     noisy view of the latent value while NYSE is closed (``agents.offhours``).
 
-    Collaborators are handed in: its token (AMM, NAV, oracle), the token's latent-value view,
+    Collaborators are handed in: its behaviour (``params``), the outside world that funds it,
+    its token (AMM, NAV, oracle), the token's latent-value view,
     the AMM's trailing fee APR (``fee_apr(window_days)``), the underlying's realized vol
     (``sigma()``) and the noise stream of its off-hours view."""
 
     kind = "market_maker"
 
-    def __init__(self, model: FlywheelModel, rng: np.random.Generator, token: TokenState,
-                 fair: FairValueView, fee_apr: Callable[[float], float],
-                 sigma: Callable[[], float], offhours_rng: np.random.Generator,
-                 initial_reserve_usd: float) -> None:
-        p = model.spec.agents.market_maker
+    def __init__(self, model: FlywheelModel, rng: np.random.Generator, params: MMBehaviour,
+                 outside: OutsideWorld, token: TokenState, fair: FairValueView,
+                 fee_apr: Callable[[float], float], sigma: Callable[[], float],
+                 offhours_rng: np.random.Generator, initial_reserve_usd: float) -> None:
+        p = params
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
         self.tok = tok = token
@@ -48,11 +51,11 @@ class MarketMaker(FlywheelAgent):
         # Seed the AMM with ``initial_reserve_usd`` of USDC and as much in tokens at NAV; keep
         # capital_usd idle, half tokens and half USDC.
         side_usd = initial_reserve_usd + p.capital_usd / 2
-        model.fund_wallet(self.wallet, self.token, side_usd, side_usd, price=price)
+        outside.fund(self.wallet, self.token, side_usd, side_usd, price=price)
         if initial_reserve_usd > 0:
             self.amm.add_liquidity(self.wallet, initial_reserve_usd / price, initial_reserve_usd)
         self.informed = InformedFlow(
-            self.amm, fair, model.ledger, self.wallet, ScalarDraws(offhours_rng), p.offhours_noise,
+            self.amm, fair, outside.ledger, self.wallet, ScalarDraws(offhours_rng), p.offhours_noise,
             p.offhours_min_edge, p.offhours_trade_fraction * p.capital_usd,
             p.offhours_max_inventory_fraction * p.capital_usd,
         ) if p.offhours_informed else None

@@ -4,6 +4,7 @@ deciding on edge against the cost it sees (design 8)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,8 @@ class TraderInputs:
     sales: SaleQueue
     activity: ActivityTracker
     step_years: float
+    park: Callable[[DirectionalTrader], None]   # hold a flat trader until safe mode ends
+    order_failed: Callable[[], None]            # count an order the pool refused for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class DirectionalTrader(FlywheelAgent):
         self.prices = inputs.prices
         self.sales = inputs.sales
         self.step_years = inputs.step_years
+        self._park, self._order_failed = inputs.park, inputs.order_failed
         weights = np.array([p.styles.get(s, 0.0) for s in TRADER_STYLES], dtype=float)
         self.style = TRADER_STYLES[int(rng.choice(len(TRADER_STYLES), p=weights / weights.sum()))]
         z = float(rng.standard_normal())
@@ -131,7 +135,7 @@ class DirectionalTrader(FlywheelAgent):
     def park(self) -> None:
         """Flat while its market is in safe mode: its rate is zero until ``unpark`` (thinning)."""
         self.parked = True
-        self.model.park_until_safe_mode_ends(self)
+        self._park(self)
 
     def unpark(self, step: int) -> None:
         """Safe mode ended: restart its Poisson clock at ``step`` (memoryless)."""
@@ -336,7 +340,7 @@ class DirectionalTrader(FlywheelAgent):
             product = "perp" if sb.is_perp[s] else ("call" if sb.is_call[s] else "put")
             self.entries.append(Entry(step, product, side < 0, size / max_size))
             return
-        self.model.failed_trades += 1
+        self._order_failed()
         if m.last_refusal != Refusal.MARGIN and self.draws.random() < p.leave_prob_after_refusal:
             self._exit(step)
 

@@ -149,7 +149,8 @@ class FlywheelModel(mesa.Model):
             market_index=list(self.markets).index(name),
             quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(name),
             prices=PriceHistory(self.history, self.world, self.dt_years), outside=self.outside,
-            sales=self.sales, activity=self.activity, step_years=self.dt_years)
+            sales=self.sales, activity=self.activity, step_years=self.dt_years,
+            park=self.park_until_safe_mode_ends, order_failed=self._count_failed_order)
 
     def _build_lp_inputs(self, name: str) -> LpInputs:
         """What every LP of market ``name`` decides from (handed in, design 2)."""
@@ -210,7 +211,8 @@ class FlywheelModel(mesa.Model):
         k = list(self.spec.tokens).index(token)
         underlying = self.spec.tokens[token].underlying
         return MarketMaker(
-            self, stream(self.root_seed, "initial", kind, i), w.tokens[token],
+            self, stream(self.root_seed, "initial", kind, i), self.spec.agents.market_maker,
+            self.outside, w.tokens[token],
             w.fair_value_view(token),
             fee_apr=lambda window_days: self.history.amm_fee_apr(token, window_days),
             sigma=lambda: w.sigma(underlying),
@@ -223,7 +225,8 @@ class FlywheelModel(mesa.Model):
         pools' pricing vol, the external vols and one off-hours noise stream per token."""
         w, kind = self.world, KIND["arbitrageur"]
         return Arbitrageur(
-            self, stream(self.root_seed, "initial", kind, i), w.tokens,
+            self, stream(self.root_seed, "initial", kind, i), self.spec.agents.arbitrageur,
+            self.outside, w.tokens,
             {t: w.fair_value_view(t) for t in w.tokens}, self.markets, self.pool_sigma,
             {a: spec.sigma for a, spec in self.spec.assets.items()},
             {t: stream(self.root_seed, "offhours", kind, i, k) for k, t in enumerate(w.tokens)},
@@ -343,6 +346,10 @@ class FlywheelModel(mesa.Model):
             agent.ring(t)
         self.acted[kind] = len(due)
         return len(due)
+
+    def _count_failed_order(self) -> None:
+        """An order the pool refused for good (margin, caps, safe mode): ``failed_trades``."""
+        self.failed_trades += 1
 
     def park_until_safe_mode_ends(self, trader: DirectionalTrader) -> None:
         """A flat trader's rate is zero while its market is in safe mode (thinning): hold it

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 
 import numpy as np
 import pytest
 
+import agents.arbitrageur as arb_module
 import agents.liquidity_provider as lp_module
+import agents.market_maker as mm_module
 import agents.trader as trader_module
 from agents import DirectionalTrader, LiquidityProvider
 from agents.trader import truncated_pareto
@@ -247,8 +250,18 @@ def test_traders_and_lps_never_look_up_what_they_decide_from_through_the_model(m
     used = [name for name in MODEL_SERVICES if f"model.{name}" in source]
     assert used == []
     for name in ("trailing_return", "trailing_apy", "share_price_drawdown", "insurance_cover",
-                 "in_panic", "lp_leaving_share"):
+                 "in_panic", "lp_leaving_share", "realized_sigma", "amm_fee_apr"):
         assert name not in vars(FlywheelModel), name
+
+
+@pytest.mark.parametrize("module", [trader_module, lp_module, mm_module, arb_module])
+def test_agents_use_the_model_for_the_clock_only(module):
+    """Design 2 / STYLE: collaborators are handed in at construction. What an agent may still
+    read from its model is the clock (``step_days``, ``step_count``); every service, parameter
+    and wallet-funding call comes in as an object."""
+    source = inspect.getsource(module)
+    used = sorted(set(re.findall(r"model\.(\w+)", source)) - {"step_days", "step_count"})
+    assert used == []
 
 
 def test_lps_see_their_pool_through_the_view_they_were_handed():
