@@ -418,8 +418,9 @@ class Table:
             "|---|---|---|---|---|---|",
         ]
         for row, v in self.rows:
-            lines.append(f"| {row.moment} | {row.estimator} | {v.value} | {row.target} | "
-                         f"{row.anchor} | {'pass' if v.passed else '**miss**'} |")
+            cells = [row.moment, row.estimator, v.value, row.target, row.anchor,
+                     "pass" if v.passed else "**miss**"]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         passed = sum(v.passed for _, v in self.rows)
         lines += ["", f"{passed} of {len(self.rows)} rows pass."]
         notes = [(row, v) for row, v in self.rows if not v.passed and v.note]
