@@ -294,12 +294,16 @@ def test_adl_in_safe_mode_pays_winners_at_the_higher_outgoing_price(engine) -> N
     assert r.adl_paid_tokens.sum() == pytest.approx(20.0 * 450 / 360 / 1.25, rel=1e-12)
 
 
-def test_adl_waits_when_the_shortfall_is_only_in_valuing_gains_at_the_lower_price() -> None:
+@pytest.mark.parametrize("engine", [kern, ref], ids=["cython", "reference"])
+def test_adl_waits_when_the_shortfall_is_only_in_valuing_gains_at_the_lower_price(engine) -> None:
     a = adl_book()
     # At 1.0 the pool would be short (450 - 20 > 400); gains paid at 1.25 cost 360 tokens and
     # the pool's 400 tokens cover them: no ADL in safe mode.
-    r = kern.run_liquidations(**a, insurance_balance=0.0, pool_balance=400.0, price_out=1.25)
+    r = engine.run_liquidations(**a, insurance_balance=0.0, pool_balance=400.0, price_out=1.25)
     assert r.adl_account.size == 0
+    # ... while outside safe mode (one price) the same book is short and ADL runs.
+    assert engine.run_liquidations(**adl_book(), insurance_balance=0.0,
+                                   pool_balance=400.0).adl_account.size > 0
 
 
 def test_first_bad_debt_without_insurance_lowers_lp_share_price_by_its_amount() -> None:
