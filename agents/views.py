@@ -33,10 +33,6 @@ class PriceHistory:
         """Log return of ``asset`` over the last ``hours``."""
         return self._history.trailing_return(asset, hours)
 
-    def ewma_sigma(self, asset: str) -> float:
-        """The trailing EWMA realized vol the pool prices from (annual)."""
-        return self._world.sigma(asset)
-
     def realized_sigma(self, asset: str, steps: int) -> float:
         """Realized vol (annual, zero-mean) of ``asset`` over the last ``steps`` steps; the EWMA
         until that much history exists."""

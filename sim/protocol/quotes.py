@@ -81,11 +81,6 @@ class Quote:
         """Spread paid per unit at one crossing (USD)."""
         return self.spread * self.mark
 
-    @property
-    def funding_per_period(self) -> float:
-        """Funding a long pays per funding period per unit, mark - payoff (USD, design 5)."""
-        return self.mark - self.payoff
-
 
 class MarketQuotes:
     """A trader's window on one options market: quotes of its series and the rules' numbers.
