@@ -67,7 +67,9 @@ class LPBehaviour(_TruncatedWealth):
         0.5, description="Fraction of tokens an LP sells on the AMM when leaving after a drawdown."
     )
     panic_discount: Fraction = Field(
-        0.05, description="Token discount to NAV (or any depeg) at which LPs start to panic."
+        0.05, description="Discount of the AMM price to the token's fair value (latent x "
+        "backing) at which LPs start to panic; any depeg (backing below 1) panics them too. "
+        "Against the fair value, not the frozen off-hours NAV: weekend news is not a depeg."
     )
     exit_yield_gap: float = Field(
         0.05, ge=0, description="An LP leaves for yield when APY falls this far below its hurdle."
