@@ -85,6 +85,11 @@ class LiquidityProvider(FlywheelAgent):
         # Yield is judged only over a full window: before that the APY is 0 by construction and
         # every LP whose hurdle exceeds the gap would leave on the first day.
         poor_yield = pool.has_window(p.apy_window_days) and apy < self.hurdle_apy - p.exit_yield_gap
+        if poor_yield and p.yield_review_days > 0:
+            # It reviews its yield about once per yield_review_days, not at every decision:
+            # LPs are not all watching on the day the month's figure turns (no stampede).
+            reviews_now = 1.0 / max(p.act_rate_per_day * p.yield_review_days, 1.0)
+            poor_yield = self.draws.random() < reviews_now
         if panic or drawdown > self.drawdown_tolerance or poor_yield:
             too_deep = drawdown > self.drawdown_tolerance
             self._request_exit("panic" if panic else ("drawdown" if too_deep else "yield"), step)

@@ -276,7 +276,7 @@ def test_lps_see_their_pool_through_the_view_they_were_handed():
 
 def test_lps_do_not_leave_for_yield_before_a_full_apy_window():
     """Before the window the trailing APY is 0 by construction: not a reason to leave."""
-    m = model_after(2, **{"agents.lp.apy_window_days": 1.0})
+    m = model_after(2, **{"agents.lp.apy_window_days": 1.0, "agents.lp.yield_review_days": 0})
     lp = next(a for a in m.agents_by_type[LiquidityProvider]
               if a.market_name == "TSLA.M" and m.markets["TSLA.M"].shares.get(a, 0.0) > 0)
     lp.hurdle_apy, lp.drawdown_tolerance = 1e3, 1.0     # no pool yields that
@@ -285,6 +285,26 @@ def test_lps_do_not_leave_for_yield_before_a_full_apy_window():
     m.run_for(DAY)                                      # past the one-day window
     lp.act(m.step_count)
     assert lp.leaving and lp.exit_reason == "yield"
+
+
+def test_lps_review_their_yield_about_once_per_review_period():
+    """A poor yield makes an LP leave only when it reviews it: a chance of 1 / (decisions per
+    review period) per decision, so LPs do not all leave on the day the figure turns."""
+    m = model_after(DAY + 2, **{"agents.lp.apy_window_days": 1.0, "agents.lp.yield_review_days": 10})
+    lps = [a for a in m.agents_by_type[LiquidityProvider]
+           if not a.leaving and a.market.shares.get(a, 0.0) > 0]
+    for lp in lps:
+        lp.hurdle_apy, lp.drawdown_tolerance = 1e3, 1.0     # every one has a reason to go
+    decisions = 0
+    for _ in range(30):
+        for lp in lps:
+            if not lp.leaving:
+                lp.act(m.step_count)
+                decisions += 1
+    left = sum(lp.leaving for lp in lps)
+    rate = left / decisions                               # expected 1 / (1 x 10) = 0.1
+    assert left > 0 and all(lp.exit_reason == "yield" for lp in lps if lp.leaving)
+    assert 0.05 < rate < 0.2, (left, decisions)
 
 
 def test_combination_holders_deposit_the_same_usd_in_the_usdc_twin():

@@ -71,6 +71,12 @@ class LPBehaviour(_TruncatedWealth):
         "backing) at which LPs start to panic; any depeg (backing below 1) panics them too. "
         "Against the fair value, not the frozen off-hours NAV: weekend news is not a depeg."
     )
+    yield_review_days: float = Field(
+        30.0, ge=0,
+        description="An LP reviews whether its pool's yield still pays about once in this many "
+        "days (a chance per decision), as vault depositors look at a monthly figure; 0: at every "
+        "decision. Without it every LP left on the day the 30-day APY first turned negative.",
+    )
     exit_yield_gap: float = Field(
         0.05, ge=0, description="An LP leaves for yield when APY falls this far below its hurdle."
     )
