@@ -57,8 +57,10 @@ def test_everlasting_vega_matches_a_finite_difference_of_the_kernel_price(S, K, 
     price = kernel_set().pricing.everlasting_price
     T, h = 1 / 365.25, 1e-5
     fd = (float(price(S, K, sigma + h, T, call)) - float(price(S, K, sigma - h, T, call))) / (2 * h)
-    assert everlasting_vega(S, K, sigma, T, call) == pytest.approx(fd, rel=1e-5)
-    assert everlasting_vega(S, 0.0, sigma, T, call) == 0.0     # the perpetual: no vega
+    # The vega traders use (MarketQuotes prices every series at once; a put's equals the call's).
+    vega = everlasting_vega(np.array([S, S]), np.array([K, 0.0]), np.array([sigma, sigma]), T)
+    assert vega[0] == pytest.approx(fd, rel=1e-5)
+    assert vega[1] == 0.0                                      # the perpetual: no vega
 
 
 def test_quote_implied_vols_move_the_pricing_vol_by_the_spread_through_vega():

@@ -9,7 +9,6 @@ design 5 (Paradigm, "Everlasting Options", 2021), differentiated through ``u``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,28 +19,14 @@ if TYPE_CHECKING:
     from sim.protocol.options_market import OptionsMarket
 
 
-def everlasting_vega(S: float, K: float, sigma: float, funding_period: float, call: bool) -> float:
-    """dC/dsigma of an everlasting option (USD per unit of annual vol); the put's equals the
-    call's (put = call - S + K). ``u = sqrt(1 + 8 / (sigma^2 T))``,
-    ``du/dsigma = -8 / (u sigma^3 T)``;
-    S >= K: ``C = S - K + (K/u) x^((1-u)/2)``, S < K: ``C = (K/u) x^((1+u)/2)``, ``x = S/K``.
-    Zero for the zero-strike perpetual (its mark is S whatever the vol)."""
-    del call                    # same vega for both (put-call parity of design 5)
-    if K <= 0.0 or S <= 0.0 or sigma <= 0.0 or funding_period <= 0.0:
-        return 0.0
-    u = math.sqrt(1.0 + 8.0 / (sigma * sigma * funding_period))
-    du_dsigma = -8.0 / (u * sigma ** 3 * funding_period)
-    lx = math.log(S / K)
-    if S >= K:
-        dc_du = (K / u) * math.exp(0.5 * (1.0 - u) * lx) * (-1.0 / u - 0.5 * lx)
-    else:
-        dc_du = (K / u) * math.exp(0.5 * (1.0 + u) * lx) * (-1.0 / u + 0.5 * lx)
-    return dc_du * du_dsigma
-
-
-def everlasting_vega_array(S: np.ndarray, K: np.ndarray, sigma: np.ndarray,
-                           funding_period: float) -> np.ndarray:
-    """``everlasting_vega`` over arrays of series (0 where K <= 0: perpetuals)."""
+def everlasting_vega(S: np.ndarray, K: np.ndarray, sigma: np.ndarray,
+                     funding_period: float) -> np.ndarray:
+    """dC/dsigma of everlasting options (USD per unit of annual vol), element-wise; the put's
+    equals the call's (put = call - S + K). ``u = sqrt(1 + 8 / (sigma^2 T))``,
+    ``du/dsigma = -8 / (u sigma^3 T)``; S >= K: ``C = S - K + (K/u) x^((1-u)/2)``, S < K:
+    ``C = (K/u) x^((1+u)/2)``, ``x = S/K``. Zero where K <= 0 (the zero-strike perpetual: its
+    mark is S whatever the vol)."""
+    S, K, sigma = np.asarray(S, float), np.asarray(K, float), np.asarray(sigma, float)
     K_safe = np.where(K > 0, K, 1.0)
     u = np.sqrt(1.0 + 8.0 / (sigma * sigma * funding_period))
     du_dsigma = -8.0 / (u * sigma ** 3 * funding_period)
@@ -107,7 +92,7 @@ class MarketQuotes:
         if t != self._seen or self._vega.shape[0] != sb.n:
             self._seen = t
             n = sb.n
-            self._vega = everlasting_vega_array(sb.spot[:n], sb.strike[:n] * (1 - sb.is_perp[:n]),
+            self._vega = everlasting_vega(sb.spot[:n], sb.strike[:n] * (1 - sb.is_perp[:n]),
                                                 sb.sigma[:n], self.funding_period_years)
         return float(self._vega[s])
 
