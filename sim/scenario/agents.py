@@ -211,6 +211,46 @@ class TraderBehaviour(_TruncatedWealth):
         return styles
 
 
+# Informed off-hours flow (design 8): market makers and arbitrageurs share these fields, with
+# their own sizes; each is stated once here.
+def _offhours_informed() -> Any:
+    return Field(
+        True, description="While NYSE is closed it watches a noisy latent value of each token it "
+        "trades and trades the AMM toward it, without mint or redeem (design 8, informed "
+        "off-hours flow). false: it does nothing off-hours (the twin of the calibration row)."
+    )
+
+
+def _offhours_noise() -> Any:
+    return Field(
+        0.005, ge=0, description="Standard deviation of its view's log error, drawn afresh at "
+        "each off-hours decision. Anchor: 24/7 equity perps and overnight venues quote US stocks "
+        "within about 0.2-1% of the next open."
+    )
+
+
+def _offhours_min_edge(default: float) -> Any:
+    return Field(
+        default, ge=0, description="Gap between the AMM price and its view, beyond the AMM fee, "
+        "below which it does not trade off-hours (a relative gap)."
+    )
+
+
+def _offhours_trade_fraction(default: float) -> Any:
+    return Field(
+        default, ge=0, le=1, description="Largest off-hours trade per decision, as a fraction of "
+        "capital_usd (thin weekend liquidity: weekend on-chain volume is at most 30% of weekday "
+        "volume)."
+    )
+
+
+def _offhours_max_inventory_fraction(default: float) -> Any:
+    return Field(
+        default, ge=0, le=1, description="Largest net position (USD at its view) it builds per "
+        "closed session, as a fraction of capital_usd (its risk limit; it resets at the next open)."
+    )
+
+
 class MMBehaviour(FrozenModel):
     """How market makers supply and withdraw AMM liquidity."""
 
@@ -233,28 +273,11 @@ class MMBehaviour(FrozenModel):
     add_fraction: Fraction = Field(
         0.25, description="Fraction of its idle USDC it adds (with tokens) when fees pay."
     )
-    offhours_informed: bool = Field(
-        True, description="While NYSE is closed it watches a noisy latent value of each token it "
-        "trades and trades the AMM toward it, without mint or redeem (design 8, informed "
-        "off-hours flow). false: it does nothing off-hours (the twin of the calibration row)."
-    )
-    offhours_noise: float = Field(
-        0.005, ge=0, description="Standard deviation of its view's log error, drawn afresh at "
-        "each off-hours decision. Anchor: 24/7 equity perps and overnight venues quote US stocks "
-        "within about 0.2-1% of the next open."
-    )
-    offhours_min_edge: float = Field(
-        0.005, ge=0, description="Gap between the AMM price and its view, beyond the AMM fee, "
-        "below which it does not trade off-hours (a relative gap)."
-    )
-    offhours_trade_fraction: Fraction = Field(
-        0.025, description="Largest off-hours trade per decision, as a fraction of capital_usd "
-        "(thin weekend liquidity: weekend on-chain volume is at most 30% of weekday volume)."
-    )
-    offhours_max_inventory_fraction: Fraction = Field(
-        0.25, description="Largest net position (USD at its view) it builds per closed session, "
-        "as a fraction of capital_usd (its risk limit; it resets at the next open)."
-    )
+    offhours_informed: bool = _offhours_informed()
+    offhours_noise: float = _offhours_noise()
+    offhours_min_edge: float = _offhours_min_edge(0.005)
+    offhours_trade_fraction: float = _offhours_trade_fraction(0.025)
+    offhours_max_inventory_fraction: float = _offhours_max_inventory_fraction(0.25)
 
 
 class ArbBehaviour(FrozenModel):
@@ -276,28 +299,11 @@ class ArbBehaviour(FrozenModel):
     option_holding_days: float = Field(
         1.0, gt=0, description="Longest it holds an option arbitrage before closing it."
     )
-    offhours_informed: bool = Field(
-        True, description="While NYSE is closed it watches a noisy latent value of each token it "
-        "trades and trades the AMM toward it, without mint or redeem (design 8, informed "
-        "off-hours flow). false: it does nothing off-hours (the twin of the calibration row)."
-    )
-    offhours_noise: float = Field(
-        0.005, ge=0, description="Standard deviation of its view's log error, drawn afresh at "
-        "each off-hours decision. Anchor: 24/7 equity perps and overnight venues quote US stocks "
-        "within about 0.2-1% of the next open."
-    )
-    offhours_min_edge: float = Field(
-        0.003, ge=0, description="Gap between the AMM price and its view, beyond the AMM fee, "
-        "below which it does not trade off-hours (a relative gap)."
-    )
-    offhours_trade_fraction: Fraction = Field(
-        0.05, description="Largest off-hours trade per decision, as a fraction of capital_usd "
-        "(thin weekend liquidity: weekend on-chain volume is at most 30% of weekday volume)."
-    )
-    offhours_max_inventory_fraction: Fraction = Field(
-        0.5, description="Largest net position (USD at its view) it builds per closed session, "
-        "as a fraction of capital_usd (its risk limit; it resets at the next open)."
-    )
+    offhours_informed: bool = _offhours_informed()
+    offhours_noise: float = _offhours_noise()
+    offhours_min_edge: float = _offhours_min_edge(0.003)
+    offhours_trade_fraction: float = _offhours_trade_fraction(0.05)
+    offhours_max_inventory_fraction: float = _offhours_max_inventory_fraction(0.5)
 
 
 class HolderPaths(FrozenModel):
