@@ -247,31 +247,33 @@ def judge_lp_return(runs: Mapping[str, list[dict]]) -> Verdict:
     return Verdict(text, ok, "" if ok else "median or the 10th-90th range is outside the target")
 
 
+def _median_within(values: Sequence[float], fmt: Callable[[float], str], low: float, high: float,
+                   miss: str) -> Verdict:
+    """A row whose target is a range for the median over its units."""
+    med, text = _spread(values, fmt)
+    ok = low <= med <= high
+    return Verdict(text, ok, "" if ok else miss)
+
+
 def judge_lost_money(runs):
-    med, text = _spread([r["traders_lost_money_share"] for r in runs["baseline"]],
-                        lambda x: f"{100 * x:.1f}%")
-    ok = 0.60 <= med <= 0.85
-    return Verdict(text, ok, "" if ok else "median outside 60-85%")
+    return _median_within([r["traders_lost_money_share"] for r in runs["baseline"]],
+                          lambda x: f"{100 * x:.1f}%", 0.60, 0.85, "median outside 60-85%")
 
 
 def judge_shorts(runs):
-    opens = sum(r["option_opens"] for r in runs["baseline"])
-    short = sum(r["option_opens_short"] for r in runs["baseline"])
-    share = short / opens if opens else 0.0
+    share, short, opens = _pooled_share(runs["baseline"], "option_opens_short", "option_opens")
     ok = share >= 0.20
     return Verdict(f"{100 * share:.1f}% ({short:,} of {opens:,})", ok, "" if ok else "below 20%")
 
 
 def judge_turnover(runs):
-    med, text = _spread(_market_values(runs["baseline"], "turnover_year"), lambda x: f"{x:.0f}x")
-    ok = 20.0 <= med <= 200.0
-    return Verdict(text, ok, "" if ok else "median turnover outside 20-200x a year")
+    return _median_within(_market_values(runs["baseline"], "turnover_year"), lambda x: f"{x:.0f}x",
+                          20.0, 200.0, "median turnover outside 20-200x a year")
 
 
 def judge_perp_funding(runs):
-    med, text = _spread(_market_values(runs["baseline"], "perp_funding_abs"), _pct)
-    ok = 0.05 <= med <= 0.20
-    return Verdict(text.replace("+", ""), ok, "" if ok else "median outside 5-20% a year")
+    return _median_within(_market_values(runs["baseline"], "perp_funding_abs"),
+                          lambda x: f"{100 * x:.1f}%", 0.05, 0.20, "median outside 5-20% a year")
 
 
 def judge_leverage(runs):
@@ -284,10 +286,15 @@ def judge_leverage(runs):
                    "" if ok else "traders leave room the rules give")
 
 
+def _pooled_share(runs: Sequence[dict], part: str, whole: str) -> tuple[float, int, int]:
+    """(share, part, whole) summed over runs."""
+    n = sum(r[part] for r in runs)
+    total = sum(r[whole] for r in runs)
+    return (n / total if total else 0.0), n, total
+
+
 def judge_band(runs):
-    inside = sum(r["band_inside"] for r in runs["baseline"])
-    counted = sum(r["band_counted"] for r in runs["baseline"])
-    share = inside / counted if counted else 0.0
+    share, _, counted = _pooled_share(runs["baseline"], "band_inside", "band_counted")
     ok = share >= 0.99
     return Verdict(f"{100 * share:.2f}% of {counted:,} steps", ok, "" if ok else "below 99%")
 

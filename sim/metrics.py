@@ -174,8 +174,7 @@ def option_opens(model: FlywheelModel) -> tuple[int, int]:
     for name, m in model.markets.items():
         t = model.events.trades(name)
         perp = m.series.is_perp[t["series"].astype(np.int64)].astype(bool)
-        by_trader = np.array([m.account_kind[a] == "trader" for a in range(len(m.account_kind))],
-                             dtype=bool)[t["account"].astype(np.int64)]
+        by_trader = m.accounts_of_kind("trader")[t["account"].astype(np.int64)]
         opens = t["is_open"] & ~perp & by_trader & (t["step"] >= model.spec.burn_in_steps)
         opened += int(np.count_nonzero(opens))
         short += int(np.count_nonzero(opens & (t["size"] < 0.0)))
@@ -496,7 +495,7 @@ def trader_pnl_usd(model: FlywheelModel) -> pd.DataFrame:
         ser = book.pos_series[:k]
         upnl = book.pos_size[:k] * (m.series.mark[ser] - book.pos_entry[:k])
         pnl = m.account_pnl_usd[:na] + np.bincount(book.pos_account[:k], weights=upnl, minlength=na)
-        is_trader = np.array([kd == "trader" for kd in m.account_kind], dtype=bool)
+        is_trader = m.accounts_of_kind("trader")
         parts.append(pd.DataFrame({"agent": m.account_agent[:na][is_trader], "pnl_usd": pnl[is_trader],
                                    "last_trade_step": m.account_last_trade[:na][is_trader]}))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(

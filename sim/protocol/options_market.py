@@ -287,6 +287,10 @@ class OptionsMarket:
         self.account_style.append(owner.style)
         return a
 
+    def accounts_of_kind(self, kind: str) -> np.ndarray:
+        """Per account (in opening order): whether its owner is of ``kind`` ("trader", ...)."""
+        return np.asarray(self.account_kind, dtype=object) == kind
+
     def accounts_holding(self) -> np.ndarray:
         """Per account: does it hold an open position?"""
         return self.book.holding_flags().view(bool)
