@@ -5,24 +5,14 @@ in the margin token at the oracle price. ``hedge: none`` changes nothing."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
-from kernels import kernel_set
-from kernels.params import MarginParams
-from sim.ledger import Ledger
 from sim.model import FlywheelModel
 from sim.protocol.hedge import DeltaHedge
-from sim.protocol.options_market import MarketConfig, OptionsMarket
-from sim.protocol.series import ListedSeries
-from tests.doubles import Holder, Owner
+from tests.markets import BTC, PRICE, TOKEN, btc_market, open_perp
 from tests.tiny import tiny
 
-TOKEN = "TSLA.M"
-PRICE = 300.0            # USD per TSLA.M
-BTC = 100_000.0
 ENGINES = ("cython", "reference")
 
 
@@ -44,29 +34,8 @@ def test_hedge_over_two_steps_by_hand() -> None:
 def hedged_market(engine: str, hedge: str = "delta"):
     """A BTC market in TSLA.M at 300 USD, a pool of 10,000 tokens, no spreads, fees or perp
     funding; one trader long 1.5 BTC perpetual (the pool is short 150k USD of delta)."""
-    ledger = Ledger([TOKEN])
-    world = ledger.open_account("world", external=True)
-    series = ListedSeries(["BTC"], np.array([BTC]), [0.0], True, 1 / 365.25, [-0.15, 0.0, 0.15],
-                          [-0.2, -0.1, 0.1, 0.2], kernel_set(engine))
-    series.relist(np.array([BTC]))
-    series.update_marks(np.array([BTC]), np.array([0.55]))
-    cfg = MarketConfig(
-        name=TOKEN, haircut=0.25, funding_period_years=1 / 365.25, base_spread=0.0, skew=0.0,
-        perp_spread=0.0, notional_fee=0.0, lp_share=0.7, max_utilization=0.8,
-        max_net_delta_fraction=100.0, oi_cap_usd=math.inf, cooldown_steps=72, withdrawal_fee=0.003,
-        margin=MarginParams(), token_moves=(0.0, -0.1, -0.25), hedge=hedge, hedge_cost_bps=2.0,
-    )
-    market = OptionsMarket(cfg, ledger, series, kernel_set(engine))
-    market.set_prices(PRICE, PRICE, PRICE, False)
-    market.marks_changed()
-    lp = ledger.open_account("lp")
-    ledger.transfer(TOKEN, world, lp, 10_000.0)
-    market.lp_deposit(Holder(1, lp), lp, 10_000.0)
-    w = ledger.open_account("trader")
-    ledger.transfer(TOKEN, world, w, 2_000.0)
-    a = market.open_account(Owner(2))
-    market.deposit_collateral(a, w, 2_000.0)
-    assert market.open_position(a, int(series.perp_of[0]), 1.5) is not None
+    ledger, world, market = btc_market(engine, 10_000.0, hedge=hedge, hedge_cost_bps=2.0)
+    open_perp(ledger, world, market, 2, 1.5)
     return ledger, market
 
 

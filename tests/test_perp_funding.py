@@ -15,22 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import kernel_set
 from kernels import pool as kpool
 from kernels import trade_book as kbook
-from kernels.params import MarginParams
 from kernels.reference import pool as rpool
 from kernels.reference import trade_book as rbook
-from sim.ledger import Ledger
-from sim.protocol.options_market import MarketConfig, OptionsMarket
-from sim.protocol.series import ListedSeries
-from tests.doubles import Holder, Owner
+from sim.protocol.options_market import OptionsMarket
+from tests.markets import PRICE, TOKEN, btc_market, open_perp
 from tests.test_trade_book import make_book, scenario, trade_randomly
 from tests.tiny import tiny
 
-TOKEN = "TSLA.M"
-PRICE = 300.0            # USD per TSLA.M
-BTC = 100_000.0          # USD
 DT = 1.0 / 8766.0        # one hour, in years
 POOL_TOKENS = 10_000.0   # NAV 3,000,000 USD
 ENGINES = ("cython", "reference")
@@ -140,33 +133,12 @@ def test_book_perp_funding_is_its_twin_and_the_pool_kernel(seed: int, dt: float)
 def perp_market(engine: str, coeff: float, cap: float):
     """A BTC market margined in TSLA.M at 300 USD, a pool of 10,000 tokens (NAV 3M USD), no
     spreads and no fees (so the NAV stays 3M after the opens); returns (ledger, market, perp)."""
-    ledger = Ledger([TOKEN])
-    world = ledger.open_account("world", external=True)
-    series = ListedSeries(["BTC"], np.array([BTC]), [0.0], True, 1 / 365.25, [-0.15, 0.0, 0.15],
-                          [-0.2, -0.1, 0.1, 0.2])
-    series.relist(np.array([BTC]))
-    series.update_marks(np.array([BTC]), np.array([0.55]))
-    cfg = MarketConfig(
-        name=TOKEN, haircut=0.25, funding_period_years=1 / 365.25, base_spread=0.0, skew=0.0,
-        perp_spread=0.0, notional_fee=0.0, lp_share=0.7, max_utilization=0.8,
-        max_net_delta_fraction=100.0, oi_cap_usd=math.inf, cooldown_steps=72, withdrawal_fee=0.003,
-        margin=MarginParams(), token_moves=(0.0, -0.1, -0.25), perp_funding_coeff=coeff, perp_funding_cap=cap,
-    )
-    market = OptionsMarket(cfg, ledger, series, kernel_set(engine))
-    market.set_prices(PRICE, PRICE, PRICE, False)
-    market.marks_changed()
-    lp_wallet = ledger.open_account("lp")
-    ledger.transfer(TOKEN, world, lp_wallet, POOL_TOKENS)
-    market.lp_deposit(Holder(1, lp_wallet), lp_wallet, POOL_TOKENS)
-    perp = int(np.flatnonzero(series.view("is_perp"))[0])
+    ledger, world, market = btc_market(engine, POOL_TOKENS, perp_funding_coeff=coeff,
+                                       perp_funding_cap=cap)
+    perp = int(np.flatnonzero(market.series.view("is_perp"))[0])
 
     def trader(uid: int, size: float) -> int:
-        w = ledger.open_account(f"trader{uid}")
-        ledger.transfer(TOKEN, world, w, 2_000.0)
-        a = market.open_account(Owner(uid))
-        market.deposit_collateral(a, w, 2_000.0)
-        assert market.open_position(a, perp, size) is not None
-        return a
+        return open_perp(ledger, world, market, uid, size)
 
     return ledger, market, perp, trader
 
