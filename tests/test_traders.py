@@ -47,6 +47,12 @@ def a_trader(m: FlywheelModel, style: str) -> DirectionalTrader:
     return t
 
 
+def with_signal(t: DirectionalTrader, trailing_return: float) -> None:
+    """Let ``t`` see ``trailing_return`` as its signal, keeping its own realized vol."""
+    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: trailing_return),
+                              "realized_sigma": t.prices.realized_sigma})()
+
+
 # -- vega and the implied vol of a quote ------------------------------------------------------
 @pytest.mark.parametrize("S, K, sigma, call", [
     (100.0, 90.0, 0.55, True), (100.0, 110.0, 0.55, True), (100.0, 100.0, 0.8, False),
@@ -99,8 +105,7 @@ def test_volatility_trader_stays_flat_when_the_gap_does_not_beat_its_cost():
 def test_directional_trader_sells_the_put_on_its_bullish_view_when_option_vol_is_rich():
     m = model_after(**vol(0.5), **{"agents.trader.min_return_on_margin": 0.0})
     t = a_trader(m, "momentum")
-    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: 0.05),
-                              "realized_sigma": t.prices.realized_sigma})()
+    with_signal(t, 0.05)
     s, side = t._choose_series(CV_USD)
     sb = t.quotes.series
     assert side == -1.0 and not sb.is_call[s] and not sb.is_perp[s]      # short put
@@ -109,8 +114,7 @@ def test_directional_trader_sells_the_put_on_its_bullish_view_when_option_vol_is
 def test_directional_trader_buys_the_call_or_perp_on_its_bullish_view_when_option_vol_is_cheap():
     m = model_after(**vol(-0.4), **{"agents.trader.min_return_on_margin": 0.0})
     t = a_trader(m, "momentum")
-    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: 0.05),
-                              "realized_sigma": t.prices.realized_sigma})()
+    with_signal(t, 0.05)
     s, side = t._choose_series(CV_USD)
     assert side == 1.0 and t.quotes.series.is_call[s]        # long call or the long perpetual
 
@@ -119,8 +123,7 @@ def test_directional_trader_weighs_the_perp_funding_it_would_pay_or_earn():
     """Issue 8 item 1: the perp's skew funding over the holding time is part of its cost."""
     m = model_after(**vol(0.0), **{"agents.trader.min_return_on_margin": 0.0})
     t = a_trader(m, "momentum")
-    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: 0.05),
-                              "realized_sigma": t.prices.realized_sigma})()
+    with_signal(t, 0.05)
     sb = t.quotes.series
     t.quotes.perp_funding_rate = lambda: -50.0       # shorts pay longs 5,000% a year: go long
     s, side = t._choose_series(CV_USD)
@@ -133,8 +136,7 @@ def test_directional_trader_weighs_the_perp_funding_it_would_pay_or_earn():
 def test_mean_reversion_trader_bets_against_the_trailing_move():
     m = model_after(**vol(-0.4), **{"agents.trader.min_return_on_margin": 0.0})
     t = a_trader(m, "mean_reversion")
-    t.prices = type("P", (), {"trailing_return": staticmethod(lambda a, h: 0.05),
-                              "realized_sigma": t.prices.realized_sigma})()
+    with_signal(t, 0.05)
     s, side = t._choose_series(CV_USD)
     sb = t.quotes.series
     bearish = (side == 1.0 and not sb.is_call[s]) or (side == -1.0 and sb.is_call[s])
