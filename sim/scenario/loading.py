@@ -10,7 +10,6 @@ import difflib
 import os
 import typing
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -27,6 +26,7 @@ from sim.scenario.overrides import (
     unwrap_type,
 )
 from sim.scenario.scenario import Scenario
+from sim.scenario.yaml_limits import read_yaml_file
 
 # --- public API ------------------------------------------------------------------------------
 
@@ -38,15 +38,7 @@ def load_scenario(path: str | os.PathLike, overrides: Overrides = ()) -> Scenari
     the file's folder and made absolute.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise UserInputError(f"{source}: is a folder, not a scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{source}: cannot read the file ({exc})") from None
-    data = _parse_yaml(text, source)
+    data = read_yaml_file(path, source)
     file_dir = os.path.dirname(os.path.abspath(source))
 
     def resolved(spec: Any) -> Any:
@@ -94,55 +86,6 @@ def dump_scenario(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     header = f"# Scenario {scenario.name}: every value resolved, defaults included.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-# --- YAML ------------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice in one mapping (a silent overwrite)."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    loader.flatten_mapping(node)
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            duplicate = key in seen
-        except TypeError:
-            continue  # unhashable key: let the constructor report it
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
-def _parse_yaml(text: str, source: str) -> dict[str, Any]:
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise UserInputError(f"{source}: {where}invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise UserInputError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
-    if data is None:
-        raise UserInputError(f"{source}: the file is empty; a scenario needs at least a name")
-    if not isinstance(data, dict):
-        raise UserInputError(
-            f"{source}: a scenario is a mapping of fields (name: ..., clock: ...), "
-            f"got a {type(data).__name__}"
-        )
-    return data
 
 
 # --- pydantic errors as one line -------------------------------------------------------------

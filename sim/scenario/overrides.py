@@ -13,12 +13,12 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from sim.errors import UserInputError
 from sim.scenario.events import EVENT_KINDS
 from sim.scenario.scenario import Scenario
+from sim.scenario.yaml_limits import parse_yaml
 
 Overrides = Sequence[str] | Mapping[str, Any]
 
@@ -65,10 +65,11 @@ def _parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
         if not sep or not path:
             raise OverridePathError(str(item), "an override is PATH=VALUE, e.g. insurance.initial=0.05")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise OverridePathError(path, f"cannot read the value {text!r}: {problem}") from None
+            value = parse_yaml(text, "value")
+        except UserInputError as exc:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise OverridePathError(path, f"cannot read the value {shown!r}: "
+                                    f"{str(exc).removeprefix('value: ')}") from None
         pairs.append((path, value))
     return pairs
 
