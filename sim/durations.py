@@ -20,6 +20,10 @@ _AT_STEP = re.compile(r"^\s*step\s+(\d+)\s*$", re.IGNORECASE)
 # Offsets within this many minutes of a step boundary count as on it (float noise in "day 30.1").
 _STEP_TOLERANCE = 1e-6
 
+MAX_DAYS = 1.0e6
+"""The longest duration or latest day a scenario can name: a million days (2,700 years), beyond
+any run (runs lie within 1900-2200) and within what ``timedelta`` holds (999,999,999 days)."""
+
 
 def parse_duration(text: str) -> timedelta:
     """``"3d"``, ``"12h"``, ``"90m"``, ``"1d12h"``, ``"1.5d"`` -> a positive timedelta.
@@ -33,6 +37,9 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text.lower()))
     if seconds <= 0:
         raise ValueError(f"duration {text!r} must be longer than zero")
+    if not seconds <= MAX_DAYS * 86400:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"duration {shown!r} is longer than {MAX_DAYS:,.0f} days")
     return timedelta(seconds=seconds)
 
 
@@ -44,7 +51,11 @@ def parse_at(text: str) -> tuple[str, float | int | datetime]:
     if not isinstance(text, str):
         raise ValueError(f"cannot read time {text!r}: use 'day 30', 'step 100' or an ISO datetime")
     if m := _AT_DAY.match(text):
-        return "day", float(m.group(1))
+        day = float(m.group(1))
+        if not day <= MAX_DAYS:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise ValueError(f"time {shown!r} is later than day {MAX_DAYS:,.0f}")
+        return "day", day
     if m := _AT_STEP.match(text):
         return "step", int(m.group(1))
     try:

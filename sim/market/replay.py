@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserInputError
+from sim.scenario._base import SHOCKED_PRICE_RANGE
 
 _CSV_SUFFIXES = {".csv"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -45,61 +46,54 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise UserInputError(f"{path}: cannot read price file ({detail})") from None
 
 
-def _parse_times(path: Path, column: str, raw: pd.Series) -> pd.DatetimeIndex:
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        raise UserInputError(f"{path}: column {column!r}: times must be ISO 8601 text or timestamps")
-    try:
-        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-    except (ValueError, TypeError):
-        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
-    bad = parsed.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise UserInputError(
-            f"{path}: column {column!r}: row {i + 1}: cannot parse time {raw.iloc[i]!r}"
-        )
-    return pd.DatetimeIndex(parsed).as_unit("ns")
-
-
 def load_price_file(
     path: str | Path,
     asset_names: Sequence[str],
     times: Sequence[datetime],
     time_column: str = "time",
+    time_unit: str | None = None,
+    field: str = "price_file",
 ) -> np.ndarray:
-    """Prices of ``asset_names`` as of each of ``times`` (UTC), shape (len(times), n_assets)."""
+    """Prices of ``asset_names`` as of each of ``times`` (UTC), shape (len(times), n_assets);
+    times read in ``time_unit`` (None: epoch seconds for numbers, ISO 8601 for text)."""
     path = Path(path)
     table = _read_table(path)
-    needed = [time_column, *asset_names]
-    for column in needed:
+    for column in (time_column, *asset_names):
         if column not in table.columns:
             have = ", ".join(map(str, table.columns))
-            raise UserInputError(f"{path}: missing column {column!r} (columns: {have})")
+            key = f"{field}.time_column: " if column == time_column else f"{field}: "
+            raise UserInputError(f"{path}: {key}missing column {column!r} (columns: {have})")
     if len(table) == 0:
-        raise UserInputError(f"{path}: no rows")
-
-    file_times = _parse_times(path, time_column, table[time_column])
-    order = np.argsort(file_times.asi8, kind="stable")
-    file_ns = file_times.asi8[order]
-
+        raise UserInputError(f"{path}: {field}: no rows")
+    where_t = f"{field}.time_column {time_column!r}"
+    raw_times = table[time_column]
+    file_ns = _parse_times_in_unit(path, where_t, raw_times, time_unit)
+    order = np.argsort(file_ns, kind="stable")
     prices = np.empty((len(table), len(asset_names)))
     for j, name in enumerate(asset_names):
-        col = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=np.float64)[order]
-        bad = ~np.isfinite(col) | (col <= 0.0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raw = table[name].iloc[order[i]]
-            raise UserInputError(
-                f"{path}: column {name!r}: price {raw!r} at {file_times[order[i]].isoformat()}"
-                " is not a positive number"
-            )
-        prices[:, j] = col
+        prices[:, j] = _prices(path, f"{field}: column {name!r}", table[name])[order]
+    rows = _as_of_rows(path, where_t, file_ns[order], raw_times.iloc[order], times, time_unit)
+    return prices[rows]
 
-    return prices[_as_of_rows(path, f"column {time_column!r}", file_ns, times)]
+
+def _prices(path: Path, where: str, raw: pd.Series) -> np.ndarray:
+    """The column as float64 USD; a value that is not a number within the range a price may
+    reach (``SHOCKED_PRICE_RANGE``) is an error naming its row, shown as written."""
+    col = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    low, high = SHOCKED_PRICE_RANGE
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(col) | (col < low) | (col > high)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = ("not a positive number" if not (np.isfinite(col[i]) and col[i] > 0)
+                else f"outside {low:g} to {high:g} USD")
+        raise UserInputError(f"{path}: {where}: row {i + 1}: price {_show(raw.iloc[i])} is {what}")
+    return col
 
 
 def _as_of_rows(
-    path: Path, where: str, file_ns: np.ndarray, times: Sequence[datetime]
+    path: Path, where: str, file_ns: np.ndarray, raw_sorted: pd.Series,
+    times: Sequence[datetime], unit: str | None,
 ) -> np.ndarray:
     """Index into the sorted rows of the last one at or before each of ``times``."""
     step_ns = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).as_unit("ns").asi8
@@ -107,12 +101,30 @@ def _as_of_rows(
     row = np.searchsorted(file_ns, step_ns, side="right") - 1
     if len(row) and row.min() < 0:
         first_step = pd.Timestamp(step_ns[int(np.argmin(row))], tz="UTC")
-        first_row = pd.Timestamp(file_ns[0], tz="UTC")
         raise UserInputError(
-            f"{path}: {where}: first row {first_row.isoformat()} is after "
-            f"the step at {first_step.isoformat()} (no price yet)"
+            f"{path}: {where}: the earliest time, {_as_read(raw_sorted.iloc[0], file_ns[0], unit)}, "
+            f"is after the run's step at {_iso(first_step.value)} (no price yet)"
         )
     return row
+
+
+def _iso(ns: int) -> str:
+    """A UTC time to the nanosecond, ISO 8601 with a Z, trailing zeros of the fraction dropped."""
+    text = pd.Timestamp(int(ns), tz="UTC").isoformat().replace("+00:00", "Z")
+    if "." in text:
+        head, frac = text[:-1].split(".")
+        text = f"{head}.{frac.rstrip('0')}Z" if frac.rstrip("0") else f"{head}Z"
+    return text
+
+
+def _as_read(raw, ns: int, unit: str | None) -> str:
+    """A time as the file writes it and as it was read: ``1751846400 (epoch s:
+    2025-07-07T00:00:00Z)``, or the ISO text itself when that is what it was."""
+    if isinstance(raw, str) and unit in (None, "iso"):
+        return f"{raw!r} ({_iso(ns)})"
+    if isinstance(raw, (pd.Timestamp, datetime, np.datetime64)):
+        return _iso(ns)
+    return f"{_show(raw)} (epoch {unit or 's'}: {_iso(ns)})"
 
 
 _EPOCH_UNITS = ("s", "ms", "ns")
@@ -125,10 +137,13 @@ def _show(value) -> str:
 
 def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | None) -> np.ndarray:
     """Times of ``raw`` as int64 ns since the epoch (UTC), read in ``unit`` (None: s for
-    numbers, iso for text)."""
-    numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+    numbers, iso for text). A column of timestamps (a Parquet timestamp) carries its own unit
+    and is read as it is. Integer epochs are scaled exactly, in integers."""
     if pd.api.types.is_bool_dtype(raw):
         raise UserInputError(f"{path}: {where}: times must be numbers or ISO 8601 text")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return pd.DatetimeIndex(pd.to_datetime(raw, utc=True)).as_unit("ns").asi8
+    numeric = pd.api.types.is_numeric_dtype(raw)
     if unit is None:
         unit = "s" if numeric else "iso"
     if unit == "iso":
@@ -136,31 +151,35 @@ def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | Non
             raise UserInputError(
                 f"{path}: {where}: times are numbers, not ISO text; set time_unit to s, ms or ns"
             )
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            parsed = pd.to_datetime(raw, utc=True)
-        else:
-            try:
-                parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-            except (ValueError, TypeError):
-                parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
+        try:
+            parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
         bad = parsed.isna().to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise UserInputError(f"{path}: {where}: row {i + 1}: cannot parse time {raw.iloc[i]!r}")
         return pd.DatetimeIndex(parsed).as_unit("ns").asi8
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise UserInputError(
-            f"{path}: {where}: row {i + 1}: cannot parse time {_show(raw.iloc[i])} as epoch {unit}"
-        )
-    per_ns = {"s": 1e9, "ms": 1e6, "ns": 1.0}[unit]
-    if unit == "ns" and pd.api.types.is_integer_dtype(raw):
-        ns = raw.to_numpy(dtype=np.int64)       # exact: float64 would round epoch ns
+    per_ns = {"s": 10**9, "ms": 10**6, "ns": 1}[unit]
+    limit = pd.Timestamp.max.value           # 2262-04-11, the end of pandas' nanosecond times
+    if pd.api.types.is_integer_dtype(raw):
+        big = [int(v) for v in (raw.min(), raw.max())]
+        beyond = [b for b in big if abs(b) > limit // per_ns]
+        if beyond:
+            i = int(np.flatnonzero((raw == beyond[0]).to_numpy())[0])
+            raise UserInputError(
+                f"{path}: {where}: row {i + 1}: time {_show(raw.iloc[i])} read as epoch {unit} is "
+                "beyond the year 2262; is time_unit right?"
+            )
+        ns = raw.to_numpy(dtype=np.int64) * np.int64(per_ns)     # exact
     else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise UserInputError(f"{path}: {where}: row {i + 1}: cannot parse time "
+                                 f"{_show(raw.iloc[i])} as epoch {unit}")
         scaled = values * per_ns
-        limit = float(pd.Timestamp.max.value)
         if np.any(np.abs(scaled) > limit):
             i = int(np.flatnonzero(np.abs(scaled) > limit)[0])
             raise UserInputError(
@@ -169,9 +188,10 @@ def _parse_times_in_unit(path: Path, where: str, raw: pd.Series, unit: str | Non
             )
         ns = np.round(scaled).astype(np.int64)
     if ns.max() < pd.Timestamp("1971-01-01", tz="UTC").value:
+        i = int(np.argmax(ns))
         raise UserInputError(
-            f"{path}: {where}: every time read as epoch {unit} falls in 1970 "
-            f"({pd.Timestamp(int(ns.max()), tz='UTC').isoformat()}); is time_unit right?"
+            f"{path}: {where}: every time read as epoch {unit} falls in 1970 (the latest, "
+            f"{_show(raw.iloc[i])}, is {_iso(ns[i])}); is time_unit right?"
         )
     return ns
 
@@ -199,18 +219,11 @@ def load_asset_price_file(
     if len(table) == 0:
         raise UserInputError(f"{path}: {field}: no rows")
     where_t = f"{field}.time_column {time_column!r}"
-    file_ns = _parse_times_in_unit(path, where_t, table[time_column], time_unit)
+    raw_times = table[time_column]
+    file_ns = _parse_times_in_unit(path, where_t, raw_times, time_unit)
     order = np.argsort(file_ns, kind="stable")
-    raw = table[price_column]
-    col = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(col) | (col <= 0.0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise UserInputError(
-            f"{path}: {field}.price_column {price_column!r}: row {i + 1}: "
-            f"price {_show(raw.iloc[i])} is not a positive number"
-        )
-    row = _as_of_rows(path, where_t, file_ns[order], times)
+    col = _prices(path, f"{field}.price_column {price_column!r}", table[price_column])
+    row = _as_of_rows(path, where_t, file_ns[order], raw_times.iloc[order], times, time_unit)
     return col[order][row]
 
 
@@ -220,8 +233,8 @@ def replayed_prices(scenario, times: Sequence[datetime]) -> dict[str, np.ndarray
     names = list(scenario.assets)
     out: dict[str, np.ndarray] = {}
     if scenario.price_file is not None:
-        wide = load_price_file(scenario.price_file.path, names, times,
-                               time_column=scenario.price_file.time_column)
+        spec = scenario.price_file
+        wide = load_price_file(spec.path, names, times, spec.time_column, spec.time_unit)
         out.update({name: wide[:, j] for j, name in enumerate(names)})
     specs: Mapping = scenario.price_files
     for name, spec in specs.items():

@@ -6,7 +6,18 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.scenario._base import FrozenModel, check_issues
+from sim.scenario._base import (
+    MAX_DAYS,
+    MAX_PER_DAY,
+    MAX_RATIO,
+    MAX_USD,
+    FrozenModel,
+    check_issues,
+)
+
+MAX_COUNT = 10**12
+"""A number of agents or potential users: beyond any machine (the pre-flight check, sim.preflight,
+refuses what would not fit long before), and exact in float64 sums."""
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
@@ -27,39 +38,41 @@ class _TruncatedWealth(FrozenModel):
 class LPBehaviour(_TruncatedWealth):
     """How liquidity providers decide to deposit, withdraw and panic."""
 
-    wealth_pareto_alpha: float = Field(1.5, gt=1, description="Pareto tail index of LP wealth.")
-    wealth_min_usd: float = Field(20000.0, gt=0, description="Smallest LP wealth in USD.")
+    wealth_pareto_alpha: float = Field(1.5, gt=1, le=MAX_RATIO, description="Pareto tail index of LP wealth.")
+    wealth_min_usd: float = Field(20000.0, ge=1, le=MAX_USD, description="Smallest LP wealth in USD.")
     wealth_max_usd: float = Field(
-        400000.0, gt=0,
+        400000.0, gt=0, le=MAX_USD,
         description="Largest LP wealth in USD (the Pareto law is truncated here, design 8): at "
         "most 20% of the default 2M USD AMM reserve, so one LP's exit sale is not a large share "
         "of the AMM.",
     )
     exit_sale_max_reserve_share: float = Field(
-        0.05, gt=0,
+        0.05, gt=0, le=1,
         description="Most an exiting LP sells in one step, as a share of the AMM's USD reserve; "
         "the rest waits for the next step (a sliced, TWAP-like exit: the 10% cap of design 18's "
         "largest-sale check, halved).",
     )
-    act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per LP per day (Poisson).")
-    hurdle_apy_mean: float = Field(0.05, description="Mean hurdle rate (annual yield).")
-    hurdle_apy_sd: float = Field(0.03, ge=0, description="Spread of hurdle rates across LPs.")
+    act_rate_per_day: float = Field(
+        1.0, ge=0, le=MAX_PER_DAY, description="Decisions per LP per day (Poisson)."
+    )
+    hurdle_apy_mean: float = Field(0.05, ge=-1, le=MAX_RATIO, description="Mean hurdle rate (annual yield).")
+    hurdle_apy_sd: float = Field(0.03, ge=0, le=MAX_RATIO, description="Spread of hurdle rates across LPs.")
     drawdown_tolerance_mean: float = Field(
-        0.10, gt=0, description="Mean drawdown (fraction) an LP tolerates before leaving."
+        0.10, gt=0, le=MAX_RATIO, description="Mean drawdown (fraction) an LP tolerates before leaving."
     )
     drawdown_tolerance_sd: float = Field(
-        0.05, ge=0, description="Spread of drawdown tolerances across LPs."
+        0.05, ge=0, le=MAX_RATIO, description="Spread of drawdown tolerances across LPs."
     )
     risk_charge: float = Field(
-        0.5, ge=0, description="APY deducted per unit of trailing drawdown and uncovered risk."
+        0.5, ge=0, le=MAX_RATIO, description="APY deducted per unit of trailing drawdown and uncovered risk."
     )
     panic_prob: Fraction = Field(0.2, description="Chance per decision of panicking after a depeg.")
     herding: float = Field(
-        2.0, ge=0, description="How much the share of LPs already leaving raises the panic chance."
+        2.0, ge=0, le=MAX_RATIO, description="How much the share of LPs already leaving raises the panic chance."
     )
     deposit_fraction: Fraction = Field(0.5, description="Fraction of tokens deposited at a time.")
     apy_window_days: float = Field(
-        30.0, gt=0,
+        30.0, gt=0, le=MAX_DAYS,
         description="Trailing window of the pool APY (days). A month, as vaults report it; over "
         "14 days an option pool's return swings by tens of percent a year and LPs left on noise.",
     )
@@ -72,16 +85,16 @@ class LPBehaviour(_TruncatedWealth):
         "Against the fair value, not the frozen off-hours NAV: weekend news is not a depeg."
     )
     yield_review_days: float = Field(
-        30.0, ge=0,
+        30.0, ge=0, le=MAX_DAYS,
         description="An LP reviews whether its pool's yield still pays about once in this many "
         "days (a chance per decision), as vault depositors look at a monthly figure; 0: at every "
         "decision. Without it every LP left on the day the 30-day APY first turned negative.",
     )
     exit_yield_gap: float = Field(
-        0.05, ge=0, description="An LP leaves for yield when APY falls this far below its hurdle."
+        0.05, ge=0, le=MAX_RATIO, description="An LP leaves for yield when APY falls this far below its hurdle."
     )
     target_cover: float = Field(
-        0.05, ge=0, description="Insurance / pool NAV below which LPs charge for uncovered risk."
+        0.05, ge=0, le=MAX_RATIO, description="Insurance / pool NAV below which LPs charge for uncovered risk."
     )
 
 
@@ -91,16 +104,18 @@ class TraderBehaviour(_TruncatedWealth):
     Every style but noise trades only when its expected edge over its holding time beats the
     cost it sees (spread, fees, option funding; design 8)."""
 
-    wealth_pareto_alpha: float = Field(1.6, gt=1, description="Pareto tail index of wealth.")
-    wealth_min_usd: float = Field(2000.0, gt=0, description="Smallest trader wealth in USD.")
+    wealth_pareto_alpha: float = Field(1.6, gt=1, le=MAX_RATIO, description="Pareto tail index of wealth.")
+    wealth_min_usd: float = Field(2000.0, ge=1, le=MAX_USD, description="Smallest trader wealth in USD.")
     wealth_max_usd: float = Field(
-        100000.0, gt=0,
+        100000.0, gt=0, le=MAX_USD,
         description="Largest trader wealth in USD (the Pareto law is truncated here, design 8): "
         "5% of the default 2M USD AMM reserve, so that one retail exit is under the 10% of the "
         "reserve that design 18 allows for a single sale.",
     )
-    act_rate_per_day: float = Field(1.0, ge=0, description="Decisions per flat trader per day.")
-    styles: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    act_rate_per_day: float = Field(
+        1.0, ge=0, le=MAX_PER_DAY, description="Decisions per flat trader per day."
+    )
+    styles: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
         {"momentum": 0.3, "mean_reversion": 0.25, "volatility": 0.2, "noise": 0.35},
         description="Relative weights of momentum, mean_reversion, volatility and noise traders; "
         "noise traders (the only price-blind ones) are a minority (design 8), about one in "
@@ -114,7 +129,7 @@ class TraderBehaviour(_TruncatedWealth):
         "19% of traders prefer 0.9 or more: design 18's p95 of at least 0.9).",
     )
     leverage_fraction_sd: float = Field(
-        0.8, ge=0,
+        0.8, ge=0, le=10,
         description="Log spread of the leverage preference across traders (lognormal, capped at "
         "leverage_fraction_max): a right tail that uses all the room, as retail perp traders "
         "use much of the 10-50x their venues offer (design 18: p95 at least 0.9).",
@@ -124,10 +139,10 @@ class TraderBehaviour(_TruncatedWealth):
         description="Cap of the leverage preference: the spread and fee paid at entry come out "
         "of the collateral, so exactly 1.0 would be refused.",
     )
-    take_profit: float = Field(0.5, gt=0, description="Close at this gain, fraction of margin.")
-    stop_loss: float = Field(0.5, gt=0, description="Close at this loss, fraction of margin.")
+    take_profit: float = Field(0.5, gt=0, le=MAX_RATIO, description="Close at this gain, fraction of margin.")
+    stop_loss: float = Field(0.5, gt=0, le=MAX_RATIO, description="Close at this loss, fraction of margin.")
     holding_days_mean: float = Field(
-        20.0, gt=0,
+        20.0, gt=0, le=MAX_DAYS,
         description="Mean holding time in days (exponential across traders); with "
         "min_return_on_margin it sets turnover: design 18's 20-200x pool NAV a year, anchored "
         "on GMX GLP's 50-150x.",
@@ -136,31 +151,31 @@ class TraderBehaviour(_TruncatedWealth):
         0.8, description="Share of a trader's wealth held in its margin token (the rest in USDC)."
     )
     vol_forecast_noise: float = Field(
-        0.25, ge=0,
+        0.25, ge=0, le=10,
         description="Log spread across traders of their vol forecast around the realized vol "
         "over their own horizon (a forecaster's error of about 25%, the typical gap between "
         "implied and next-month realized vol of BTC).",
     )
     vol_window_days_min: float = Field(
-        2.0, gt=0,
+        2.0, gt=0, le=MAX_DAYS,
         description="Shortest window (days) over which a trader measures realized vol; its own "
         "holding time when longer.",
     )
     vol_edge_min: float = Field(
-        0.05, ge=0,
+        0.05, ge=0, le=MAX_RATIO,
         description="Least edge, as a fraction of its vol forecast, a volatility trader wants "
         "beyond the cost it sees before trading.",
     )
     signal_confidence_median: float = Field(
-        0.5, ge=0,
+        0.5, ge=0, le=MAX_RATIO,
         description="Median share of its trailing return a momentum (or, reversed, a mean "
         "reversion) trader expects over its holding time.",
     )
     signal_confidence_sd: float = Field(
-        0.5, ge=0, description="Log spread of the signal confidence across traders."
+        0.5, ge=0, le=10, description="Log spread of the signal confidence across traders."
     )
     min_return_on_margin: float = Field(
-        0.3, ge=0,
+        0.3, ge=0, le=MAX_RATIO,
         description="Least expected return on initial margin over its holding time, net of "
         "costs, for which a momentum or mean-reversion trader acts: it waits for a signal it "
         "finds worth the attention (set for design 18's turnover of 20-200x pool NAV a year; "
@@ -179,13 +194,13 @@ class TraderBehaviour(_TruncatedWealth):
         0.05, description="Chance of leaving after the pool refused a trade (utilization, caps, safe mode)."
     )
     loss_threshold: float = Field(
-        0.5, gt=0, description="Loss, as a fraction of starting wealth, that counts as large."
+        0.5, gt=0, le=MAX_RATIO, description="Loss, as a fraction of starting wealth, that counts as large."
     )
     exit_sell_fraction: Fraction = Field(
         1.0, description="Fraction of tokens a leaving trader sells on the AMM."
     )
     exit_sale_max_reserve_share: float = Field(
-        0.05, gt=0,
+        0.05, gt=0, le=1,
         description="Most a leaving trader sells in one step, as a share of the AMM's USD "
         "reserve; the rest waits for the next step (a sliced, TWAP-like exit: the 10% cap of "
         "design 18's largest-sale check, halved).",
@@ -197,7 +212,7 @@ class TraderBehaviour(_TruncatedWealth):
         0.3, description="Share of noise traders' option trades that sell the option."
     )
     momentum_lookback_hours: float = Field(
-        24.0, gt=0, description="Lookback of the momentum signal in hours."
+        24.0, gt=0, le=24 * MAX_DAYS, description="Lookback of the momentum signal in hours."
     )
 
     @field_validator("styles")
@@ -223,7 +238,7 @@ def _offhours_informed() -> Any:
 
 def _offhours_noise() -> Any:
     return Field(
-        0.005, ge=0, description="Standard deviation of its view's log error, drawn afresh at "
+        0.005, ge=0, le=1, description="Standard deviation of its view's log error, drawn afresh at "
         "each off-hours decision. Anchor: 24/7 equity perps and overnight venues quote US stocks "
         "within about 0.2-1% of the next open."
     )
@@ -231,7 +246,7 @@ def _offhours_noise() -> Any:
 
 def _offhours_min_edge(default: float) -> Any:
     return Field(
-        default, ge=0, description="Gap between the AMM price and its view, beyond the AMM fee, "
+        default, ge=0, le=1, description="Gap between the AMM price and its view, beyond the AMM fee, "
         "below which it does not trade off-hours (a relative gap)."
     )
 
@@ -254,21 +269,21 @@ def _offhours_max_inventory_fraction(default: float) -> Any:
 class MMBehaviour(FrozenModel):
     """How market makers supply and withdraw AMM liquidity."""
 
-    capital_usd: float = Field(2.0e6, ge=0, description="Capital per market maker in USD.")
-    act_rate_per_day: float = Field(4.0, ge=0, description="Decisions per market maker per day.")
+    capital_usd: float = Field(2.0e6, ge=0, le=MAX_USD, description="Capital per market maker in USD.")
+    act_rate_per_day: float = Field(4.0, ge=0, le=MAX_PER_DAY, description="Decisions per market maker per day.")
     cost_of_capital: float = Field(
-        0.05, ge=0, description="Annual return the fee APR must beat."
+        0.05, ge=0, le=MAX_RATIO, description="Annual return the fee APR must beat."
     )
-    vol_charge: float = Field(0.1, ge=0, description="APR required per unit of annual vol.")
+    vol_charge: float = Field(0.1, ge=0, le=MAX_RATIO, description="APR required per unit of annual vol.")
     depeg_charge: float = Field(
-        2.0, ge=0, description="APR required per unit of |premium| (depeg risk)."
+        2.0, ge=0, le=MAX_RATIO, description="APR required per unit of |premium| (depeg risk)."
     )
     stress_withdraw_fraction: Fraction = Field(
         0.3, description="Fraction of liquidity withdrawn at a decision under stress."
     )
-    fee_window_days: float = Field(7.0, gt=0, description="Trailing window of the fee APR.")
+    fee_window_days: float = Field(7.0, gt=0, le=MAX_DAYS, description="Trailing window of the fee APR.")
     stress_premium: float = Field(
-        0.05, gt=0, description="|premium| above which the token counts as stressed."
+        0.05, gt=0, le=10, description="|premium| above which the token counts as stressed."
     )
     add_fraction: Fraction = Field(
         0.25, description="Fraction of its idle USDC it adds (with tokens) when fees pay."
@@ -283,13 +298,13 @@ class MMBehaviour(FrozenModel):
 class ArbBehaviour(FrozenModel):
     """How arbitrageurs close token-vs-NAV gaps and option mispricing, and act as keepers."""
 
-    capital_usd: float = Field(1.0e6, ge=0, description="Capital per arbitrageur in USD.")
-    act_rate_per_day: float = Field(24.0, ge=0, description="Decisions per arbitrageur per day.")
+    capital_usd: float = Field(1.0e6, ge=0, le=MAX_USD, description="Capital per arbitrageur in USD.")
+    act_rate_per_day: float = Field(24.0, ge=0, le=MAX_PER_DAY, description="Decisions per arbitrageur per day.")
     min_edge: float = Field(
-        0.002, ge=0, description="Smallest token-vs-NAV gap (after fees) worth trading."
+        0.002, ge=0, le=1, description="Smallest token-vs-NAV gap (after fees) worth trading."
     )
     vol_edge: float = Field(
-        0.05, ge=0, description="Relative gap between pool vol and external vol worth trading."
+        0.05, ge=0, le=MAX_RATIO, description="Relative gap between pool vol and external vol worth trading."
     )
     keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")
     option_notional_fraction: Fraction = Field(
@@ -297,7 +312,7 @@ class ArbBehaviour(FrozenModel):
         "(at 5% the arbitrageurs alone turned the pools over about 70x a year)."
     )
     option_holding_days: float = Field(
-        1.0, gt=0, description="Longest it holds an option arbitrage before closing it."
+        1.0, gt=0, le=MAX_DAYS, description="Longest it holds an option arbitrage before closing it."
     )
     offhours_informed: bool = _offhours_informed()
     offhours_noise: float = _offhours_noise()
@@ -323,10 +338,10 @@ class HolderPaths(FrozenModel):
 class Agents(FrozenModel):
     """Initial population sizes and behaviours."""
 
-    liquidity_providers: int = Field(100, ge=0, description="Initial liquidity providers.")
-    traders: int = Field(800, ge=0, description="Initial directional traders.")
-    market_makers: int = Field(5, ge=0, description="Market makers (AMM liquidity).")
-    arbitrageurs: int = Field(3, ge=0, description="Arbitrageurs (and keepers).")
+    liquidity_providers: int = Field(100, ge=0, le=MAX_COUNT, description="Initial liquidity providers.")
+    traders: int = Field(800, ge=0, le=MAX_COUNT, description="Initial directional traders.")
+    market_makers: int = Field(5, ge=0, le=MAX_COUNT, description="Market makers (AMM liquidity).")
+    arbitrageurs: int = Field(3, ge=0, le=MAX_COUNT, description="Arbitrageurs (and keepers).")
     lp: LPBehaviour = Field(LPBehaviour(), description="Liquidity provider behaviour.")
     holders: HolderPaths = Field(HolderPaths(), description="Combination holders (design 8).")
     trader: TraderBehaviour = Field(TraderBehaviour(), description="Trader behaviour.")
@@ -337,9 +352,9 @@ class Agents(FrozenModel):
 class Bass(FrozenModel):
     """Bass diffusion of new users: rate (p + q A/M)(M - A) per year (design 8)."""
 
-    p: float = Field(ge=0, description="Innovation coefficient, per year.")
-    q: float = Field(ge=0, description="Imitation coefficient, per year.")
-    potential: int = Field(ge=0, description="Market size M: users who could ever join.")
+    p: float = Field(ge=0, le=MAX_RATIO, description="Innovation coefficient, per year.")
+    q: float = Field(ge=0, le=MAX_RATIO, description="Imitation coefficient, per year.")
+    potential: int = Field(ge=0, le=MAX_COUNT, description="Market size M: users who could ever join.")
 
 
 TRADER_BASS = Bass(p=0.5, q=2.0, potential=3000)
@@ -352,13 +367,13 @@ class Arrivals(FrozenModel):
     traders: Bass = Field(TRADER_BASS, description="Arrivals of traders.")
     liquidity_providers: Bass = Field(LP_BASS, description="Arrivals of liquidity providers.")
     depth_ref_usd: float = Field(
-        1.0e6, gt=0, description="Depth (USD) at which the depth factor of quality is 1."
+        1.0e6, gt=0, le=MAX_USD, description="Depth (USD) at which the depth factor of quality is 1."
     )
     spread_ref: float = Field(
-        0.01, gt=0, description="Half-spread at which the spread factor of quality is 1."
+        0.01, gt=0, le=1, description="Half-spread at which the spread factor of quality is 1."
     )
-    e_depth: float = Field(0.5, ge=0, description="Elasticity of arrivals to depth.")
-    e_spread: float = Field(0.5, ge=0, description="Elasticity of arrivals to spread.")
+    e_depth: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to depth.")
+    e_spread: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to spread.")
 
     @field_validator("traders", "liquidity_providers", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from sim.durations import parse_at, parse_duration
-from sim.scenario._base import FrozenModel
+from sim.scenario._base import MAX_LOG_MOVE, MAX_USD, FrozenModel
 
 AT_DESCRIPTION = (
     "When the event fires: 'day 30', 'day 30.5' (days since the start), 'step 100', "
@@ -71,7 +71,9 @@ class DepegEvent(_Event):
 
     kind: Literal["depeg"] = Field(description="depeg")
     token: str = Field(description="The token that depegs (a key of tokens).")
-    backing: float = Field(gt=0, le=1, description="New backing ratio (0.85: NAV falls 15%).")
+    backing: float = Field(
+        ge=0.01, le=1, description="New backing ratio (0.85: NAV falls 15%; 0.01 to 1)."
+    )
     halt_redemptions: bool = Field(
         False, description="The issuer stops redeeming (minting goes on) until the duration ends."
     )
@@ -90,11 +92,11 @@ class PremiumEvent(_Event):
     kind: Literal["premium"] = Field(description="premium")
     token: str = Field(description="The token bought (a key of tokens).")
     size_usd: float | None = Field(
-        None, gt=0, description="USD of buy flow into the AMM over the duration, spread evenly "
+        None, gt=0, le=MAX_USD, description="USD of buy flow into the AMM over the duration, spread evenly "
         "over its steps. Give this or target_premium."
     )
     target_premium: float | None = Field(
-        None, gt=0, description="Instead of a USD size: at each step of the duration, buy the "
+        None, gt=0, le=10, description="Instead of a USD size: at each step of the duration, buy the "
         "USDC that lifts the AMM price to NAV x (1 + target_premium), nothing when it is already "
         "there (demand that holds the token at a premium; 0.12: AAPLX's +12% over NAV, 3 Jul 2025)."
     )
@@ -117,11 +119,11 @@ class PinEvent(_Event):
     token: str = Field(description="The token traded (a key of tokens).")
     side: Literal["sell", "buy"] = Field("sell", description="sell pushes the AMM price down.")
     size_usd: float | None = Field(
-        None, gt=0,
+        None, gt=0, le=MAX_USD,
         description="Size of the order in USD at the pre-trade price. Give this or move."
     )
     move: float | None = Field(
-        None, gt=-1, description="Instead of a USD size: the AMM price move the order makes, "
+        None, ge=-0.99, le=10, description="Instead of a USD size: the AMM price move the order makes, "
         "fee included (-0.35: a sell sized to take the price 35% down). Its sign must match side."
     )
 
@@ -142,7 +144,10 @@ class CryptoJumpEvent(_Event):
     asset_kind: ClassVar[str] = "crypto"
     kind: Literal["crypto_jump"] = Field(description="crypto_jump")
     asset: str = Field(description="The crypto asset that jumps (a key of assets).")
-    size: float = Field(description="Jump as a log return (-0.15 is about -14%).")
+    size: float = Field(
+        ge=-MAX_LOG_MOVE, le=MAX_LOG_MOVE,
+        description="Jump as a log return (-0.15 is about -14%; -5 to 5).",
+    )
 
 
 class WeekendGapEvent(_Event):
@@ -152,7 +157,10 @@ class WeekendGapEvent(_Event):
     asset_kind: ClassVar[str] = "stock"
     kind: Literal["weekend_gap"] = Field(description="weekend_gap")
     asset: str = Field(description="The stock asset that gaps (a key of assets).")
-    size: float = Field(description="Move of the latent value as a log return.")
+    size: float = Field(
+        ge=-MAX_LOG_MOVE, le=MAX_LOG_MOVE,
+        description="Move of the latent value as a log return (-5 to 5).",
+    )
 
 
 class OracleOutageEvent(_Event):

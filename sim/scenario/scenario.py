@@ -12,9 +12,16 @@ from pydantic import Field, field_validator, model_validator
 
 from sim.assets import USDC
 from sim.durations import at_to_step, duration_to_steps, parse_duration
-from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
+from sim.scenario._base import NAME_PATTERN, SHOCKED_PRICE_RANGE, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
-from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
+from sim.scenario.events import (
+    TARGET_FIELD,
+    TIMED_EVENTS,
+    CryptoJumpEvent,
+    Event,
+    SplitEvent,
+    WeekendGapEvent,
+)
 from sim.scenario.markets import Insurance, MarketSpec, Pool
 from sim.scenario.world import (
     DEFAULT_ASSETS,
@@ -25,6 +32,10 @@ from sim.scenario.world import (
     PriceFile,
     Token,
 )
+
+MAX_SEED = 2**63 - 1
+"""The largest root seed: a signed 64-bit integer, what Parquet, JSON readers and most tools
+keep exactly (numpy's SeedSequence itself takes any integer >= 0)."""
 
 # Default correlations by pair of asset kinds (design 3).
 DEFAULT_CORRELATION = {
@@ -40,10 +51,17 @@ class Scenario(FrozenModel):
 
     name: str = Field(
         pattern=NAME_PATTERN,
-        description="Name of the scenario, used as its results folder ([A-Za-z0-9_.-]+).",
+        max_length=100,
+        description="Name of the scenario, used as its results folder ([A-Za-z0-9_.-]+, at most "
+        "100 characters: a folder name may have 255).",
     )
-    description: str = Field("", description="The question this scenario asks.")
-    seed: int = Field(0, ge=0, description="Root seed of every random stream.")
+    description: str = Field(
+        "", max_length=10_000, description="The question this scenario asks."
+    )
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED,
+        description="Root seed of every random stream (0 to 2^63 - 1, a signed 64-bit integer).",
+    )
     clock: Clock = Field(Clock(), description="Start, length and step of the run.")
     assets: dict[str, Asset] = Field(
         DEFAULT_ASSETS, description="Underlyings by name: crypto coins and stocks."
@@ -94,6 +112,7 @@ class Scenario(FrozenModel):
         if not corr_issues:
             issues += self._check_positive_definite()
         issues += self._check_events()
+        issues += self._check_shocked_prices()
         check_issues(issues)
         return self
 
@@ -213,6 +232,32 @@ class Scenario(FrozenModel):
                         (f"{where}.duration", f"{event.duration!r} from step {step} ends at "
                          f"step {end}, after the run's end ({self.n_steps} steps)")
                     )  # fmt: skip
+        return issues
+
+    def _check_shocked_prices(self) -> list[tuple[str, str]]:
+        """Each asset's starting price under all its scheduled shocks (jumps, gaps, splits)
+        stays within ``SHOCKED_PRICE_RANGE``, so prices and reserves stay within float limits."""
+        issues = []
+        low, high = SHOCKED_PRICE_RANGE
+        for name, asset in self.assets.items():
+            up = down = 0.0                       # log moves the scheduled shocks add
+            first = ""
+            for i, event in enumerate(self.events):
+                if isinstance(event, CryptoJumpEvent | WeekendGapEvent) and event.asset == name:
+                    move = event.size
+                elif isinstance(event, SplitEvent) and event.asset == name:
+                    move = -math.log(event.ratio)
+                else:
+                    continue
+                first = first or f"events.{i}"
+                up, down = up + max(move, 0.0), down + min(move, 0.0)
+            if not first:
+                continue
+            if asset.price * math.exp(up) > high or asset.price * math.exp(down) < low:
+                issues.append((first, f"the shocks of {name} together move its price from "
+                               f"{asset.price:g} to between {asset.price * math.exp(down):.3g} "
+                               f"and {asset.price * math.exp(up):.3g} USD; a price must stay "
+                               f"within {low:g} to {high:g}"))
         return issues
 
     def _event_target_issues(self, event: Event) -> list[tuple[str, str]]:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sim.market.calendar import DEFAULT_NYSE_HOLIDAYS
-from sim.scenario._base import FrozenModel, check_issues
+from sim.scenario._base import (
+    MAX_PRICE_USD,
+    MAX_SIGMA,
+    MAX_USD,
+    MIN_PRICE_USD,
+    FrozenModel,
+    check_issues,
+)
+
+CALENDAR_START = datetime(1900, 1, 1, tzinfo=UTC)
+CALENDAR_END = datetime(2200, 1, 1, tzinfo=UTC)
+"""A run lies within 1900-2200: well inside pandas' nanosecond times (1677-2262), which the
+time series and the price files use, and inside what zoneinfo's New York rules describe (a
+start near year 1 or 9999 overflowed the calendar)."""
 
 NYSE_HOLIDAYS_2020_2027: list[date] = list(DEFAULT_NYSE_HOLIDAYS)  # the calendar's own list
 
@@ -18,9 +31,13 @@ class Clock(FrozenModel):
 
     start: datetime = Field(
         datetime(2025, 7, 7, tzinfo=UTC),
-        description="Start of the run (UTC; a time without a zone is read as UTC).",
+        description="Start of the run (UTC; a time without a zone is read as UTC); the run lies "
+        "within 1900-01-01 to 2200-01-01.",
     )
-    days: float = Field(90.0, gt=0, description="Length of the run in days, burn-in included.")
+    days: float = Field(
+        90.0, gt=0, description="Length of the run in days, burn-in included (the pre-flight "
+        "check refuses a run too large for the machine)."
+    )
     step_minutes: int = Field(
         60, gt=0, description="Length of one step in minutes; must divide a day (1440)."
     )
@@ -42,6 +59,12 @@ class Clock(FrozenModel):
     @model_validator(mode="after")
     def _check(self) -> Clock:
         issues = []
+        if not CALENDAR_START <= self.start < CALENDAR_END:
+            issues.append(("start", f"{self.start.isoformat()} is outside the calendar's range "
+                           f"({CALENDAR_START.date()} to {CALENDAR_END.date()})"))
+        elif self.days > (CALENDAR_END - self.start) / timedelta(days=1):
+            issues.append(("days", f"{self.days:g} days from {self.start.date()} end after "
+                           f"{CALENDAR_END.date()}, the calendar's end"))
         if 1440 % self.step_minutes:
             issues.append(("step_minutes", f"{self.step_minutes} does not divide a day (1440)"))
         elif self.days * 1440 / self.step_minutes < 1 - 1e-9:
@@ -60,12 +83,26 @@ class Asset(FrozenModel):
     kind: Literal["crypto", "stock"] = Field(
         description="crypto (trades 24/7) or stock (reference price moves only in NYSE hours)."
     )
-    price: float = Field(gt=0, description="Starting price in USD.")
-    sigma: float = Field(gt=0, description="Annual volatility of log returns (0.55 = 55%).")
-    mu: float = Field(0.0, description="Annual drift of log price before the Ito correction.")
-    jump_intensity: float = Field(0.0, ge=0, description="Expected number of jumps per year.")
-    jump_mean: float = Field(0.0, description="Mean jump size as a log return (-0.05 = -5%).")
-    jump_sd: float = Field(0.0, ge=0, description="Standard deviation of jump sizes (log).")
+    price: float = Field(
+        ge=MIN_PRICE_USD, le=MAX_PRICE_USD, description="Starting price in USD (1e-6 to 1e9)."
+    )
+    sigma: float = Field(
+        gt=0, le=MAX_SIGMA, description="Annual volatility of log returns (0.55 = 55%; at most 5)."
+    )
+    mu: float = Field(
+        0.0, ge=-MAX_SIGMA, le=MAX_SIGMA,
+        description="Annual drift of log price before the Ito correction (-5 to 5).",
+    )
+    jump_intensity: float = Field(
+        0.0, ge=0, le=100, description="Expected number of jumps per year (at most 100, two a "
+        "week)."
+    )
+    jump_mean: float = Field(
+        0.0, ge=-1, le=1, description="Mean jump size as a log return (-0.05 = -5%; -1 to 1)."
+    )
+    jump_sd: float = Field(
+        0.0, ge=0, le=1, description="Standard deviation of jump sizes (log; at most 1)."
+    )
 
 
 DEFAULT_ASSETS: dict[str, Asset] = {
@@ -87,7 +124,16 @@ class PriceFile(FrozenModel):
         description="CSV or Parquet file of prices, one column per asset; relative to the "
         "scenario file's folder.",
     )
-    time_column: str = Field("time", min_length=1, description="Column holding UTC timestamps.")
+    time_column: str = Field(
+        "time", min_length=1, description="Column holding the times, each row a time and "
+        "every asset's price."
+    )
+    time_unit: Literal["s", "ms", "ns", "iso"] | None = Field(
+        None,
+        description="How the times are written: epoch seconds (s), milliseconds (ms), "
+        "nanoseconds (ns), or ISO 8601 text (iso; no zone means UTC). Default: s for numbers, "
+        "iso for text. A column of timestamps (Parquet) carries its own unit.",
+    )
 
 
 class AssetPriceFile(FrozenModel):
@@ -107,7 +153,7 @@ class AssetPriceFile(FrozenModel):
         None,
         description="How the times are written: epoch seconds (s), milliseconds (ms), "
         "nanoseconds (ns), or ISO 8601 text (iso; no zone means UTC). Default: s for numbers, "
-        "iso for text.",
+        "iso for text. A column of timestamps (Parquet) carries its own unit.",
     )
 
 
@@ -115,7 +161,8 @@ class Amm(FrozenModel):
     """The token/USDC constant-product pool (design 4)."""
 
     reserve_usd: float = Field(
-        2.0e6, gt=0, description="Initial USDC reserve in USD (the token side matches at NAV)."
+        2.0e6, ge=1, le=MAX_USD,
+        description="Initial USDC reserve in USD (the token side matches at NAV).",
     )
     fee: float = Field(0.003, ge=0, lt=0.1, description="Swap fee as a fraction (0.003 = 0.30%).")
 
@@ -126,7 +173,7 @@ class Issuer(FrozenModel):
     mint_fee: float = Field(0.001, ge=0, lt=0.1, description="Mint fee as a fraction of NAV.")
     redeem_fee: float = Field(0.001, ge=0, lt=0.1, description="Redeem fee as a fraction of NAV.")
     daily_capacity_usd: float = Field(
-        5.0e6, ge=0, description="USD of issuer flow per UTC calendar day: one budget shared by "
+        5.0e6, ge=0, le=MAX_USD, description="USD of issuer flow per UTC calendar day: one budget shared by "
         "mints (USDC paid in) and redeems (USDC paid out), restored at each new UTC date.",
     )
 
@@ -136,7 +183,8 @@ class Token(FrozenModel):
 
     underlying: str = Field(description="The stock asset backing the token (a key of assets).")
     backing: float = Field(
-        1.0, gt=0, le=1.5, description="Stock per token at the start; NAV = price x backing."
+        1.0, ge=0.01, le=1.5,
+        description="Stock per token at the start (0.01 to 1.5); NAV = price x backing.",
     )
     haircut: float = Field(
         0.25, ge=0, lt=1, description="Fraction of the token's value not counted as margin."
