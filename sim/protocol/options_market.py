@@ -547,7 +547,11 @@ class OptionsMarket:
         paid_by_ins = float(np.sum(res.wf_from_insurance)) if len(res.wf_account) else 0.0
         ins_in = float(np.sum(res.liq_insurance_tokens)) if n_liq else 0.0
         from_tok = min(paid_by_ins, max(ins_tok + ins_in, 0.0))
-        from_usdc = paid_by_ins - from_tok
+        # The kernel's payout may exceed the token balance by rounding (1e-16 of it); only USDC
+        # the insurance holds is paid in USDC, a rounding residue stays in tokens.
+        ins_usdc_tok = led.balance(self.insurance_holder, USDC) / P if tok != USDC else 0.0
+        from_usdc = min(paid_by_ins - from_tok, max(ins_usdc_tok, 0.0))
+        from_tok = paid_by_ins - from_usdc
         pool_delta = res.pool_delta_tokens - from_usdc      # the pool fronts the tokens ...
         led.settle_kernel(tok, {self.pool_holder: pool_delta, self.insurance_holder: ins_in - from_tok})
         if from_usdc > 0:                                      # ... and is paid in USDC
