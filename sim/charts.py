@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -474,12 +474,17 @@ def draw_run_charts(
     events: pd.DataFrame | None,
     out_dir: str | Path,
     title: str = "",
+    only: Iterable[str] | None = None,
 ) -> list[Path]:
-    """Draw the four run charts as PNG files in ``out_dir`` (written atomically)."""
+    """Draw the four run charts (or those of ``CHART_FILES`` named in ``only``) as PNG files in
+    ``out_dir``, each written atomically."""
     out_dir = Path(out_dir)
     view = _RunView.of(timeseries, events)
+    wanted = set(CHART_FILES if only is None else only)
     written = []
     for name, build in FIGURE_BUILDERS.items():
+        if name not in wanted:
+            continue
         with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
             fig = build(view, title)
         with rio.atomic_path(out_dir / name) as tmp:

@@ -2,17 +2,24 @@
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
-A user's mistake (``UserInputError``) is printed as one line and exits with status 2.
+A user's mistake (``UserInputError``) is printed as one line and exits with status 2. SIGINT
+(Ctrl-C) and SIGTERM (what a cluster scheduler sends) are handled alike: the work in progress
+is unwound (its temporary files removed), one line is printed and the exit status is 128 + the
+signal's number (130, 143).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kernels import ENGINES
 from sim import __version__
-from sim.errors import UserInputError
+from sim.errors import Interrupted, UserInputError
+from sim.preflight import DEFAULT_MAX_AGENT_STEPS, DEFAULT_MAX_MEMORY_GB
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -23,7 +30,16 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flywheel-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one scenario and write results and charts")
+    limits = argparse.ArgumentParser(add_help=False)     # what a run may need (sim.preflight)
+    limits.add_argument("--max-memory-gb", type=float, default=DEFAULT_MAX_MEMORY_GB,
+                        metavar="GB", help="refuse a run estimated to need more memory "
+                        f"(default {DEFAULT_MAX_MEMORY_GB:g})")
+    limits.add_argument("--max-agent-steps", type=float, default=DEFAULT_MAX_AGENT_STEPS,
+                        metavar="N", help="refuse a run of more agent-steps, live agents times "
+                        f"steps (default {DEFAULT_MAX_AGENT_STEPS:.0e})")
+
+    run = sub.add_parser("run", parents=[limits],
+                         help="run one scenario and write results and charts")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
@@ -35,7 +51,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="kernel engine: cython (default) or reference, the plain-Python twins "
                           "(the specification; far slower, results agree to ~1e-9)")
 
-    val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
+    val = sub.add_parser("validate", parents=[limits],
+                         help="check a scenario file as a run would before its first step "
+                              "(fields, sizes, price files) and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
 
@@ -72,12 +90,15 @@ def _build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]
     [--kernels {cython,reference}]``."""
+    from sim.preflight import Limits
     from sim.run import format_summary_table, run
     from sim.scenario import load_scenario
 
+    limits = Limits(args.max_memory_gb, args.max_agent_steps)
     scenario = load_scenario(args.scenario, args.overrides)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
-                 charts=not args.no_charts, kernels=args.kernels)
+                 charts=not args.no_charts, kernels=args.kernels, limits=limits,
+                 source=args.scenario)
     s, info = result.summary, result.info
     how = ("stored earlier, not recomputed" if result.reused
            else f"computed in {info['wall_time_s']:.1f} s")
@@ -90,19 +111,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file.
+    """``flywheel validate FILE... [--set PATH=VALUE] [--max-memory-gb GB] [--max-agent-steps
+    N]``: print ``OK <file>`` for each file a run would start from.
 
-    Price files are read against the run's clock too (columns, times, prices, coverage).
+    Everything a run checks before its first step is checked (``sim.preflight.check_before_run``):
+    the fields, the sizes against the limits, and every price file read against the run's
+    clock (columns, times, prices, coverage).
 
     Every file is checked; the problems of the bad ones are raised together as one line.
     """
-    from sim.market.replay import check_price_files
+    from sim.preflight import Limits, check_before_run
     from sim.scenario import load_scenario
 
+    limits = Limits(args.max_memory_gb, args.max_agent_steps)
     problems = []
     for path in args.scenario:
         try:
-            check_price_files(load_scenario(path, args.overrides or ()))
+            check_before_run(load_scenario(path, args.overrides or ()), limits, source=path)
         except UserInputError as exc:
             problems.append(str(exc))
         else:
@@ -187,6 +212,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
 
 
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While the body runs, SIGINT and SIGTERM raise ``Interrupted`` in the main thread (so
+    clean-ups run); a second signal during the clean-up is ignored. The previous handlers are
+    restored after."""
+    def interrupt(signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:          # not the main thread: leave the signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -194,12 +241,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return HANDLERS[args.command](args)
+        with _signals_interrupt():
+            return HANDLERS[args.command](args)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"interrupted ({name}); nothing half-written was left", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted (SIGINT); nothing half-written was left", file=sys.stderr)
         return 130
 
 

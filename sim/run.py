@@ -1,11 +1,18 @@
 """One scenario, one seed, end to end: build the model, step it, collect and store the results.
 
 A run is stored in ``<out>/<scenario name>/<run key>/`` (design section 15). The run key is a
-hash of the resolved scenario, the seed and the code (``code_fingerprint``), so the same run is
-never computed twice: when that folder already holds a complete run (``summary.json``, written
-last, is present) it is loaded instead; after a code change the run is computed afresh. Every
-file is written under a temporary name and renamed, and a run that fails leaves no file under a
-final name.
+hash of everything a run reads: the resolved scenario, the seed, the content of every data file
+it replays (``data_fingerprint``) and the code that shapes its numbers (``code_fingerprint``;
+not the charts, the CLI or reports). So the same run is never computed twice: when that folder
+already holds a complete run it is loaded instead (and any chart it lacks is drawn); a changed
+price file or a code change is a new run.
+
+Before anything is built, ``sim.preflight`` refuses a run too large for the machine and
+``results_io.check_out_dir`` an output folder that cannot be written. A run is written into a
+temporary folder beside its final one and renamed into place as the last step, so a final
+folder is always complete, a run that fails or is interrupted leaves nothing but what it removes
+itself (its own temporary folder), and two processes computing the same run both succeed (the
+first to finish is kept; the data are identical).
 
 ``summary.json`` holds ``sim.metrics.summary`` as it is (one schema, ``metrics.RunSummary``),
 so two computations of a run give the same bytes; what differs between computations (wall time,
@@ -20,6 +27,7 @@ import importlib.metadata
 import logging
 import platform
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -34,6 +42,7 @@ from kernels import kernel_set
 from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
+from sim.preflight import Limits, check_fits
 from sim.results_io import (
     CHARTS_DIR,
     EVENTS,
@@ -43,6 +52,7 @@ from sim.results_io import (
     TIMESERIES,
     run_title,
 )
+from sim.scenario.scenario import MAX_SEED
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -83,33 +93,76 @@ def resolved_yaml(scenario: Scenario) -> str:
 
 
 def run_key(scenario: Scenario, seed: int, kernels: str = "cython") -> str:
-    """Short (12 hex digits) sha256 of the resolved scenario, the seed and the kernel engine: a
-    run's identity. The engines agree to about 1e-9, not bit for bit, so each has its own runs."""
-    return _run_key_of(resolved_yaml(scenario), seed, kernels)
+    """Short (12 hex digits) sha256 of the resolved scenario, the seed, the kernel engine and
+    the content of the data files it reads: a run's identity. The engines agree to about
+    1e-9, not bit for bit, so each has its own runs."""
+    return _run_key_of(resolved_yaml(scenario), seed, kernels, data_fingerprint(scenario))
 
 
-def _run_key_of(yaml_text: str, seed: int, kernels: str = "cython") -> str:
+def _run_key_of(yaml_text: str, seed: int, kernels: str = "cython", data: str = "") -> str:
     digest = hashlib.sha256(yaml_text.encode("utf-8"))
     digest.update(f"\n--- seed: {int(seed)}\n--- code: {code_fingerprint()}\n".encode())
     if kernels != "cython":      # the default engine keeps the keys it had before engines existed
         digest.update(f"--- kernels: {kernels}\n".encode())
+    if data:                     # so does a scenario that reads no file
+        digest.update(f"--- data: {data}\n".encode())
     return digest.hexdigest()[:12]
+
+
+def data_fingerprint(scenario: Scenario) -> str:
+    """sha256 (16 hex digits) of the content of every data file ``scenario`` reads (its price
+    files), by field; "" when it reads none. A file rewritten with other prices is a new run."""
+    files = {"price_file": scenario.price_file.path} if scenario.price_file is not None else {}
+    files |= {f"price_files.{a}": spec.path for a, spec in sorted(scenario.price_files.items())}
+    if not files:
+        return ""
+    digest = hashlib.sha256()
+    for field, path in files.items():
+        digest.update(f"{field}\0".encode())
+        try:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise UserInputError(f"{path}: {field}.path: cannot read the file "
+                                 f"({exc.strerror or exc})") from None
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 # The code that shapes a run's numbers: a change to any of it is a new run (not a stored one).
 _CODE_DIRS = ("agents", "kernels", "sim")
+# ... except what only draws, reports, checks or drives runs: editing a chart, the CLI, a report
+# or the pre-flight check reuses the stored runs. Paths relative to the repository; a folder
+# ends with "/"; the dashboard (issue 12) and sweeps (issue 11) belong here when they come.
+_NOT_RUN_CODE = (
+    "sim/__main__.py", "sim/cli.py", "sim/charts.py", "sim/calibration.py", "sim/preflight.py",
+    "sim/bench/", "sim/scenario/__main__.py", "sim/scenario/schema.py",
+    "sim/dashboard", "sim/sweep",
+)
+
+
+def shapes_numbers(relative_path: str) -> bool:
+    """Whether the source file at ``relative_path`` (from the repository root, with "/") is part
+    of the code fingerprint: a .py, .pyx or .pxd file under agents/, kernels/ or sim/ that is not
+    one of ``_NOT_RUN_CODE``."""
+    return (relative_path.endswith((".py", ".pyx", ".pxd"))
+            and "__pycache__/" not in relative_path
+            and relative_path.split("/", 1)[0] in _CODE_DIRS
+            and not relative_path.startswith(_NOT_RUN_CODE))
 
 
 @functools.cache
 def code_fingerprint() -> str:
-    """sha256 (16 hex digits) of the package version and every .py / .pyx source under
-    agents/, kernels/ and sim/, so a stored run is reused only by the code that made it."""
+    """sha256 (16 hex digits) of the package version and every source file that shapes a run's
+    numbers (``shapes_numbers``), so a stored run is reused only by the code that made it."""
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
     for folder in _CODE_DIRS:
         for path in sorted((root / folder).rglob("*")):
-            if path.suffix in (".py", ".pyx") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and shapes_numbers(relative):
+                digest.update(relative.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -145,6 +198,9 @@ def run(
     charts: bool = True,
     model_factory: Callable[..., Any] | None = None,
     kernels: str = "cython",
+    *,
+    limits: Limits | None = None,
+    source: str | None = None,
 ) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's) and, if ``out`` is given, store it.
 
@@ -152,12 +208,19 @@ def run(
     is part of the run key and recorded in run_info.json's ``versions``.
     ``model_factory(scenario=..., rng=...)`` builds the model (default ``FlywheelModel``); it is
     also given ``kernels=`` when the engine is not the default.
-    A run already stored under ``out`` is loaded, not recomputed.
+    A run already stored under ``out`` is loaded, not recomputed (any chart it lacks is drawn).
+    ``limits`` (default ``sim.preflight.Limits()``): a run estimated above them is refused before
+    anything is built; ``source`` names the scenario in that message (its file; default its name).
+    A seed, an ``out`` or a data file that cannot be used is a ``UserInputError``; a failure to
+    write the results an ``OutputError``.
     """
     kernel_set(kernels)                      # a bad name fails before anything is computed
-    seed = int(scenario.seed if seed is None else seed)
+    seed = _checked_seed(scenario.seed if seed is None else seed)
+    check_fits(scenario, limits, source)     # a run too large for the machine: before building
+    if out is not None:
+        rio.check_out_dir(out)
     yaml_text = resolved_yaml(scenario)
-    key = _run_key_of(yaml_text, seed, kernels)
+    key = _run_key_of(yaml_text, seed, kernels, data_fingerprint(scenario))
     title = run_title(scenario.name, seed, key)
     run_dir = run_dir_for(out, scenario.name, key) if out is not None else None
 
@@ -167,8 +230,8 @@ def run(
         log.info(message)
         if progress:
             print(message, file=sys.stderr)
-        if charts and not (run_dir / CHARTS_DIR).is_dir():
-            _draw_charts_safely(result.timeseries, result.events, run_dir / CHARTS_DIR, title)
+        if charts:
+            _draw_missing_charts(result, run_dir, title)
         return result
 
     if model_factory is None:
@@ -186,8 +249,22 @@ def run(
                    versions={**versions(), "kernels": kernels})
     if run_dir is not None:
         header = f"# flywheel-sim {__version__}: run {key} used seed {seed}\n"
-        _write_run(run_dir, header + yaml_text, timeseries, events, summary, info, charts, title)
+        _write_run(run_dir, header + yaml_text, timeseries, events, summary, info, charts, title,
+                   where=f"--out {out}")
     return RunResult(timeseries, events, summary, info, run_dir)
+
+
+def _checked_seed(seed: Any) -> int:
+    """``seed`` as an int from 0 to ``MAX_SEED`` (what the scenario's ``seed`` field allows)."""
+    try:
+        if isinstance(seed, bool) or int(seed) != seed:
+            raise ValueError
+        value = int(seed)
+    except (TypeError, ValueError, OverflowError):
+        raise UserInputError(f"--seed: must be a whole number, got {seed!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise UserInputError(f"--seed: must be from 0 to 2^63 - 1, got {value}")
+    return value
 
 
 def _step_all(model: Any, scenario: Scenario, progress: bool) -> None:
@@ -217,46 +294,69 @@ def _write_run(
     info: RunInfo,
     charts: bool,
     title: str,
+    where: str = "",
 ) -> None:
-    """Write a run's files, summary.json last; on failure remove what this attempt wrote."""
-    created = [p for p in (run_dir.parent, run_dir) if not p.exists()]
+    """Write a run into a temporary folder beside ``run_dir`` (summary.json last) and rename it
+    into place. On any failure or interruption only that folder, and the parent folders this
+    call made if they are empty, are removed; a failure to write (a full disk, no permission)
+    becomes an ``OutputError`` naming ``where``."""
+    created = _missing_folders(run_dir.parent)
+    tmp = rio.temp_name(run_dir)          # named before it exists: any clean-up can remove it
     try:
-        rio.write_text(run_dir / RESOLVED_YAML, yaml_text)
-        rio.write_parquet(run_dir / TIMESERIES, timeseries)
-        rio.write_parquet(run_dir / EVENTS, events)
+        rio.remove_stale_temps(run_dir.parent)       # what killed processes left behind
+        rio.make_folder(tmp)
+        rio.write_text(tmp / RESOLVED_YAML, yaml_text)
+        rio.write_parquet(tmp / TIMESERIES, timeseries)
+        rio.write_parquet(tmp / EVENTS, events)
         if charts:
-            _draw_charts_safely(timeseries, events, run_dir / CHARTS_DIR, title)
-        rio.write_json(run_dir / RUN_INFO, info)
-        rio.write_json(run_dir / SUMMARY, summary)
-    except BaseException:
-        _remove_run_files(run_dir)
-        for folder in reversed(created):
+            _draw_charts_safely(timeseries, events, tmp / CHARTS_DIR, title, run_dir)
+        rio.write_json(tmp / RUN_INFO, info)
+        rio.write_json(tmp / SUMMARY, summary)
+        rio.publish_folder(tmp, run_dir, is_complete)  # or keep the same run another finished
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:
             _rmdir_if_empty(folder)
+        if isinstance(exc, OSError) and not isinstance(exc, UserInputError):
+            raise rio.output_error(where or run_dir, exc) from exc
         raise
 
 
-def _draw_charts_safely(timeseries, events, charts_dir: Path, title: str) -> None:
-    """Draw the charts; a chart that fails is a warning, not a lost run (redraw them later)."""
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _draw_charts_safely(timeseries, events, charts_dir: Path, title: str, run_dir: Path,
+                        only=None) -> None:
+    """Draw the charts (``only``: those named); a chart that fails is a warning, not a lost run
+    (``flywheel charts <run_dir>`` redraws them, and so does the next run of the same key)."""
     from sim.charts import draw_run_charts
 
     try:
-        draw_run_charts(timeseries, events, charts_dir, title=title)
+        draw_run_charts(timeseries, events, charts_dir, title=title, only=only)
     except Exception as exc:  # the data is safe; only a picture is missing
         warnings.warn(
             f"charts not drawn ({type(exc).__name__}: {exc}); "
-            f"redraw them with `flywheel charts {charts_dir.parent}`",
+            f"redraw them with `flywheel charts {run_dir}`",
             stacklevel=2,
         )
 
 
-def _remove_run_files(run_dir: Path) -> None:
+def _draw_missing_charts(result: RunResult, run_dir: Path, title: str) -> None:
+    """Draw each chart a stored run lacks (killed or out of disk while drawing), atomically; the
+    charts it has and its data are left as they are."""
     from sim.charts import CHART_FILES
 
-    for name in (SUMMARY, RUN_INFO, RESOLVED_YAML, TIMESERIES, EVENTS):
-        (run_dir / name).unlink(missing_ok=True)
-    for name in CHART_FILES:
-        (run_dir / CHARTS_DIR / name).unlink(missing_ok=True)
-    _rmdir_if_empty(run_dir / CHARTS_DIR)
+    charts_dir = run_dir / CHARTS_DIR
+    missing = [name for name in CHART_FILES if not (charts_dir / name).is_file()]
+    if missing:
+        rio.remove_stale_temps(charts_dir)
+        _draw_charts_safely(result.timeseries, result.events, charts_dir, title, run_dir, missing)
 
 
 def _rmdir_if_empty(folder: Path) -> None:

@@ -141,6 +141,5 @@ def test_sim_never_asks_agents_or_owners_what_they_can_do():
 # that are about neither agents nor owners, each with its reason:
 ALLOWED_ATTRIBUTE_LOOKUPS: tuple[str, ...] = (
     "sim/results_io.py",            # hasattr(value, 'isoformat'): JSON of dates and times
-    "sim/scenario/overrides.py",    # getattr(exc, 'problem', None): an exception's detail
     "sim/bench/main.py",            # getattr(exc, 'name', None): the module an ImportError names
 )

@@ -51,7 +51,7 @@ three; 100 leaves room for underscores and padding."""
 
 
 # libyaml's parser when PyYAML has it (about 25x faster), else PyYAML's own.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
 class _Loader(_SafeLoader):
@@ -166,7 +166,7 @@ def read_text_file(path: str | os.PathLike, source: str | None = None,
     source = str(path) if source is None else source
     try:
         # O_NONBLOCK: opening a pipe must not wait for a writer; it is refused just below.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise UserInputError(f"{source}: file not found") from None
     except IsADirectoryError:

@@ -1,0 +1,128 @@
+"""Pre-flight (issue 10): a scenario that cannot fit is refused from its sizes, in one line naming
+the fields, the estimate and the option, before any agent is built; ``flywheel validate`` checks
+everything ``flywheel run`` checks before its first step."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.errors import UserInputError
+from sim.preflight import Limits, check_fits, estimate
+from sim.run import run
+from sim.scenario import load_scenario
+from tests.tiny import TINY, tiny
+
+BILLION = "name: huge\nagents: {traders: 1000000000}\n"
+
+
+def refuse_model(scenario, rng=None):
+    raise AssertionError("an agent was built for a scenario that cannot fit")
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_billion_agents_are_refused_before_any_agent_is_built(tmp_path):
+    path = write(tmp_path, BILLION)
+    scenario = load_scenario(path)
+    with pytest.raises(UserInputError) as err:
+        run(scenario, out=tmp_path / "out", model_factory=refuse_model, source=str(path))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path}: agents.traders, ")
+    assert "clock.days" in message and "1,000,003,408 agents" in message
+    assert "GB of memory" in message and "--max-memory-gb" in message
+    assert "agent-steps" in message and "--max-agent-steps" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_refusing_a_billion_agents_allocates_nothing_in_proportion(tmp_path):
+    scenario = load_scenario(write(tmp_path, BILLION))
+    tracemalloc.start()
+    with pytest.raises(UserInputError):
+        check_fits(scenario)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000        # bytes: not the 6 kB per agent that building would take
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_the_cli_refuses_in_one_line_and_the_option_lifts_the_limit(tmp_path, capsys, command):
+    path = write(tmp_path, BILLION)
+    out = ["--out", str(tmp_path / "out"), "--quiet"] if command == "run" else []
+    assert main([command, str(path), *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: agents.traders" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    if command == "validate":       # the options are the ones the message names
+        assert main([command, str(path), "--max-memory-gb", "1e5", "--max-agent-steps", "1e13"]) == 0
+        assert capsys.readouterr().out == f"OK {path}\n"
+
+
+def test_a_long_clock_names_the_clock_first(tmp_path):
+    scenario = tiny({"clock.days": 30_000, "clock.step_minutes": 5})
+    with pytest.raises(UserInputError, match=r"^tiny: clock.days, clock.step_minutes, .* steps need"):
+        check_fits(scenario)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_a_limit_that_is_not_a_positive_number_is_one_line(value, capsys):
+    assert main(["validate", str(TINY), "--max-memory-gb", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-memory-gb" in err
+
+
+def test_the_default_limits_take_the_designs_year_and_the_shipped_scenarios():
+    """The design's whole-model target, 10,000 agents for a year of hourly steps (what `flywheel
+    bench --only model` runs; 0.33 GB measured), fits the defaults with room to spare."""
+    from sim.bench.model import AGENTS, SCALE_10X
+    from sim.scenario import scenario_from_dict
+
+    year = scenario_from_dict({"name": "bench", "clock": {"days": 365, "burn_in_days": 0},
+                               "agents": AGENTS, **SCALE_10X})
+    est = check_fits(year)
+    assert 0.33 < est.memory_gb < Limits().max_memory_gb / 4
+    assert est.agent_steps < Limits().max_agent_steps / 10
+    for path in sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml")):
+        check_fits(load_scenario(path))
+
+
+def test_the_estimate_grows_with_each_size():
+    base = estimate(tiny())
+    for override in ({"agents.traders": 2000}, {"arrivals.traders.potential": 2000},
+                     {"clock.days": 30}, {"clock.step_minutes": 5}):
+        bigger = estimate(tiny(override))
+        assert bigger.memory_bytes > base.memory_bytes and bigger.agent_steps > base.agent_steps
+
+
+# ------------------------------------------------------------------ validate = what run checks
+
+
+def _price_csv(path: Path, nan_row: int | None = None) -> Path:
+    times = pd.date_range("2025-07-07", periods=80, freq="h", tz="UTC")
+    prices = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, len(times))))
+    if nan_row is not None:
+        prices[nan_row] = np.nan
+    pd.DataFrame({"time": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "price": prices}).to_csv(
+        path, index=False)
+    return path
+
+
+def test_validate_refuses_a_price_file_holding_a_nan_as_the_run_would(tmp_path, capsys):
+    _price_csv(tmp_path / "tsla.csv", nan_row=30)
+    path = write(tmp_path, TINY.read_text() + "price_files: {TSLA: {path: tsla.csv}}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tsla.csv" in err and "price_files.TSLA" in err
+    assert "row 31" in err and "nan" in err
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == err.splitlines()[0]
+    assert not (tmp_path / "out").exists()
