@@ -109,6 +109,17 @@ def _construct_number(loader: _Loader, node: yaml.ScalarNode, parse) -> Any:  # 
     return parse(loader, node)
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    # PyYAML builds an unquoted date with datetime, which raises a bare ValueError for a date
+    # that does not exist (2025-13-01, 2025-02-30, an offset of +25:00).
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date and time that exists ({exc})",
+            node.start_mark) from None
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
     # Keys written in this mapping must be unique; keys it merges in (``<<``) are defaults the
     # written keys override, as YAML's merge key means.
@@ -135,6 +146,7 @@ _Loader.add_constructor(
     "tag:yaml.org,2002:int",
     lambda loader, node: _construct_number(loader, node, yaml.SafeLoader.construct_yaml_int),
 )
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor(
     "tag:yaml.org,2002:float",
     lambda loader, node: _construct_number(loader, node, yaml.SafeLoader.construct_yaml_float),
@@ -156,6 +168,8 @@ def parse_yaml(text: str, source: str) -> Any:
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise UserInputError(f"{source}: {where}invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
+        raise UserInputError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
+    except (ValueError, OverflowError) as exc:    # a constructor's own complaint
         raise UserInputError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
 
 
