@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make run    runs the main job on a shipped scenario and writes charts
-#   make test   runs the tests
+#   make test   runs the tests (make fuzz: the schema property test, long)
 # Both create .venv (Python >= 3.12) and install the package with its Cython kernels.
 
 VENV    := .venv
@@ -17,13 +17,21 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
-.PHONY: run test bench calibrate install clean
+.PHONY: run test fuzz bench calibrate install clean
 
 run: $(STAMP)
 	$(VENV)/bin/flywheel run $(SCENARIO)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q
+
+# The schema property test (tests/test_schema_property.py) with many random examples instead of
+# the suite's fixed 60: about 20 minutes for the default 20,000 on one core; FUZZ_EXAMPLES=N.
+# Failing examples are kept in .hypothesis/ and tried first next time.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	FLYWHEEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VPY) -m pytest -q -p no:cacheprovider \
+	  tests/test_schema_property.py --hypothesis-show-statistics
 
 bench: $(STAMP)
 	$(VENV)/bin/flywheel bench --quick

@@ -6,6 +6,10 @@ import math
 
 from scipy import special
 
+LARGE_MEAN = 1e15
+"""A Poisson mean above this (a quality of 1e100 from extreme elasticities) brings everyone who
+can still come: the quantile's float arithmetic would return NaN, and the cap would bind."""
+
 
 def market_quality(capacity_usd: float, amm_depth_usd: float, spread: float, depth_ref_usd: float,
                    spread_ref: float, e_depth: float, e_spread: float) -> tuple[float, float]:
@@ -30,7 +34,10 @@ def bass_arrivals(u: float, dt_years: float, quality: float, p: float, q: float,
     lam = dt_years * quality * (p + q * active / potential) * (potential - active)
     if lam <= 0:
         return 0
+    if not lam < LARGE_MEAN:           # beyond what the quantile resolves: all who can come
+        return potential - active
     return int(min(poisson_quantile(u, lam), potential - active))
+
 
 
 def poisson_quantile(u: float, lam: float) -> int:

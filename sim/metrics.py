@@ -415,7 +415,8 @@ def annualized(r: float | None, days: float) -> float | None:
         return None
     if r <= -1.0:
         return -1.0
-    return float((1.0 + r) ** (365.0 / days) - 1.0)
+    with np.errstate(over="ignore"):    # a few days' return compounded to a year can overflow:
+        return float(np.float64(1.0 + r) ** (365.0 / days) - 1.0)   # inf (JSON null)
 
 
 def _start_index(df: pd.DataFrame) -> int:

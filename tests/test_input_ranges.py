@@ -55,6 +55,12 @@ REFUSED = {
     "insurance of 1e300 pools": ("insurance: {initial: 1.0e+300}\n", "insurance.initial"),
     "a spread that makes the bid negative": ("markets: {TSLA.M: {skew: 0.2}, NVDA.M: {}}\n",
                                              "markets.TSLA.M.skew"),
+    "a market without options": ("markets: {TSLA.M: {strikes: []}, NVDA.M: {}}\n",
+                                 "markets.TSLA.M.strikes"),
+    "a subnormal volatility": (f"assets: {{BTC: {BTC.replace('0.55', '5e-324')}}}\n",
+                               "assets.BTC.sigma"),
+    "a subnormal depth reference": ("arrivals: {depth_ref_usd: 5e-324}\n",
+                                    "arrivals.depth_ref_usd"),
     "a backing of 1e-300": ("tokens: {TSLA.M: {underlying: TSLA, backing: 1.0e-300}}\n",
                             "tokens.TSLA.M.backing"),
     # booleans are not numbers

@@ -3,6 +3,8 @@ here broke a run before its range or the model was fixed."""
 
 from __future__ import annotations
 
+import math
+
 from sim.run import run
 from sim.scenario import scenario_from_dict
 
@@ -23,3 +25,50 @@ def test_a_crash_whose_waterfall_rounds_past_the_insurance_balance_runs_to_the_e
     assert result.summary["steps"] == scenario.n_steps
     assert result.summary["bad_debt_usd"] > 0          # the waterfall did pay out
     assert result.summary["conservation_max_error"] < 1e-9
+
+
+def test_market_makers_pulling_all_liquidity_leave_the_oracle_its_last_price():
+    """mm_withdrawal with fraction 1 empties the AMM: no AMM price (NaN), which the oracle
+    refused with a ValueError; it now keeps its last spot reading."""
+    from tests.tiny import tiny
+
+    scenario = tiny({"markets.TSLA.M.oracle": "amm_spot", "events": [
+        {"kind": "mm_withdrawal", "token": "TSLA.M", "at": "day 1", "fraction": 1.0}]})
+    ts = run(scenario).timeseries
+    assert ts["amm_price[TSLA.M]"].isna().any()               # the AMM had no price
+    assert ts["oracle[TSLA.M]"].notna().all() and (ts["oracle[TSLA.M]"] > 0).all()
+
+
+def test_the_oracle_reads_nav_before_an_amm_ever_had_a_price():
+    from sim.market.oracle import Oracle
+
+    oracle = Oracle("amm_spot")
+    oracle.sample(float("nan"), 100.0)
+    assert oracle.price == 100.0
+    oracle.sample(105.0, 100.0)
+    oracle.sample(float("nan"), 101.0)
+    assert oracle.price == 105.0 and oracle.nav == 101.0
+
+
+def test_arrivals_of_an_astronomical_quality_bring_everyone_who_can_come():
+    """A tiny depth_ref_usd with the largest elasticity made the Poisson mean overflow the
+    quantile (NaN arrivals)."""
+    from sim.arrivals import bass_arrivals
+
+    assert bass_arrivals(0.5, 1 / 8766, 1e210, 100.0, 100.0, active=3, potential=10) == 7
+    assert bass_arrivals(0.5, 1 / 8766, 1.0, 0.5, 2.0, active=3, potential=10) == 0
+
+
+def test_a_pool_prices_with_at_least_the_smallest_volatility():
+    """A vol of 0 makes the everlasting option's u = sqrt(1 + 8 / (sigma^2 T)) infinite and its
+    delta NaN; the pools price with at least MIN_SIGMA, the least sigma a scenario takes."""
+    from sim.model import FlywheelModel
+    from sim.scenario._base import MIN_SIGMA
+    from tests.tiny import tiny
+
+    model = FlywheelModel(tiny({"assets.BTC.sigma": MIN_SIGMA}), rng=1)
+    model.world.vols[model.world.asset_index["BTC"]]._var_per_step *= 0.0
+    assert model.world.sigma("BTC") == MIN_SIGMA
+    model.run_for(3)
+    assert all(m.series.view("delta").size and not any(map(math.isnan, m.series.view("delta")))
+               for m in model.markets.values())

@@ -24,6 +24,7 @@ from sim.market.oracle import Oracle
 from sim.market.paths import generate_log_returns
 from sim.market.vol import EwmaVol
 from sim.rng import stream
+from sim.scenario._base import MIN_SIGMA
 
 
 class TokenState:
@@ -195,8 +196,10 @@ class World:
             tok.oracle.sample(tok.amm.price, tok.nav_last_open)
 
     def sigma(self, asset: str) -> float:
-        """Trailing EWMA realized vol of ``asset`` (annual)."""
-        return float(self.vols[self.asset_index[asset]].sigma)
+        """Trailing EWMA realized vol of ``asset`` (annual), at least ``MIN_SIGMA``: the pools
+        price with it, and a vol of 0 (a flat replayed feed, long enough) makes the
+        everlasting option's u infinite."""
+        return max(float(self.vols[self.asset_index[asset]].sigma), MIN_SIGMA)
 
     def fair_value(self, token: str) -> float:
         """USD per token at the stock's latent value: latent x stock per token (design 3). It

@@ -84,9 +84,11 @@ SHOCKED_PRICE_RANGE = (1.0e-12, 1.0e15)
 """Where a starting price may go under its scheduled shocks (jumps, gaps, splits): six orders of
 magnitude beyond the starting range each way, room for the random path too."""
 
-MAX_SIGMA = 5.0
-"""Annual volatility: 500%. The most volatile assets measured (meme coins in a mania) reach
-200-300%; at 500% an hourly step moves 5% (one standard deviation)."""
+MIN_SIGMA, MAX_SIGMA = 1.0e-3, 5.0
+"""Annual volatility: 0.1% to 500%. The everlasting option's ``u = sqrt(1 + 8 / (sigma^2 T))``
+is infinite at sigma 0 (a subnormal sigma gave NaN deltas), so the pools price with at least
+0.1% (below a money-market fund's); the most volatile assets measured (meme coins in a mania)
+reach 200-300%, and at 500% an hourly step moves 5% (one standard deviation)."""
 
 MAX_LOG_MOVE = 5.0
 """A scheduled shock as a log move: +-5 is x148 or -99.3%, beyond LUNA's fall in a day."""

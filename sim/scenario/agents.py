@@ -367,10 +367,10 @@ class Arrivals(FrozenModel):
     traders: Bass = Field(TRADER_BASS, description="Arrivals of traders.")
     liquidity_providers: Bass = Field(LP_BASS, description="Arrivals of liquidity providers.")
     depth_ref_usd: float = Field(
-        1.0e6, gt=0, le=MAX_USD, description="Depth (USD) at which the depth factor of quality is 1."
+        1.0e6, ge=1, le=MAX_USD, description="Depth (USD) at which the depth factor of quality is 1."
     )
     spread_ref: float = Field(
-        0.01, gt=0, le=1, description="Half-spread at which the spread factor of quality is 1."
+        0.01, ge=1e-6, le=1, description="Half-spread at which the spread factor of quality is 1."
     )
     e_depth: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to depth.")
     e_spread: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to spread.")

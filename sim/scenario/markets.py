@@ -97,7 +97,9 @@ class MarketSpec(FrozenModel):
     )
     strikes: list[Move] = Field(
         [-0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2],
-        description="Strike grid relative to spot (0.05 = 5% above spot).",
+        min_length=1,
+        description="Strike grid relative to spot (0.05 = 5% above spot); at least one: the "
+        "quoted spread's standard size is an option, and volatility traders trade options.",
     )
     include_perpetual: bool = Field(True, description="Also list the perpetual future (K = 0).")
     base_spread: float = Field(
@@ -172,8 +174,6 @@ class MarketSpec(FrozenModel):
         issues = []
         if len(set(self.underlyings)) != len(self.underlyings):
             issues.append(("underlyings", f"repeated names in {self.underlyings}"))
-        if not self.strikes and not self.include_perpetual:
-            issues.append(("strikes", "no series: the strike list is empty and no perpetual"))
         if self.base_spread + SPREAD_UTILIZATION_CAP * self.skew >= 1:
             issues.append(("skew", f"base_spread + {SPREAD_UTILIZATION_CAP:g} x skew = "
                            f"{self.base_spread + SPREAD_UTILIZATION_CAP * self.skew:g}; it must "

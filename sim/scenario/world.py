@@ -13,6 +13,7 @@ from sim.scenario._base import (
     MAX_SIGMA,
     MAX_USD,
     MIN_PRICE_USD,
+    MIN_SIGMA,
     FrozenModel,
     check_issues,
 )
@@ -39,7 +40,7 @@ class Clock(FrozenModel):
         "check refuses a run too large for the machine)."
     )
     step_minutes: int = Field(
-        60, gt=0, description="Length of one step in minutes; must divide a day (1440)."
+        60, gt=0, le=1440, description="Length of one step in minutes; must divide a day (1440)."
     )
     burn_in_days: float = Field(
         7.0,
@@ -87,7 +88,8 @@ class Asset(FrozenModel):
         ge=MIN_PRICE_USD, le=MAX_PRICE_USD, description="Starting price in USD (1e-6 to 1e9)."
     )
     sigma: float = Field(
-        gt=0, le=MAX_SIGMA, description="Annual volatility of log returns (0.55 = 55%; at most 5)."
+        ge=MIN_SIGMA, le=MAX_SIGMA,
+        description="Annual volatility of log returns (0.55 = 55%; 0.001 to 5).",
     )
     mu: float = Field(
         0.0, ge=-MAX_SIGMA, le=MAX_SIGMA,
