@@ -63,7 +63,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark the kernels (and with --model, a whole run)")
     bench.add_argument("--quick", action="store_true", help="10^5 items instead of 10^6 (< 1 min)")
     bench.add_argument("--model", action="store_true", help="also time a whole model run (a year, ~1 min)")
-    bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,trade_book,model")
+    bench.add_argument("--only", default=None,
+                       help="comma list: pricing,amm,pool,liquidation,trade_book,preflight,model")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
     cal = sub.add_parser("calibrate", help="measure the baseline against design 18's calibration table")
@@ -165,7 +166,7 @@ def cmd_charts(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``flywheel bench [--quick] [--model] [--only LIST] [--model-days DAYS]``."""
-    from sim.bench.main import ALL_MODULES, KERNEL_MODULES, print_benchmarks
+    from sim.bench.main import ALL_MODULES, DEFAULT_MODULES, print_benchmarks
 
     if args.only:
         names = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -173,7 +174,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if unknown:
             raise UserInputError(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(ALL_MODULES)})")
     else:
-        names = list(KERNEL_MODULES) + (["model"] if args.model else [])
+        names = list(DEFAULT_MODULES) + (["model"] if args.model else [])
     if args.model_days is not None and not args.model_days > 0:
         raise UserInputError(f"--model-days: must be > 0, got {args.model_days}")
     return print_benchmarks(names, n=10**5 if args.quick else 10**6, model_days=args.model_days)

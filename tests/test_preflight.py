@@ -126,3 +126,10 @@ def test_validate_refuses_a_price_file_holding_a_nan_as_the_run_would(tmp_path, 
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == err.splitlines()[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_flywheel_bench_reports_the_time_and_memory_of_refusing_a_billion_agents(capsys):
+    assert main(["bench", "--only", "preflight"]) == 0
+    out = capsys.readouterr().out
+    assert "1,000,003,408 agents refused in" in out and "MB allocated" in out
+    assert "preflight: refuse 1e9 agents (from the file)" in out

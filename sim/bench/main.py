@@ -15,7 +15,8 @@ import time
 from sim.bench.common import Row
 
 KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "trade_book")
-ALL_MODULES = KERNEL_MODULES + ("model",)
+DEFAULT_MODULES = KERNEL_MODULES + ("preflight",)   # preflight: refusing 1e9 agents (ms)
+ALL_MODULES = DEFAULT_MODULES + ("model",)
 MIN_VS_PYTHON = Row.min_vs_python   # a kernel's floor (design 16)
 MIN_VS_NUMPY = 1.5
 
