@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,15 +23,23 @@ from sim.errors import Interrupted, UserInputError
 from sim.preflight import DEFAULT_MAX_AGENT_STEPS, DEFAULT_MAX_MEMORY_GB
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (not the usage, then the error) and exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        shown = message if len(message) <= 200 else message[:197] + "..."
+        self.exit(2, f"error: {self.prog}: {shown} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="flywheel",
         description="Simulate tokenized stocks as margin for coin-margined perpetual options.",
     )
     parser.add_argument("--version", action="version", version=f"flywheel-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    limits = argparse.ArgumentParser(add_help=False)     # what a run may need (sim.preflight)
+    limits = _OneLineParser(add_help=False)     # what a run may need (sim.preflight)
     limits.add_argument("--max-memory-gb", type=float, default=DEFAULT_MAX_MEMORY_GB,
                         metavar="GB", help="refuse a run estimated to need more memory "
                         f"(default {DEFAULT_MAX_MEMORY_GB:g})")

@@ -196,11 +196,16 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, caps
     assert isinstance(exc.value, OSError) and isinstance(exc.value, UserInputError)
 
 
-@pytest.mark.parametrize("seed", ["-1", str(2**63)])
-def test_a_seed_out_of_range_is_one_line(seed, capsys, tmp_path):
-    assert main(["run", str(TINY), "--seed", seed, "--out", str(tmp_path)]) == 2
+@pytest.mark.parametrize("seed", ["-1", str(2**63), "abc", "9" * 5000])
+def test_a_seed_out_of_range_or_not_a_number_is_one_line(seed, capsys, tmp_path):
+    try:
+        code = main(["run", str(TINY), "--seed", seed, "--out", str(tmp_path)])
+    except SystemExit as exc:                   # argparse's own refusal, one line too
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--seed" in err
+    assert err.count("\n") == 1 and "--seed" in err and len(err) < 400
+    assert not any(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------ real processes and signals
