@@ -38,8 +38,12 @@ class _TruncatedWealth(FrozenModel):
 class LPBehaviour(_TruncatedWealth):
     """How liquidity providers decide to deposit, withdraw and panic."""
 
-    wealth_pareto_alpha: float = Field(1.5, gt=1, le=MAX_RATIO, description="Pareto tail index of LP wealth.")
-    wealth_min_usd: float = Field(20000.0, ge=1, le=MAX_USD, description="Smallest LP wealth in USD.")
+    wealth_pareto_alpha: float = Field(
+        1.5, gt=1, le=MAX_RATIO, description="Pareto tail index of LP wealth."
+    )
+    wealth_min_usd: float = Field(
+        20000.0, ge=1, le=MAX_USD, description="Smallest LP wealth in USD."
+    )
     wealth_max_usd: float = Field(
         400000.0, gt=0, le=MAX_USD,
         description="Largest LP wealth in USD (the Pareto law is truncated here, design 8): at "
@@ -55,20 +59,27 @@ class LPBehaviour(_TruncatedWealth):
     act_rate_per_day: float = Field(
         1.0, ge=0, le=MAX_PER_DAY, description="Decisions per LP per day (Poisson)."
     )
-    hurdle_apy_mean: float = Field(0.05, ge=-1, le=MAX_RATIO, description="Mean hurdle rate (annual yield).")
-    hurdle_apy_sd: float = Field(0.03, ge=0, le=MAX_RATIO, description="Spread of hurdle rates across LPs.")
+    hurdle_apy_mean: float = Field(
+        0.05, ge=-1, le=MAX_RATIO, description="Mean hurdle rate (annual yield)."
+    )
+    hurdle_apy_sd: float = Field(
+        0.03, ge=0, le=MAX_RATIO, description="Spread of hurdle rates across LPs."
+    )
     drawdown_tolerance_mean: float = Field(
-        0.10, gt=0, le=MAX_RATIO, description="Mean drawdown (fraction) an LP tolerates before leaving."
+        0.10, gt=0, le=MAX_RATIO,
+        description="Mean drawdown (fraction) an LP tolerates before leaving."
     )
     drawdown_tolerance_sd: float = Field(
         0.05, ge=0, le=MAX_RATIO, description="Spread of drawdown tolerances across LPs."
     )
     risk_charge: float = Field(
-        0.5, ge=0, le=MAX_RATIO, description="APY deducted per unit of trailing drawdown and uncovered risk."
+        0.5, ge=0, le=MAX_RATIO,
+        description="APY deducted per unit of trailing drawdown and uncovered risk."
     )
     panic_prob: Fraction = Field(0.2, description="Chance per decision of panicking after a depeg.")
     herding: float = Field(
-        2.0, ge=0, le=MAX_RATIO, description="How much the share of LPs already leaving raises the panic chance."
+        2.0, ge=0, le=MAX_RATIO,
+        description="How much the share of LPs already leaving raises the panic chance."
     )
     deposit_fraction: Fraction = Field(0.5, description="Fraction of tokens deposited at a time.")
     apy_window_days: float = Field(
@@ -91,10 +102,12 @@ class LPBehaviour(_TruncatedWealth):
         "decision. Without it every LP left on the day the 30-day APY first turned negative.",
     )
     exit_yield_gap: float = Field(
-        0.05, ge=0, le=MAX_RATIO, description="An LP leaves for yield when APY falls this far below its hurdle."
+        0.05, ge=0, le=MAX_RATIO,
+        description="An LP leaves for yield when APY falls this far below its hurdle."
     )
     target_cover: float = Field(
-        0.05, ge=0, le=MAX_RATIO, description="Insurance / pool NAV below which LPs charge for uncovered risk."
+        0.05, ge=0, le=MAX_RATIO,
+        description="Insurance / pool NAV below which LPs charge for uncovered risk."
     )
 
 
@@ -104,8 +117,12 @@ class TraderBehaviour(_TruncatedWealth):
     Every style but noise trades only when its expected edge over its holding time beats the
     cost it sees (spread, fees, option funding; design 8)."""
 
-    wealth_pareto_alpha: float = Field(1.6, gt=1, le=MAX_RATIO, description="Pareto tail index of wealth.")
-    wealth_min_usd: float = Field(2000.0, ge=1, le=MAX_USD, description="Smallest trader wealth in USD.")
+    wealth_pareto_alpha: float = Field(
+        1.6, gt=1, le=MAX_RATIO, description="Pareto tail index of wealth."
+    )
+    wealth_min_usd: float = Field(
+        2000.0, ge=1, le=MAX_USD, description="Smallest trader wealth in USD."
+    )
     wealth_max_usd: float = Field(
         100000.0, gt=0, le=MAX_USD,
         description="Largest trader wealth in USD (the Pareto law is truncated here, design 8): "
@@ -139,8 +156,12 @@ class TraderBehaviour(_TruncatedWealth):
         description="Cap of the leverage preference: the spread and fee paid at entry come out "
         "of the collateral, so exactly 1.0 would be refused.",
     )
-    take_profit: float = Field(0.5, gt=0, le=MAX_RATIO, description="Close at this gain, fraction of margin.")
-    stop_loss: float = Field(0.5, gt=0, le=MAX_RATIO, description="Close at this loss, fraction of margin.")
+    take_profit: float = Field(
+        0.5, gt=0, le=MAX_RATIO, description="Close at this gain, fraction of margin."
+    )
+    stop_loss: float = Field(
+        0.5, gt=0, le=MAX_RATIO, description="Close at this loss, fraction of margin."
+    )
     holding_days_mean: float = Field(
         20.0, gt=0, le=MAX_DAYS,
         description="Mean holding time in days (exponential across traders); with "
@@ -194,7 +215,8 @@ class TraderBehaviour(_TruncatedWealth):
         0.05, description="Chance of leaving after the pool refused a trade (utilization, caps, safe mode)."
     )
     loss_threshold: float = Field(
-        0.5, gt=0, le=MAX_RATIO, description="Loss, as a fraction of starting wealth, that counts as large."
+        0.5, gt=0, le=MAX_RATIO,
+        description="Loss, as a fraction of starting wealth, that counts as large."
     )
     exit_sell_fraction: Fraction = Field(
         1.0, description="Fraction of tokens a leaving trader sells on the AMM."
@@ -238,7 +260,8 @@ def _offhours_informed() -> Any:
 
 def _offhours_noise() -> Any:
     return Field(
-        0.005, ge=0, le=1, description="Standard deviation of its view's log error, drawn afresh at "
+        0.005, ge=0, le=1,
+        description="Standard deviation of its view's log error, drawn afresh at "
         "each off-hours decision. Anchor: 24/7 equity perps and overnight venues quote US stocks "
         "within about 0.2-1% of the next open."
     )
@@ -246,7 +269,8 @@ def _offhours_noise() -> Any:
 
 def _offhours_min_edge(default: float) -> Any:
     return Field(
-        default, ge=0, le=1, description="Gap between the AMM price and its view, beyond the AMM fee, "
+        default, ge=0, le=1,
+        description="Gap between the AMM price and its view, beyond the AMM fee, "
         "below which it does not trade off-hours (a relative gap)."
     )
 
@@ -269,19 +293,27 @@ def _offhours_max_inventory_fraction(default: float) -> Any:
 class MMBehaviour(FrozenModel):
     """How market makers supply and withdraw AMM liquidity."""
 
-    capital_usd: float = Field(2.0e6, ge=0, le=MAX_USD, description="Capital per market maker in USD.")
-    act_rate_per_day: float = Field(4.0, ge=0, le=MAX_PER_DAY, description="Decisions per market maker per day.")
+    capital_usd: float = Field(
+        2.0e6, ge=0, le=MAX_USD, description="Capital per market maker in USD."
+    )
+    act_rate_per_day: float = Field(
+        4.0, ge=0, le=MAX_PER_DAY, description="Decisions per market maker per day."
+    )
     cost_of_capital: float = Field(
         0.05, ge=0, le=MAX_RATIO, description="Annual return the fee APR must beat."
     )
-    vol_charge: float = Field(0.1, ge=0, le=MAX_RATIO, description="APR required per unit of annual vol.")
+    vol_charge: float = Field(
+        0.1, ge=0, le=MAX_RATIO, description="APR required per unit of annual vol."
+    )
     depeg_charge: float = Field(
         2.0, ge=0, le=MAX_RATIO, description="APR required per unit of |premium| (depeg risk)."
     )
     stress_withdraw_fraction: Fraction = Field(
         0.3, description="Fraction of liquidity withdrawn at a decision under stress."
     )
-    fee_window_days: float = Field(7.0, gt=0, le=MAX_DAYS, description="Trailing window of the fee APR.")
+    fee_window_days: float = Field(
+        7.0, gt=0, le=MAX_DAYS, description="Trailing window of the fee APR."
+    )
     stress_premium: float = Field(
         0.05, gt=0, le=10, description="|premium| above which the token counts as stressed."
     )
@@ -298,13 +330,18 @@ class MMBehaviour(FrozenModel):
 class ArbBehaviour(FrozenModel):
     """How arbitrageurs close token-vs-NAV gaps and option mispricing, and act as keepers."""
 
-    capital_usd: float = Field(1.0e6, ge=0, le=MAX_USD, description="Capital per arbitrageur in USD.")
-    act_rate_per_day: float = Field(24.0, ge=0, le=MAX_PER_DAY, description="Decisions per arbitrageur per day.")
+    capital_usd: float = Field(
+        1.0e6, ge=0, le=MAX_USD, description="Capital per arbitrageur in USD."
+    )
+    act_rate_per_day: float = Field(
+        24.0, ge=0, le=MAX_PER_DAY, description="Decisions per arbitrageur per day."
+    )
     min_edge: float = Field(
         0.002, ge=0, le=1, description="Smallest token-vs-NAV gap (after fees) worth trading."
     )
     vol_edge: float = Field(
-        0.05, ge=0, le=MAX_RATIO, description="Relative gap between pool vol and external vol worth trading."
+        0.05, ge=0, le=MAX_RATIO,
+        description="Relative gap between pool vol and external vol worth trading."
     )
     keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")
     option_notional_fraction: Fraction = Field(
@@ -312,7 +349,8 @@ class ArbBehaviour(FrozenModel):
         "(at 5% the arbitrageurs alone turned the pools over about 70x a year)."
     )
     option_holding_days: float = Field(
-        1.0, gt=0, le=MAX_DAYS, description="Longest it holds an option arbitrage before closing it."
+        1.0, gt=0, le=MAX_DAYS,
+        description="Longest it holds an option arbitrage before closing it."
     )
     offhours_informed: bool = _offhours_informed()
     offhours_noise: float = _offhours_noise()
@@ -338,7 +376,9 @@ class HolderPaths(FrozenModel):
 class Agents(FrozenModel):
     """Initial population sizes and behaviours."""
 
-    liquidity_providers: int = Field(100, ge=0, le=MAX_COUNT, description="Initial liquidity providers.")
+    liquidity_providers: int = Field(
+        100, ge=0, le=MAX_COUNT, description="Initial liquidity providers."
+    )
     traders: int = Field(800, ge=0, le=MAX_COUNT, description="Initial directional traders.")
     market_makers: int = Field(5, ge=0, le=MAX_COUNT, description="Market makers (AMM liquidity).")
     arbitrageurs: int = Field(3, ge=0, le=MAX_COUNT, description="Arbitrageurs (and keepers).")
@@ -354,7 +394,9 @@ class Bass(FrozenModel):
 
     p: float = Field(ge=0, le=MAX_RATIO, description="Innovation coefficient, per year.")
     q: float = Field(ge=0, le=MAX_RATIO, description="Imitation coefficient, per year.")
-    potential: int = Field(ge=0, le=MAX_COUNT, description="Market size M: users who could ever join.")
+    potential: int = Field(
+        ge=0, le=MAX_COUNT, description="Market size M: users who could ever join."
+    )
 
 
 TRADER_BASS = Bass(p=0.5, q=2.0, potential=3000)
@@ -367,7 +409,8 @@ class Arrivals(FrozenModel):
     traders: Bass = Field(TRADER_BASS, description="Arrivals of traders.")
     liquidity_providers: Bass = Field(LP_BASS, description="Arrivals of liquidity providers.")
     depth_ref_usd: float = Field(
-        1.0e6, ge=1, le=MAX_USD, description="Depth (USD) at which the depth factor of quality is 1."
+        1.0e6, ge=1, le=MAX_USD,
+        description="Depth (USD) at which the depth factor of quality is 1."
     )
     spread_ref: float = Field(
         0.01, ge=1e-6, le=1, description="Half-spread at which the spread factor of quality is 1."

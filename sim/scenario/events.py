@@ -92,11 +92,13 @@ class PremiumEvent(_Event):
     kind: Literal["premium"] = Field(description="premium")
     token: str = Field(description="The token bought (a key of tokens).")
     size_usd: float | None = Field(
-        None, gt=0, le=MAX_USD, description="USD of buy flow into the AMM over the duration, spread evenly "
+        None, gt=0, le=MAX_USD,
+        description="USD of buy flow into the AMM over the duration, spread evenly "
         "over its steps. Give this or target_premium."
     )
     target_premium: float | None = Field(
-        None, gt=0, le=10, description="Instead of a USD size: at each step of the duration, buy the "
+        None, gt=0, le=10,
+        description="Instead of a USD size: at each step of the duration, buy the "
         "USDC that lifts the AMM price to NAV x (1 + target_premium), nothing when it is already "
         "there (demand that holds the token at a premium; 0.12: AAPLX's +12% over NAV, 3 Jul 2025)."
     )
@@ -123,7 +125,8 @@ class PinEvent(_Event):
         description="Size of the order in USD at the pre-trade price. Give this or move."
     )
     move: float | None = Field(
-        None, ge=-0.99, le=10, description="Instead of a USD size: the AMM price move the order makes, "
+        None, ge=-0.99, le=10,
+        description="Instead of a USD size: the AMM price move the order makes, "
         "fee included (-0.35: a sell sized to take the price 35% down). Its sign must match side."
     )
 
@@ -197,7 +200,8 @@ class SplitEvent(_Event):
     kind: Literal["split"] = Field(description="split")
     asset: str = Field(description="The stock that splits (a key of assets).")
     ratio: float = Field(
-        ge=1e-3, le=1e3, description="New shares per old share, 0.001 to 1000 (3: a 3-for-1 split; 0.1: a 1-for-10 "
+        ge=1e-3, le=1e3,
+        description="New shares per old share, 0.001 to 1000 (3: a 3-for-1 split; 0.1: a 1-for-10 "
         "reverse split). A simulated stock's prices divide by it at that time; a replayed "
         "stock's feed is used as it is (an unadjusted feed already holds the division)."
     )

@@ -36,7 +36,8 @@ class Margin(FrozenModel):
         1.5, gt=0, le=MAX_RATIO, description="Stress loss multiplier for the initial requirement."
     )
     stress_maint_mult: float = Field(
-        1.0, gt=0, le=MAX_RATIO, description="Stress loss multiplier for the maintenance requirement."
+        1.0, gt=0, le=MAX_RATIO,
+        description="Stress loss multiplier for the maintenance requirement."
     )
 
     @model_validator(mode="after")
@@ -87,12 +88,15 @@ class MarketSpec(FrozenModel):
     oracle: Literal["nav", "amm_spot", "amm_twap", "guarded"] = Field(
         "guarded", description="How margin values the token (design 4)."
     )
-    twap_steps: int = Field(4, ge=1, le=10_000, description="Samples in the TWAP (amm_twap, guarded).")
+    twap_steps: int = Field(
+        4, ge=1, le=10_000, description="Samples in the TWAP (amm_twap, guarded)."
+    )
     safe_mode_deviation: float = Field(
         0.10, gt=0, le=10, description="TWAP-vs-NAV gap that puts a guarded market in safe mode."
     )
     split_lag_steps: int = Field(
-        0, ge=0, le=100_000, description="Steps after a split of the token's stock during which the oracle "
+        0, ge=0, le=100_000,
+        description="Steps after a split of the token's stock during which the oracle "
         "still values the token at the old backing (a 3:1 split prints -66%); 0: none."
     )
     strikes: list[Move] = Field(
@@ -150,7 +154,8 @@ class MarketSpec(FrozenModel):
         0.8, gt=0, le=1, description="Utilization above which risk-raising trades are refused."
     )
     max_net_delta_fraction: float = Field(
-        0.30, gt=0, le=MAX_RATIO, description="Cap on |net delta notional| per underlying, x pool NAV in USD."
+        0.30, gt=0, le=MAX_RATIO,
+        description="Cap on |net delta notional| per underlying, x pool NAV in USD."
     )
     oi_cap_usd: float = Field(
         5.0e7, gt=0, le=MAX_USD, description="Cap on open interest per underlying, USD notional."
@@ -186,7 +191,8 @@ class Pool(FrozenModel):
     """The main (LP) pool of each market (design 7)."""
 
     initial_usd: float = Field(
-        2.0e6, ge=1, le=MAX_USD, description="Initial deposits per market in USD, by the initial LPs."
+        2.0e6, ge=1, le=MAX_USD,
+        description="Initial deposits per market in USD, by the initial LPs."
     )
     cooldown_days: float = Field(
         3.0, ge=0, le=MAX_DAYS, description="Days between a withdrawal request and its payment."

@@ -175,7 +175,8 @@ class Issuer(FrozenModel):
     mint_fee: float = Field(0.001, ge=0, lt=0.1, description="Mint fee as a fraction of NAV.")
     redeem_fee: float = Field(0.001, ge=0, lt=0.1, description="Redeem fee as a fraction of NAV.")
     daily_capacity_usd: float = Field(
-        5.0e6, ge=0, le=MAX_USD, description="USD of issuer flow per UTC calendar day: one budget shared by "
+        5.0e6, ge=0, le=MAX_USD,
+        description="USD of issuer flow per UTC calendar day: one budget shared by "
         "mints (USDC paid in) and redeems (USDC paid out), restored at each new UTC date.",
     )
 
