@@ -94,7 +94,8 @@ class Estimate:
 def _columns(scenario: Scenario) -> int:
     """Time-series columns, rounded up (``sim.metrics.columns``: 125 for the default world)."""
     stocks = sum(a.kind == "stock" for a in scenario.assets.values())
-    return 30 + len(scenario.assets) + stocks + 8 * len(scenario.tokens) + 50 * len(scenario.markets)
+    return (30 + len(scenario.assets) + stocks + 8 * len(scenario.tokens)
+            + 50 * len(scenario.markets))
 
 
 def estimate(scenario: Scenario) -> Estimate:

@@ -87,8 +87,9 @@ def test_each_value_the_run_cannot_survive_is_refused_in_one_line(tmp_path, text
     assert field in message, message
 
 
-@pytest.mark.parametrize("case", ["a start near year 1", "a subnormal price", "a crypto jump of 800",
-                                  "true as an agent count", "an event at day 1e400"])
+@pytest.mark.parametrize("case", ["a start near year 1", "a subnormal price",
+                                  "a crypto jump of 800", "true as an agent count",
+                                  "an event at day 1e400"])
 def test_flywheel_run_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case):
     text, field = REFUSED[case]
     path = tmp_path / "s.yaml"

@@ -63,13 +63,15 @@ def test_the_cli_refuses_in_one_line_and_the_option_lifts_the_limit(tmp_path, ca
     assert err.count("\n") == 1 and f"{path}: agents.traders" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
     if command == "validate":       # the options are the ones the message names
-        assert main([command, str(path), "--max-memory-gb", "1e5", "--max-agent-steps", "1e13"]) == 0
+        raised = ["--max-memory-gb", "1e5", "--max-agent-steps", "1e13"]
+        assert main([command, str(path), *raised]) == 0
         assert capsys.readouterr().out == f"OK {path}\n"
 
 
 def test_a_long_clock_names_the_clock_first(tmp_path):
     scenario = tiny({"clock.days": 30_000, "clock.step_minutes": 5})
-    with pytest.raises(UserInputError, match=r"^tiny: clock.days, clock.step_minutes, .* steps need"):
+    with pytest.raises(UserInputError,
+                       match=r"^tiny: clock.days, clock.step_minutes, .* steps need"):
         check_fits(scenario)
 
 

@@ -36,7 +36,8 @@ def test_epoch_seconds_in_a_parquet_file_are_replayed_hour_by_hour(tmp_path):
         "price": pa.array(PRICES)})
     scenario = tiny({"price_files": {"TSLA": {"path": str(path)}}})
     latent = run(scenario).timeseries["latent[TSLA]"].to_numpy()
-    np.testing.assert_allclose(latent, PRICES[1:scenario.n_steps + 1], rtol=1e-12)  # step t ends at t+1 h
+    # step t ends at t + 1 h: its price is the file's row t + 1
+    np.testing.assert_allclose(latent, PRICES[1:scenario.n_steps + 1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["int32", "float64", "uint64"])

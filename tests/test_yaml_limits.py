@@ -53,7 +53,8 @@ def test_an_alias_bomb_is_refused_before_anything_walks_it(tmp_path):
 
 
 def test_an_alias_to_its_own_collection_is_refused(tmp_path):
-    refused(write(tmp_path, "name: t\nx: &a [1, *a]\n"), "an alias refers to a collection that holds it")
+    refused(write(tmp_path, "name: t\nx: &a [1, *a]\n"),
+            "an alias refers to a collection that holds it")
 
 
 def test_too_many_aliases_are_refused(tmp_path):

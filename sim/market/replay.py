@@ -102,8 +102,9 @@ def _as_of_rows(
     if len(row) and row.min() < 0:
         first_step = pd.Timestamp(step_ns[int(np.argmin(row))], tz="UTC")
         raise UserInputError(
-            f"{path}: {where}: the earliest time, {_as_read(raw_sorted.iloc[0], file_ns[0], unit)}, "
-            f"is after the run's step at {_iso(first_step.value)} (no price yet)"
+            f"{path}: {where}: the earliest time, "
+            f"{_as_read(raw_sorted.iloc[0], file_ns[0], unit)}, is after the run's step at "
+            f"{_iso(first_step.value)} (no price yet)"
         )
     return row
 

@@ -44,7 +44,8 @@ def _boolean_issues(tp: Any, value: Any, path: str) -> list[tuple[str, str]]:
         return [i for k, v in value.items() for i in _boolean_issues(value_type, v, f"{path}.{k}")]
     if origin is list and isinstance(value, list):
         item_type = typing.get_args(tp)[0]
-        return [i for n, v in enumerate(value) for i in _boolean_issues(item_type, v, f"{path}.{n}")]
+        return [i for n, v in enumerate(value)
+                for i in _boolean_issues(item_type, v, f"{path}.{n}")]
     return []
 
 
