@@ -29,25 +29,16 @@ def test_a_crash_whose_waterfall_rounds_past_the_insurance_balance_runs_to_the_e
 
 def test_market_makers_pulling_all_liquidity_leave_the_oracle_its_last_price():
     """mm_withdrawal with fraction 1 empties the AMM: no AMM price (NaN), which the oracle
-    refused with a ValueError; it now keeps its last spot reading."""
+    refused with a ValueError; the world now samples the AMM's last price again."""
     from tests.tiny import tiny
 
     scenario = tiny({"markets.TSLA.M.oracle": "amm_spot", "events": [
         {"kind": "mm_withdrawal", "token": "TSLA.M", "at": "day 1", "fraction": 1.0}]})
     ts = run(scenario).timeseries
-    assert ts["amm_price[TSLA.M]"].isna().any()               # the AMM had no price
+    empty = ts["amm_price[TSLA.M]"].isna()
+    assert empty.any()                                         # the AMM had no price
     assert ts["oracle[TSLA.M]"].notna().all() and (ts["oracle[TSLA.M]"] > 0).all()
-
-
-def test_the_oracle_reads_nav_before_an_amm_ever_had_a_price():
-    from sim.market.oracle import Oracle
-
-    oracle = Oracle("amm_spot")
-    oracle.sample(float("nan"), 100.0)
-    assert oracle.price == 100.0
-    oracle.sample(105.0, 100.0)
-    oracle.sample(float("nan"), 101.0)
-    assert oracle.price == 105.0 and oracle.nav == 101.0
+    assert ts["oracle[TSLA.M]"][empty].nunique() == 1          # its last price stands
 
 
 def test_arrivals_of_an_astronomical_quality_bring_everyone_who_can_come():

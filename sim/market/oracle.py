@@ -8,9 +8,7 @@ collateral and incoming tokens are valued at min(TWAP, NAV) and outgoing tokens 
 max(TWAP, NAV), and the market takes no new positions).
 
 ``sample`` is called once a step, right after prices and shocks are applied. During an
-outage the oracle is stale: samples are ignored and every reading keeps its last value. An AMM
-without liquidity has no price (NaN): the spot reading keeps its last value, as Uniswap's
-price accumulator keeps the last price, or is NAV before there was one.
+outage the oracle is stale: samples are ignored and every reading keeps its last value.
 
 A split of the token's stock (``split``, design 10) multiplies the backing per token; an
 oracle with ``split_lag_steps`` > 0 keeps multiplying by the old backing for that many
@@ -75,18 +73,15 @@ class Oracle:
         return nav * self._split_factor
 
     def sample(self, amm_price: float, nav: float) -> None:
-        """Record this step's AMM price (NaN: the AMM has no liquidity) and NAV (once a step)."""
+        """Record this step's AMM price and NAV (once a step)."""
         nav = self._lagged_nav(nav)
         if self._outage_left > 0 and self._samples:
             self._outage_left -= 1
             self.stale = True
             return
         self._outage_left = max(self._outage_left - 1, 0)
-        if math.isnan(amm_price):               # an empty AMM: no price this step
-            amm_price = self._spot if self._samples else nav
         if not (math.isfinite(amm_price) and amm_price > 0):
-            raise ValueError(f"amm_price: must be finite and > 0 (or NaN: no AMM price), "
-                             f"got {amm_price}")
+            raise ValueError(f"amm_price: must be finite and > 0, got {amm_price}")
         if not (math.isfinite(nav) and nav > 0):
             raise ValueError(f"nav: must be finite and > 0, got {nav}")
         self.stale = False
@@ -107,6 +102,12 @@ class Oracle:
     def _check_sampled(self) -> None:
         if not self._samples:
             raise RuntimeError("oracle read before its first sample")
+
+    @property
+    def spot(self) -> float:
+        """The last AMM price sampled (what ``amm_spot`` reads)."""
+        self._check_sampled()
+        return self._spot
 
     @property
     def nav(self) -> float:

@@ -193,7 +193,10 @@ class World:
             iss.nav = tok.nav
             if new_day:
                 iss.new_day()
-            tok.oracle.sample(tok.amm.price, tok.nav_last_open)
+            amm_price = tok.amm.price
+            if not amm_price > 0:       # an emptied AMM has no price (NaN): its last one stands,
+                amm_price = tok.oracle.spot if tok.oracle.sampled else tok.nav_last_open
+            tok.oracle.sample(amm_price, tok.nav_last_open)     # as Uniswap's accumulator keeps it
 
     def sigma(self, asset: str) -> float:
         """Trailing EWMA realized vol of ``asset`` (annual), at least ``MIN_SIGMA``: the pools
