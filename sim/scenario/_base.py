@@ -103,3 +103,8 @@ MAX_PER_DAY = 1440.0
 MAX_RATIO = 100.0
 """A multiplier or a charge per unit (margin ratios, stress multipliers, elasticities, herding):
 a hundred times; ratios near 1 are the design's."""
+
+MAX_THRESHOLD = 1.0e9
+"""A threshold an agent compares a return, a gap or a loss with (take-profit, hurdles, edges):
+only compared, never multiplied into money, so it may be as large as 1e9, which turns its
+rule off (tests do that)."""

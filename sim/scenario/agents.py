@@ -10,6 +10,7 @@ from sim.scenario._base import (
     MAX_DAYS,
     MAX_PER_DAY,
     MAX_RATIO,
+    MAX_THRESHOLD,
     MAX_USD,
     FrozenModel,
     check_issues,
@@ -60,13 +61,13 @@ class LPBehaviour(_TruncatedWealth):
         1.0, ge=0, le=MAX_PER_DAY, description="Decisions per LP per day (Poisson)."
     )
     hurdle_apy_mean: float = Field(
-        0.05, ge=-1, le=MAX_RATIO, description="Mean hurdle rate (annual yield)."
+        0.05, ge=-1, le=MAX_THRESHOLD, description="Mean hurdle rate (annual yield)."
     )
     hurdle_apy_sd: float = Field(
         0.03, ge=0, le=MAX_RATIO, description="Spread of hurdle rates across LPs."
     )
     drawdown_tolerance_mean: float = Field(
-        0.10, gt=0, le=MAX_RATIO,
+        0.10, gt=0, le=MAX_THRESHOLD,
         description="Mean drawdown (fraction) an LP tolerates before leaving."
     )
     drawdown_tolerance_sd: float = Field(
@@ -102,11 +103,11 @@ class LPBehaviour(_TruncatedWealth):
         "decision. Without it every LP left on the day the 30-day APY first turned negative.",
     )
     exit_yield_gap: float = Field(
-        0.05, ge=0, le=MAX_RATIO,
+        0.05, ge=0, le=MAX_THRESHOLD,
         description="An LP leaves for yield when APY falls this far below its hurdle."
     )
     target_cover: float = Field(
-        0.05, ge=0, le=MAX_RATIO,
+        0.05, ge=0, le=MAX_THRESHOLD,
         description="Insurance / pool NAV below which LPs charge for uncovered risk."
     )
 
@@ -157,10 +158,12 @@ class TraderBehaviour(_TruncatedWealth):
         "of the collateral, so exactly 1.0 would be refused.",
     )
     take_profit: float = Field(
-        0.5, gt=0, le=MAX_RATIO, description="Close at this gain, fraction of margin."
+        0.5, gt=0, le=MAX_THRESHOLD,
+        description="Close at this gain, fraction of margin (1e9: never, in effect).",
     )
     stop_loss: float = Field(
-        0.5, gt=0, le=MAX_RATIO, description="Close at this loss, fraction of margin."
+        0.5, gt=0, le=MAX_THRESHOLD,
+        description="Close at this loss, fraction of margin (1e9: never, in effect).",
     )
     holding_days_mean: float = Field(
         20.0, gt=0, le=MAX_DAYS,
@@ -183,7 +186,7 @@ class TraderBehaviour(_TruncatedWealth):
         "holding time when longer.",
     )
     vol_edge_min: float = Field(
-        0.05, ge=0, le=MAX_RATIO,
+        0.05, ge=0, le=MAX_THRESHOLD,
         description="Least edge, as a fraction of its vol forecast, a volatility trader wants "
         "beyond the cost it sees before trading.",
     )
@@ -196,7 +199,7 @@ class TraderBehaviour(_TruncatedWealth):
         0.5, ge=0, le=10, description="Log spread of the signal confidence across traders."
     )
     min_return_on_margin: float = Field(
-        0.3, ge=0, le=MAX_RATIO,
+        0.3, ge=0, le=MAX_THRESHOLD,
         description="Least expected return on initial margin over its holding time, net of "
         "costs, for which a momentum or mean-reversion trader acts: it waits for a signal it "
         "finds worth the attention (set for design 18's turnover of 20-200x pool NAV a year; "
@@ -215,7 +218,7 @@ class TraderBehaviour(_TruncatedWealth):
         0.05, description="Chance of leaving after the pool refused a trade (utilization, caps, safe mode)."
     )
     loss_threshold: float = Field(
-        0.5, gt=0, le=MAX_RATIO,
+        0.5, gt=0, le=MAX_THRESHOLD,
         description="Loss, as a fraction of starting wealth, that counts as large."
     )
     exit_sell_fraction: Fraction = Field(
@@ -269,7 +272,7 @@ def _offhours_noise() -> Any:
 
 def _offhours_min_edge(default: float) -> Any:
     return Field(
-        default, ge=0, le=1,
+        default, ge=0, le=MAX_THRESHOLD,
         description="Gap between the AMM price and its view, beyond the AMM fee, "
         "below which it does not trade off-hours (a relative gap)."
     )
@@ -300,13 +303,13 @@ class MMBehaviour(FrozenModel):
         4.0, ge=0, le=MAX_PER_DAY, description="Decisions per market maker per day."
     )
     cost_of_capital: float = Field(
-        0.05, ge=0, le=MAX_RATIO, description="Annual return the fee APR must beat."
+        0.05, ge=0, le=MAX_THRESHOLD, description="Annual return the fee APR must beat."
     )
     vol_charge: float = Field(
-        0.1, ge=0, le=MAX_RATIO, description="APR required per unit of annual vol."
+        0.1, ge=0, le=MAX_THRESHOLD, description="APR required per unit of annual vol."
     )
     depeg_charge: float = Field(
-        2.0, ge=0, le=MAX_RATIO, description="APR required per unit of |premium| (depeg risk)."
+        2.0, ge=0, le=MAX_THRESHOLD, description="APR required per unit of |premium| (depeg risk)."
     )
     stress_withdraw_fraction: Fraction = Field(
         0.3, description="Fraction of liquidity withdrawn at a decision under stress."
@@ -315,7 +318,8 @@ class MMBehaviour(FrozenModel):
         7.0, gt=0, le=MAX_DAYS, description="Trailing window of the fee APR."
     )
     stress_premium: float = Field(
-        0.05, gt=0, le=10, description="|premium| above which the token counts as stressed."
+        0.05, gt=0, le=MAX_THRESHOLD,
+        description="|premium| above which the token counts as stressed."
     )
     add_fraction: Fraction = Field(
         0.25, description="Fraction of its idle USDC it adds (with tokens) when fees pay."
@@ -337,10 +341,11 @@ class ArbBehaviour(FrozenModel):
         24.0, ge=0, le=MAX_PER_DAY, description="Decisions per arbitrageur per day."
     )
     min_edge: float = Field(
-        0.002, ge=0, le=1, description="Smallest token-vs-NAV gap (after fees) worth trading."
+        0.002, ge=0, le=MAX_THRESHOLD,
+        description="Smallest token-vs-NAV gap (after fees) worth trading."
     )
     vol_edge: float = Field(
-        0.05, ge=0, le=MAX_RATIO,
+        0.05, ge=0, le=MAX_THRESHOLD,
         description="Relative gap between pool vol and external vol worth trading."
     )
     keeper: bool = Field(True, description="Also executes liquidations for the keeper share.")

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from kernels.params import SPREAD_UTILIZATION_CAP
-from sim.scenario._base import MAX_DAYS, MAX_RATIO, MAX_USD, FrozenModel, check_issues
+from sim.scenario._base import (
+    MAX_DAYS,
+    MAX_RATIO,
+    MAX_THRESHOLD,
+    MAX_USD,
+    FrozenModel,
+    check_issues,
+)
 
 # A relative price move, -99% to +1000%: -1 would be a price of zero.
 Move = Annotated[float, Field(ge=-0.99, le=10)]
@@ -92,7 +99,8 @@ class MarketSpec(FrozenModel):
         4, ge=1, le=10_000, description="Samples in the TWAP (amm_twap, guarded)."
     )
     safe_mode_deviation: float = Field(
-        0.10, gt=0, le=10, description="TWAP-vs-NAV gap that puts a guarded market in safe mode."
+        0.10, gt=0, le=MAX_THRESHOLD,
+        description="TWAP-vs-NAV gap that puts a guarded market in safe mode."
     )
     split_lag_steps: int = Field(
         0, ge=0, le=100_000,
