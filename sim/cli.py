@@ -168,6 +168,7 @@ def cmd_charts(args: argparse.Namespace) -> int:
         info = rio.read_json(run_dir / rio.RUN_INFO) if (run_dir / rio.RUN_INFO).is_file() else {}
         title = rio.run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
                               info.get("run_key", run_dir.name))
+    rio.remove_stale_temps(run_dir / rio.CHARTS_DIR)      # charts a killed process left half-drawn
     for path in draw_run_charts(timeseries, events, run_dir / rio.CHARTS_DIR, title=title):
         print(path)
     return 0
