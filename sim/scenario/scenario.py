@@ -14,14 +14,7 @@ from sim.assets import USDC
 from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, SHOCKED_PRICE_RANGE, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
-from sim.scenario.events import (
-    TARGET_FIELD,
-    TIMED_EVENTS,
-    CryptoJumpEvent,
-    Event,
-    SplitEvent,
-    WeekendGapEvent,
-)
+from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
 from sim.scenario.world import (
     DEFAULT_ASSETS,
@@ -243,9 +236,9 @@ class Scenario(FrozenModel):
             up = down = 0.0                       # log moves the scheduled shocks add
             first = ""
             for i, event in enumerate(self.events):
-                if isinstance(event, CryptoJumpEvent | WeekendGapEvent) and event.asset == name:
+                if event.kind in ("crypto_jump", "weekend_gap") and event.asset == name:
                     move = event.size
-                elif isinstance(event, SplitEvent) and event.asset == name:
+                elif event.kind == "split" and event.asset == name:
                     move = -math.log(event.ratio)
                 else:
                     continue
