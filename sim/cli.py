@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: run | validate | charts | calibrate | bench.
+"""The ``flywheel`` command: run | sweep | sensitivity | validate | charts | calibrate | bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -48,6 +48,29 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,trade_book,model")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
+    sw = sub.add_parser("sweep", help="run a sweep file: scenarios x points x seeds, resumable")
+    sw.add_argument("file", help="sweep YAML file (e.g. scenarios/sweeps/insurance_size.yaml)")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="worker processes (default: the cores); with --scheduler, how many "
+                         "runs are handed out at a time is twice this")
+    sw.add_argument("--backend", choices=("local", "dask"), default="local",
+                    help="local: a process pool (default); dask: dask.distributed (extra [cluster])")
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="join this Dask scheduler (tcp://host:8786) instead of starting a "
+                         "LocalCluster; its workers must see the results folder")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                    help="override a field of every run (not one the sweep varies)")
+    sw.add_argument("--out", default="results", help="results folder (default: results)")
+    sw.add_argument("--no-charts", action="store_true", help="skip the sweep's charts")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sens = sub.add_parser("sensitivity", help="Sobol indices of a metric from a saltelli sweep")
+    sens.add_argument("sweep_dir", help="the sweep's results folder (holds runs.parquet)")
+    sens.add_argument("--metric", required=True,
+                      help="a headline (p_lp_bad_debt_loss, var95_bad_debt_usd, ...) or a "
+                           "runs.parquet column; averaged over the seeds of each point")
+    sens.add_argument("--no-chart", action="store_true", help="print the indices only")
+
     cal = sub.add_parser("calibrate", help="measure the baseline against design 18's calibration table")
     cal.add_argument("scenario", nargs="?", default="scenarios/baseline.yaml",
                      help="the calm baseline (default scenarios/baseline.yaml); the shock rows run "
@@ -154,6 +177,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return print_benchmarks(names, n=10**5 if args.quick else 10**6, model_days=args.model_days)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``flywheel sweep FILE [--workers N] [--backend local|dask] [--scheduler ADDRESS]
+    [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``: exit 1 when a run failed or the
+    sweep could not finish (run it again: finished runs are kept)."""
+    from sim.executor import default_workers, make_executor
+    from sim.sweep.driver import prepare, run_sweep
+    from sim.sweep.spec import parse_set
+
+    if args.workers is not None and args.workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
+    plan = prepare(args.file, parse_set(args.overrides))   # every point checked before a run
+    workers = args.workers or default_workers()
+    with make_executor(args.backend, args.workers, args.scheduler) as executor:
+        result = run_sweep(args.file, executor, out=args.out, max_in_flight=2 * workers,
+                           progress=not args.quiet, charts=not args.no_charts,
+                           backend=args.backend, plan=plan)
+    c = result.execution.counts
+    print(f"sweep {plan.spec.name}: {c.planned} runs: {c.computed} computed, {c.reused} reused, "
+          f"{c.failed} failed in {result.execution.wall_time_s:.1f} s; results: {result.folder}")
+    answer = result.report.split("## Answer", 1)
+    if len(answer) == 2:
+        print(answer[1].split("## ", 1)[0].strip())
+    if not result.complete:
+        print(f"error: the sweep stopped ({result.execution.broken}); {c.not_done} runs not done: "
+              "run it again to finish them", file=sys.stderr)
+        return 1
+    if result.failed:
+        print(f"error: {result.failed} of {len(result.runs)} runs failed (status and error in "
+              f"{result.folder / 'runs.parquet'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """``flywheel sensitivity SWEEP_DIR --metric M [--no-chart]``."""
+    from pathlib import Path
+
+    from sim.sweep.sensitivity import draw_bar_chart, format_indices, sensitivity
+
+    folder = Path(args.sweep_dir)
+    indices = sensitivity(folder, args.metric)
+    print(format_indices(indices, args.metric))
+    if not args.no_chart:
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in args.metric)
+        print(draw_bar_chart(indices, args.metric, folder.name,
+                             folder / "charts" / f"sensitivity_{safe}.png"))
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """``flywheel calibrate [SCENARIO] [--seeds N] [--shock-seeds N] [--days D] [--workers N]
     [--out DIR] [--doc FILE | --no-doc]``: exit 0 when every row passes, 1 when one misses."""
@@ -184,7 +256,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if table.all_pass else 1
 
 
-HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
+HANDLERS = {"run": cmd_run, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
+            "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

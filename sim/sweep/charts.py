@@ -1,0 +1,185 @@
+"""A sweep's charts (design 12): each headline metric against the swept parameter.
+
+One varied parameter (or a ``zip:`` of several): one chart per headline metric, a line per
+scenario with its 95% interval as a band, the points evenly spaced along x and labelled by
+their values, and the report's threshold drawn where the sweep names one; plus
+``headlines.png``, every headline on one page. Two ``grid:`` parameters: a heatmap per metric,
+one panel per scenario, each cell labelled with its value and interval. ``sample:`` sweeps are
+read through ``flywheel sensitivity`` instead. Figures are plain ``Figure`` objects on the Agg
+canvas (as ``sim.charts``), written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from sim import results_io as rio
+from sim.sweep.aggregate import HEADLINE_BY_NAME
+from sim.sweep.spec import SweepSpec, describe
+
+DPI = 100
+THRESHOLD_COLOR = "#c0392b"
+
+
+def _fmt(unit: str, x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    match unit:
+        case "share" | "return":
+            return f"{100 * x:.{0 if unit == 'share' and abs(100 * x - round(100 * x)) < 1e-9 else 1}f}%"
+        case "usd":
+            for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+                if abs(x) >= factor:
+                    return f"${x / factor:.1f}{suffix}"
+            return f"${x:,.0f}"
+        case "days":
+            return f"day {x:.1f}"
+    return f"{x:,.1f}"
+
+
+def _axis_label(unit: str) -> str:
+    return {"share": "share of seeds", "return": "return", "usd": "USD",
+            "days": "day of the run", "count": "count"}.get(unit, unit)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with rio.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return path
+
+
+def _x_labels(frame: pd.DataFrame, varied: Sequence[str]) -> tuple[list[int], list[str], str]:
+    """(points in order, their tick labels, the x axis's title)."""
+    pts = frame.drop_duplicates("point").sort_values("point")
+    if len(varied) == 1:
+        labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in pts[varied[0]]]
+        return list(pts["point"]), labels, f"{varied[0]} (points evenly spaced)"
+    labels = [describe({p: row[p] for p in varied}).replace(", ", "\n")
+              for _, row in pts.iterrows()]
+    return list(pts["point"]), labels, "point (values varied together)"
+
+
+def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: str,
+                threshold: float | None) -> None:
+    h = HEADLINE_BY_NAME[metric]
+    rows = frame[frame["metric"] == metric]
+    points, labels, xtitle = _x_labels(rows, varied)
+    xpos = {p: i for i, p in enumerate(points)}
+    for scenario, group in rows.groupby("scenario", sort=False):
+        group = group.sort_values("point")
+        x = np.array([xpos[p] for p in group["point"]], dtype=float)
+        line, = ax.plot(x, group["value"], marker="o", label=str(scenario))
+        ax.fill_between(x, group["low"], group["high"], color=line.get_color(), alpha=0.15,
+                        linewidth=0)
+    if threshold is not None:
+        ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2,
+                   label=f"threshold {_fmt(h.unit, threshold)}")
+    ax.set_xticks(range(len(points)), labels)
+    ax.set_xlabel(xtitle)
+    ax.set_ylabel(_axis_label(h.unit))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(h.unit, v)))
+    if h.unit == "share":
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+
+
+def _estimator_note(frame: pd.DataFrame, metric: str) -> str:
+    texts = frame.loc[frame["metric"] == metric, "estimator"]
+    return str(texts.mode().iloc[0]) if len(texts) else ""
+
+
+def line_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
+    """One headline against the swept parameter: a line and a 95% band per scenario."""
+    h = HEADLINE_BY_NAME[metric]
+    fig = Figure(figsize=(11, 6.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    threshold = spec.threshold.below if spec.threshold and spec.threshold.metric == metric else None
+    ax = fig.add_subplot()
+    _line_panel(ax, frame, spec.varied, metric, threshold)
+    ax.legend(loc="best", fontsize=9, framealpha=0.85, title="scenario (band: 95% interval)")
+    fig.suptitle(f"{spec.name}: {h.label}\n{_estimator_note(frame, metric)}", fontsize=12)
+    return fig
+
+
+def overview_figure(frame: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]) -> Figure:
+    """Every headline on one page, a panel each (bands: 95% intervals)."""
+    cols = 3
+    rows = math.ceil(len(metrics) / cols)
+    fig = Figure(figsize=(16, 4.2 * rows), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics):
+        threshold = (spec.threshold.below
+                     if spec.threshold and spec.threshold.metric == metric else None)
+        _line_panel(ax, frame, spec.varied, metric, threshold)
+        ax.set_title(HEADLINE_BY_NAME[metric].label, fontsize=11, loc="left")
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+               title="scenario (bands: 95% intervals; estimators in aggregate.csv)")
+    fig.suptitle(f"{spec.name}: headline metrics by point", fontsize=13)
+    return fig
+
+
+def heatmap_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
+    """One headline over two grid parameters: a panel per scenario, cells labelled."""
+    h = HEADLINE_BY_NAME[metric]
+    ypath, xpath = spec.varied
+    rows = frame[frame["metric"] == metric]
+    scenarios = list(dict.fromkeys(rows["scenario"]))
+    fig = Figure(figsize=(6.5 * len(scenarios), 5.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(scenarios), squeeze=False).ravel()
+    yvals = list(dict.fromkeys(spec.grid[ypath]))
+    xvals = list(dict.fromkeys(spec.grid[xpath]))
+    for ax, scenario in zip(axes, scenarios):
+        sub = rows[rows["scenario"] == scenario]
+        grid = np.full((len(yvals), len(xvals)), np.nan)
+        text = [["" for _ in xvals] for _ in yvals]
+        for _, r in sub.iterrows():
+            i, j = yvals.index(r[ypath]), xvals.index(r[xpath])
+            grid[i, j] = r["value"]
+            text[i][j] = (f"{_fmt(h.unit, r['value'])}\n"
+                          f"[{_fmt(h.unit, r['low'])}, {_fmt(h.unit, r['high'])}]")
+        image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+        for i in range(len(yvals)):
+            for j in range(len(xvals)):
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8, color="white")
+        ax.set_xticks(range(len(xvals)), [str(v) for v in xvals])
+        ax.set_yticks(range(len(yvals)), [str(v) for v in yvals])
+        ax.set_xlabel(xpath)
+        ax.set_ylabel(ypath)
+        ax.set_title(str(scenario), fontsize=11, loc="left")
+        fig.colorbar(image, ax=ax, label=_axis_label(h.unit),
+                     format=FuncFormatter(lambda v, _pos: _fmt(h.unit, v)))
+    fig.suptitle(f"{spec.name}: {h.label}\n{_estimator_note(frame, metric)} "
+                 "(cells: value [95% interval])", fontsize=12)
+    return fig
+
+
+def draw_sweep_charts(aggregate: pd.DataFrame, spec: SweepSpec, charts_dir: Path) -> list[Path]:
+    """Draw the sweep's charts into ``charts_dir``; the paths written (none for a sample)."""
+    metrics = [m for m in dict.fromkeys(aggregate["metric"]) if m in HEADLINE_BY_NAME]
+    if spec.kind == "sample" or not metrics:
+        return []
+    written = []
+    if spec.kind == "grid" and len(spec.varied) == 2:
+        for metric in metrics:
+            written.append(_save(heatmap_figure(aggregate, spec, metric), charts_dir / f"{metric}.png"))
+        return written
+    if spec.kind == "grid" and len(spec.varied) > 2:
+        return []
+    for metric in metrics:
+        written.append(_save(line_figure(aggregate, spec, metric), charts_dir / f"{metric}.png"))
+    written.append(_save(overview_figure(aggregate, spec, metrics), charts_dir / "headlines.png"))
+    return written
