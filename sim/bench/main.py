@@ -15,7 +15,7 @@ import time
 from sim.bench.common import Row
 
 KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "trade_book")
-ALL_MODULES = KERNEL_MODULES + ("model",)
+ALL_MODULES = KERNEL_MODULES + ("model", "sweep")
 MIN_VS_PYTHON = Row.min_vs_python   # a kernel's floor (design 16)
 MIN_VS_NUMPY = 1.5
 
