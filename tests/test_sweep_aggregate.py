@@ -37,15 +37,22 @@ def test_mean_interval_agrees_with_students_t_on_a_large_normal_sample():
     x = pd.Series(np.random.default_rng(4).normal(10.0, 2.0, 400))
     est = estimate(x, "mean")
     t_low, t_high = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
+    boot = sps.bootstrap((x.to_numpy(),), np.mean, method="percentile",
+                         rng=np.random.default_rng(9)).confidence_interval
+    assert est.low == pytest.approx(boot.low, abs=0.03) and est.high == pytest.approx(boot.high, abs=0.03)
     assert est.value == pytest.approx(x.mean())
     assert est.std == pytest.approx(x.std(ddof=1))
     assert est.low == pytest.approx(t_low, abs=0.05) and est.high == pytest.approx(t_high, abs=0.05)
 
 
-def test_var95_is_the_95th_percentile_with_a_bootstrap_interval():
+def test_var95_is_the_95th_percentile_with_scipys_bootstrap_interval():
     bad_debt = pd.Series(np.r_[np.zeros(50), np.linspace(1e3, 1e5, 10)])
     est = estimate(bad_debt, "var95")
     assert est.value == pytest.approx(np.percentile(bad_debt, 95))
+    ci = sps.bootstrap((bad_debt.to_numpy(),), lambda x, axis: np.percentile(x, 95, axis=axis),
+                       method="percentile", n_resamples=4000,
+                       rng=np.random.default_rng(9)).confidence_interval
+    assert est.low == pytest.approx(ci.low, rel=0.15) and est.high == pytest.approx(ci.high, rel=0.05)
     assert est.low <= est.value <= est.high
     assert "95th percentile over 60 seeds" in est.estimator
 

@@ -11,6 +11,7 @@ canvas (as ``sim.charts``), written atomically.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,8 +53,12 @@ def _axis_label(unit: str) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` atomically, then free it at once (a figure and its renderer hold several
+    MB until the cycle collector runs; the parent's memory is budgeted, design 16)."""
     with rio.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
+    fig.clear()
+    gc.collect()
     return path
 
 
