@@ -45,14 +45,15 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark the kernels (and with --model, a whole run)")
     bench.add_argument("--quick", action="store_true", help="10^5 items instead of 10^6 (< 1 min)")
     bench.add_argument("--model", action="store_true", help="also time a whole model run (a year, ~1 min)")
-    bench.add_argument("--only", default=None, help="comma list: pricing,amm,pool,liquidation,trade_book,model")
+    bench.add_argument("--only", default=None,
+                       help="comma list: pricing,amm,pool,liquidation,trade_book,model,sweep")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
     sw = sub.add_parser("sweep", help="run a sweep file: scenarios x points x seeds, resumable")
     sw.add_argument("file", help="sweep YAML file (e.g. scenarios/sweeps/insurance_size.yaml)")
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes (default: the cores); with --scheduler, how many "
-                         "runs are handed out at a time is twice this")
+                         "runs are handed out at a time is four times this")
     sw.add_argument("--backend", choices=("local", "dask"), default="local",
                     help="local: a process pool (default); dask: dask.distributed (extra [cluster])")
     sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -183,6 +184,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep could not finish (run it again: finished runs are kept)."""
     from sim.executor import default_workers, make_executor
     from sim.sweep.driver import prepare, run_sweep
+    from sim.sweep.runner import IN_FLIGHT_PER_WORKER
     from sim.sweep.spec import parse_set
 
     if args.workers is not None and args.workers < 1:
@@ -190,7 +192,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = prepare(args.file, parse_set(args.overrides))   # every point checked before a run
     workers = args.workers or default_workers()
     with make_executor(args.backend, args.workers, args.scheduler) as executor:
-        result = run_sweep(args.file, executor, out=args.out, max_in_flight=2 * workers,
+        result = run_sweep(args.file, executor, out=args.out, max_in_flight=IN_FLIGHT_PER_WORKER * workers,
                            progress=not args.quiet, charts=not args.no_charts,
                            backend=args.backend, plan=plan)
     c = result.execution.counts
