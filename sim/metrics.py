@@ -42,7 +42,7 @@ TOKEN_COLUMNS = (
 )
 TOTAL_COLUMNS = (
     "active_traders", "active_lps", "arrivals", "departures", "volume_usd", "option_volume_usd",
-    "perp_volume_usd", "depth_quality_usd", "quality", "liquidations", "liquidations_usd",
+    "perp_volume_usd", "capacity_usd", "margin_depth_usd", "quality", "liquidations", "liquidations_usd",
     "bad_debt_usd", "insurance_usd", "conservation_error", "arbitrageurs_acted",
 )
 
@@ -73,7 +73,7 @@ def _row_value(column: str):
 # every column goes to the DataCollector table ``timeseries`` (no per-value deepcopy there).
 HEADLINE_REPORTERS = {c: _row_value(c) for c in (
     "active_traders", "active_lps", "volume_usd", "liquidations", "bad_debt_usd", "insurance_usd",
-    "quality", "depth_quality_usd",
+    "quality", "capacity_usd", "margin_depth_usd",
 )}
 
 
@@ -140,13 +140,14 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
         tot_liq_usd += st.liquidations_usd
         tot_bad += st.bad_debt_usd
         tot_ins += ins_t * P
-    quality, depth, _ = model.quality_now
+    quality, capacity, margin_depth, _ = model.quality_now
     row.update({
         "active_traders": model.active_now["trader"],
         "active_lps": model.active_now["liquidity_provider"],
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
         "option_volume_usd": tot_opt, "perp_volume_usd": tot_perp,
-        "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq,
+        "capacity_usd": capacity, "margin_depth_usd": margin_depth, "quality": quality,
+        "liquidations": tot_liq,
         "liquidations_usd": tot_liq_usd, "bad_debt_usd": tot_bad, "insurance_usd": tot_ins,
         "conservation_error": model.ledger.max_relative_error,
         "arbitrageurs_acted": model.acted["arbitrageur"],
@@ -190,12 +191,12 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
     st = m.stats
     t = model.step_count
     if len(st.trade_account):
-        model.events.extend_trades(t, m.token, st.trade_close, st.trade_account, m.account_agent[st.trade_account],
+        model.events.extend_trades(t, m.name, st.trade_close, st.trade_account, m.account_agent[st.trade_account],
                                    st.trade_series, st.trade_size, st.trade_usd, st.trade_leverage_use)
         m.account_last_trade[st.trade_account] = t
     for ev in st.events:
         if isinstance(ev, LpDepositEvent):
-            model.events.append(t, ev.kind, m.token, -1, ev.agent, ev.tokens, ev.tokens * P,
+            model.events.append(t, ev.kind, m.name, -1, ev.agent, ev.tokens, ev.tokens * P,
                                 agent_kind=ev.agent_kind)
             continue
         account = ev.account
@@ -204,18 +205,18 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
         if isinstance(ev, WaterfallEvent):
             from_ins, from_pool = ev.from_insurance_tokens, ev.from_pool_tokens
             if from_ins > 0:
-                model.events.append(t, "waterfall_insurance", m.token, account, agent, from_ins,
+                model.events.append(t, "waterfall_insurance", m.name, account, agent, from_ins,
                                     from_ins * P, **who)
             if from_pool > 0:
-                model.events.append(t, "waterfall_pool", m.token, account, agent, from_pool,
+                model.events.append(t, "waterfall_pool", m.name, account, agent, from_pool,
                                     from_pool * P, **who)
         elif isinstance(ev, LiquidationEvent):
             pen = ev.penalty_tokens
-            model.events.append(t, ev.kind, m.token, account, agent, pen, pen * P, "penalty",
+            model.events.append(t, ev.kind, m.name, account, agent, pen, pen * P, "penalty",
                                 notional_usd=ev.notional_usd, **who)
         else:                                   # AdlEvent
             paid = ev.paid_tokens
-            model.events.append(t, ev.kind, m.token, account, agent, paid, paid * P, **who)
+            model.events.append(t, ev.kind, m.name, account, agent, paid, paid * P, **who)
 
 
 class History:

@@ -150,9 +150,15 @@ class MarketSpec(FrozenModel):
         None,
         ge=0,
         lt=1,
-        description="Collateral haircut; null: the token's haircut (0 for USDC).",
+        description="Collateral haircut; null: the margin token's haircut (0 for USDC).",
     )
-    margin: Margin = Field(Margin(), description="Margin requirements.")
+    margin: str | None = Field(
+        None,
+        description="The margin asset (design 5): collateral, funding, fees and PnL are settled "
+        "in it; a token, or USDC; null: the token the market is named after. The margin twin "
+        "(design 1) sets it to USDC everywhere.",
+    )
+    requirements: Margin = Field(Margin(), description="Margin requirements.")
     liquidation: Liquidation = Field(Liquidation(), description="Liquidation rules.")
 
     @model_validator(mode="after")
@@ -194,4 +200,15 @@ class Insurance(FrozenModel):
     )
     denomination: Literal["token", "usdc"] = Field(
         "token", description="Held in the market's token or in USDC."
+    )
+
+
+class Twin(FrozenModel):
+    """How the margin twin of a scenario differs from it (design 1), besides its margin asset."""
+
+    potential_ratio: float = Field(
+        1.0,
+        gt=0,
+        description="Potential market M of the margin twin as a multiple of the scenario's "
+        "(design 1 assumes the same M: 1; change it for a sensitivity).",
     )

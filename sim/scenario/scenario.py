@@ -15,7 +15,7 @@ from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
-from sim.scenario.markets import Insurance, MarketSpec, Pool
+from sim.scenario.markets import Insurance, MarketSpec, Pool, Twin
 from sim.scenario.world import (
     DEFAULT_ASSETS,
     DEFAULT_TOKENS,
@@ -65,13 +65,15 @@ class Scenario(FrozenModel):
     tokens: dict[str, Token] = Field(DEFAULT_TOKENS, description="Stock tokens by name.")
     markets: dict[str, MarketSpec] = Field(
         {"TSLA.M": MarketSpec(), "NVDA.M": MarketSpec()},
-        description="Option markets by margin token: a key of tokens, or USDC for the control.",
+        description="Option markets by name; each is margined in its `margin` asset (by default "
+        "the token it is named after).",
     )
     pool: Pool = Field(Pool(), description="Main pool of each market.")
     insurance: Insurance = Field(Insurance(), description="Insurance pool of each market.")
     agents: Agents = Field(Agents(), description="Populations and behaviours.")
     arrivals: Arrivals = Field(Arrivals(), description="Bass arrivals of new users.")
     events: list[Event] = Field([], description="Scheduled shocks.")
+    twin: Twin = Field(Twin(), description="How the margin twin (design 1) differs.")
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -122,7 +124,7 @@ class Scenario(FrozenModel):
         issues = []
         for name, token in self.tokens.items():
             if name == USDC:
-                issues.append((f"tokens.{name}", "USDC is reserved for the control market"))
+                issues.append((f"tokens.{name}", "USDC is reserved for the stable coin (a margin asset)"))
             asset = self.assets.get(token.underlying)
             if asset is None:
                 issues.append(
@@ -141,10 +143,16 @@ class Scenario(FrozenModel):
         if not self.markets:
             issues.append(("markets", "at least one market is needed"))
         for name, market in self.markets.items():
-            if name != USDC and name not in self.tokens:
+            if not re.match(NAME_PATTERN, name):
+                issues.append((f"markets.{name}", "names may use only A-Z a-z 0-9 _ . -"))
+            asset = self.margin_of(name)
+            if asset != USDC and asset not in self.tokens:
+                tokens = ", ".join(self.tokens) or "none"
                 issues.append(
-                    (f"markets.{name}", f"a market key must be a token or USDC; no token "
-                     f"named {name!r} (tokens: {', '.join(self.tokens) or 'none'})")
+                    (f"markets.{name}.margin", f"no token named {asset!r} (tokens: {tokens}; or USDC)")
+                    if market.margin else
+                    (f"markets.{name}", f"no token named {name!r} to margin it in (a market "
+                     f"without `margin:` is margined in the token it is named after; tokens: {tokens})")
                 )  # fmt: skip
             for underlying in market.underlyings:
                 asset = self.assets.get(underlying)
@@ -266,12 +274,18 @@ class Scenario(FrozenModel):
 
     parse_duration = staticmethod(parse_duration)
 
+    def margin_of(self, market: str) -> str:
+        """The margin asset of a market (design 5): its ``margin``, else the token it is named
+        after (USDC for a market named USDC)."""
+        return self.markets[market].margin or market
+
     def haircut_of(self, market: str) -> float:
-        """Collateral haircut of a market: its own, else its token's, 0 for USDC."""
+        """Collateral haircut of a market: its own, else its margin token's, 0 for USDC."""
         spec = self.markets[market]
         if spec.haircut is not None:
             return spec.haircut
-        return 0.0 if market == USDC else self.tokens[market].haircut
+        asset = self.margin_of(market)
+        return 0.0 if asset == USDC else self.tokens[asset].haircut
 
 
 def _floor(x: float) -> int:
