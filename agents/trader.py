@@ -95,6 +95,7 @@ class DirectionalTrader(FlywheelAgent):
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = truncated_pareto(float(rng.random()), p.wealth_min_usd, p.wealth_max_usd,
                                       p.wealth_pareto_alpha)
+        self.wealth_usd = wealth_usd          # USD it arrived with (the margin twin's too)
         self.underlying = pick(rng, len(m.series.underlyings))
         self.underlying_name = m.series.underlyings[self.underlying]
         self.vol_bias = math.exp(p.vol_forecast_noise * float(rng.standard_normal()))

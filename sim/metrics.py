@@ -376,6 +376,9 @@ class RunSummary(TypedDict):
     failed_trades: int              # orders refused (margin, caps, safe mode)
     conservation_max_error: float   # the ledger audit's largest relative error
     arrivals: int
+    impulse_traders: int            # traders an impulse added (design 11; 0 without one)
+    capacity_mean_usd: float        # pools' free capacity, every market, mean after the burn-in
+    margin_depth_mean_usd: float    # margin tokens' AMM depth +-2% (design 8), mean after it
     departures: int
     markets: dict[str, MarketSummary]
     peak_premium: float             # highest AMM price / NAV - 1 over the tokens
@@ -532,6 +535,9 @@ def summary(model: FlywheelModel) -> RunSummary:
         "failed_trades": int(model.failed_trades),
         "conservation_max_error": float(model.ledger.max_relative_error),
         "arrivals": int(post["arrivals"].sum()), "departures": int(post["departures"].sum()),
+        "impulse_traders": int(model.impulse_traders),
+        "capacity_mean_usd": float(post["capacity_usd"].mean()),
+        "margin_depth_mean_usd": float(post["margin_depth_usd"].mean()),
     }
     markets = {name: _market_summary(df, name, i0, step_minutes) for name in sc.markets}
     out["markets"] = markets

@@ -7,6 +7,7 @@ transfer goes through one ledger whose conservation audit runs after every step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,8 +60,10 @@ class FlywheelModel(mesa.Model):
 
     def __init__(self, scenario: Any = "scenarios/baseline.yaml", rng: int | None = None, *,
                  overrides: Mapping[str, Any] | None = None, kernels: str = "cython",
-                 **params: Any) -> None:
-        """``kernels``: the engine of every kernel call, "cython" or "reference" (the twins)."""
+                 quality_path: Any = None, **params: Any) -> None:
+        """``kernels``: the engine of every kernel call, "cython" or "reference" (the twins).
+        ``quality_path``: per step, the market quality of the same scenario and seed without
+        its impulse; needed (only) when ``impulse.freeze_quality`` is set (``sim.twins``)."""
         engine = kernel_set(kernels)             # a bad name fails before the scenario loads
         sc = _resolve_scenario(scenario, overrides, params)
         seed = int(sc.seed if rng is None else rng)
@@ -101,6 +104,8 @@ class FlywheelModel(mesa.Model):
         self._trader_inputs = {name: self._build_trader_inputs(name) for name in self.markets}
         self._lp_inputs = {name: self._build_lp_inputs(name) for name in self.markets}
         self.quality_now = (0.0, 0.0, 0.0, 0.0)   # quality, capacity, margin depth, spread
+        self.impulse_traders = 0                  # traders the impulse added (design 11)
+        self.frozen_quality = self._frozen_quality(sc, quality_path)
         self.datacollector = mesa.DataCollector(
             model_reporters=metrics.HEADLINE_REPORTERS, tables={metrics.TABLE: metrics.columns(self)}
         )
@@ -109,6 +114,16 @@ class FlywheelModel(mesa.Model):
         self.running = True
 
     # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _frozen_quality(sc: Any, path: Any) -> np.ndarray | None:
+        """The quality path arrivals follow in a frozen impulse twin (None: the run's own)."""
+        if sc.impulse is None or not sc.impulse.freeze_quality:
+            return None
+        if path is None or len(path) < sc.n_steps:
+            raise ValueError("impulse.freeze_quality needs the quality path (one value per step) "
+                             "of the run without the impulse; sim.twins runs it first")
+        return np.asarray(path, dtype=float)
+
     def _build_market(self, name: str) -> OptionsMarket:
         sc = self.spec
         spec = sc.markets[name]
@@ -410,6 +425,8 @@ class FlywheelModel(mesa.Model):
         sc = self.spec
         arr = sc.arrivals
         self.quality_now = self.current_quality()
+        if self.frozen_quality is not None:     # the frozen twin: the base run's quality
+            self.quality_now = (float(self.frozen_quality[t]), *self.quality_now[1:])
         quality = self.quality_now[0]
         # Arrivals are not active until they trade or deposit, so these counts hold for the row too.
         self.active_now = {kind: self.active_count(kind)
@@ -425,6 +442,22 @@ class FlywheelModel(mesa.Model):
                 agent = make(stream(self.root_seed, "arrival", KIND[kind], t, k))
                 self.record_event("arrival", agent=agent.unique_id, detail=kind, agent_kind=kind)
             self.arrivals_step += n
+        if t == self.spec.impulse_step:
+            self._add_impulse()
+
+    def _add_impulse(self) -> None:
+        """The impulse (design 11): k = round(fraction x active traders) traders arrive now,
+        each with the stream ``(impulse, trader, j)``, so the runs with and without it share
+        every other random number."""
+        k = int(round(self.spec.impulse.fraction * self.active_now["trader"]))
+        for j in range(k):
+            agent = self._new_impulse_trader(stream(self.root_seed, "impulse", KIND["trader"], j))
+            self.record_event("impulse", agent=agent.unique_id, detail="trader", agent_kind="trader")
+        self.impulse_traders = k
+
+    def _new_impulse_trader(self, rng: np.random.Generator) -> FlywheelAgent:
+        """One trader of the impulse: an arrival like any other (tests put a null agent here)."""
+        return self._new_trader(rng)
 
     def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:
         markets = list(self.spec.markets)
@@ -442,8 +475,8 @@ class FlywheelModel(mesa.Model):
     def current_quality(self) -> tuple[float, float, float, float]:
         """(quality, capacity_usd, margin_depth_usd, spread) of the whole venue now (design 8):
         capacity summed over the markets, the margin tokens' AMM depth +-2% averaged over the
-        markets (a USDC-margined market counts ``margin_ref``), the standard size's spread
-        averaged over the markets."""
+        token-margined markets (NaN when every market is margined in USDC, whose factor is 1),
+        the standard size's spread averaged over the markets."""
         a = self.spec.arrivals
         capacity = sum(m.capacity_usd() for m in self.markets.values())
         depths = [self._margin_depth_usd(m) for m in self.markets.values()]
@@ -452,8 +485,8 @@ class FlywheelModel(mesa.Model):
         spread = sum(spreads) / len(spreads) if spreads else a.spread_ref
         quality = market_quality(capacity, factor, spread, a.capacity_ref_usd, a.spread_ref,
                                  a.e_capacity, a.e_spread)
-        shown = [a.margin_ref_usd if d is None else d for d in depths]
-        return quality, capacity, sum(shown) / max(len(shown), 1), spread
+        shown = [d for d in depths if d is not None]    # USDC margin: no token to buy
+        return quality, capacity, sum(shown) / len(shown) if shown else math.nan, spread
 
     def _margin_depth_usd(self, m: OptionsMarket) -> float | None:
         """AMM depth +-2% (USD) of the margin token of ``m``; None when it is margined in USDC."""

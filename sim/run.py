@@ -19,7 +19,6 @@ import hashlib
 import importlib.metadata
 import logging
 import platform
-import re
 import sys
 import time
 import warnings
@@ -115,8 +114,7 @@ def code_fingerprint() -> str:
 
 def run_dir_for(out: str | Path, scenario_name: str, key: str) -> Path:
     """``<out>/<scenario name>/<run key>``, the name made safe for a file system."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(scenario_name)).strip("._") or "scenario"
-    return Path(out) / safe / key
+    return Path(out) / rio.safe_name(scenario_name) / key
 
 
 def is_complete(run_dir: str | Path) -> bool:

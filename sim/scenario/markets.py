@@ -202,13 +202,3 @@ class Insurance(FrozenModel):
         "token", description="Held in the market's token or in USDC."
     )
 
-
-class Twin(FrozenModel):
-    """How the margin twin of a scenario differs from it (design 1), besides its margin asset."""
-
-    potential_ratio: float = Field(
-        1.0,
-        gt=0,
-        description="Potential market M of the margin twin as a multiple of the scenario's "
-        "(design 1 assumes the same M: 1; change it for a sensitivity).",
-    )

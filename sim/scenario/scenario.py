@@ -15,7 +15,8 @@ from sim.durations import at_to_step, duration_to_steps, parse_duration
 from sim.scenario._base import NAME_PATTERN, FrozenModel, check_issues
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
-from sim.scenario.markets import Insurance, MarketSpec, Pool, Twin
+from sim.scenario.markets import Insurance, MarketSpec, Pool
+from sim.scenario.twins import Impulse, Twin
 from sim.scenario.world import (
     DEFAULT_ASSETS,
     DEFAULT_TOKENS,
@@ -74,6 +75,9 @@ class Scenario(FrozenModel):
     arrivals: Arrivals = Field(Arrivals(), description="Bass arrivals of new users.")
     events: list[Event] = Field([], description="Scheduled shocks.")
     twin: Twin = Field(Twin(), description="How the margin twin (design 1) differs.")
+    impulse: Impulse | None = Field(
+        None, description="Extra traders at one time: an impulse twin (design 11); null: none."
+    )
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -96,6 +100,7 @@ class Scenario(FrozenModel):
         if not corr_issues:
             issues += self._check_positive_definite()
         issues += self._check_events()
+        issues += self._check_impulse()
         check_issues(issues)
         return self
 
@@ -223,6 +228,18 @@ class Scenario(FrozenModel):
                     )  # fmt: skip
         return issues
 
+    def _check_impulse(self) -> list[tuple[str, str]]:
+        if self.impulse is None:
+            return []
+        step = self.impulse_step
+        if step >= self.n_steps:
+            return [("impulse.at", f"{self.impulse.at!r} is step {step}, after the run's end "
+                     f"(the run has {self.n_steps} steps)")]  # fmt: skip
+        if step < self.burn_in_steps:
+            return [("impulse.at", f"{self.impulse.at!r} is step {step}, inside the burn-in "
+                     f"(steps 0-{self.burn_in_steps - 1})")]  # fmt: skip
+        return []
+
     def _event_target_issues(self, event: Event) -> list[tuple[str, str]]:
         field = TARGET_FIELD[event.target_kind]
         known = getattr(self, event.target_kind)        # this scenario's own section, by name
@@ -267,6 +284,13 @@ class Scenario(FrozenModel):
     def event_step(self, event) -> int:
         """Index of the step at which ``event`` fires (the first step at or after its time)."""
         return at_to_step(event.at, self.clock.start, self.clock.step_minutes)
+
+    @property
+    def impulse_step(self) -> int:
+        """The step at which the impulse's traders arrive (-1: no impulse)."""
+        if self.impulse is None:
+            return -1
+        return at_to_step(self.impulse.at, self.clock.start, self.clock.step_minutes)
 
     def duration_steps(self, duration: str) -> int:
         """Steps a duration such as '3d' lasts, rounded up (at least one)."""
