@@ -60,7 +60,7 @@ class FlywheelDiagnostics(TypedDict):
     """``summary["flywheel_diagnostics"]``; JSON-ready (None where a value is undefined)."""
 
     days: int                                  # whole days after the burn-in used
-    changes: dict[str, str]                    # series -> "log difference" | "difference"
+    changes: dict[str, str]                    # series -> "log difference", "difference", "no data"
     lags_days: list[int]                       # 0..14
     xcorr: dict[str, list[float | None]]       # "x->y" -> corr(dx_t, dy_{t+lag}) per lag
     peak_lag_days: dict[str, int | None]       # lag of the largest |corr|
@@ -70,7 +70,7 @@ class FlywheelDiagnostics(TypedDict):
 
 
 def _columns(frame: pd.DataFrame, prefix: str, names: Sequence[str] | None = None) -> list[str]:
-    """The per-market or per-token columns ``prefix[...]`` of ``frame`` (only ``names`` if given)."""
+    """The per-market or per-token columns ``prefix[...]`` (only those of ``names`` if given)."""
     found = [c for c in frame.columns if c.startswith(prefix + "[") and c.endswith("]")]
     if names is not None:
         found = [c for c in found if c[len(prefix) + 1:-1] in set(names)]
@@ -97,7 +97,8 @@ def daily_series(frame: pd.DataFrame, margin_tokens: Sequence[str] | None = None
         return pd.DataFrame(columns=names, dtype=float)
     margin_cols = _columns(post, "depth_2pct_usd", margin_tokens)
     per_step = pd.DataFrame({
-        "activity": post["option_volume_usd"].to_numpy(float) + post["perp_volume_usd"].to_numpy(float),
+        "activity": (post["option_volume_usd"].to_numpy(float)
+                     + post["perp_volume_usd"].to_numpy(float)),
         "depth": post[_columns(post, "pool_capacity_usd")].to_numpy(float).sum(axis=1),
         "margin_depth": (post[margin_cols].to_numpy(float).sum(axis=1) if margin_cols
                          else np.full(len(post), np.nan)),
@@ -111,9 +112,12 @@ def daily_series(frame: pd.DataFrame, margin_tokens: Sequence[str] | None = None
 
 
 def changes(series: np.ndarray) -> tuple[np.ndarray, str]:
-    """Day-over-day changes: log differences if every value is > 0, else differences."""
+    """Day-over-day changes: log differences if every value is > 0, else differences ("no data"
+    for a series without a finite value, e.g. the margin depth of a USDC venue)."""
     x = np.asarray(series, dtype=float)
-    if x.size and np.all(x > 0):
+    if not np.isfinite(x).any():
+        return np.diff(x), "no data"
+    if np.all(x > 0):
         return np.diff(np.log(x)), "log difference"
     return np.diff(x), "difference"
 
@@ -211,7 +215,8 @@ def _none_if_nan(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def diagnostics(frame: pd.DataFrame, margin_tokens: Sequence[str] | None = None) -> FlywheelDiagnostics:
+def diagnostics(frame: pd.DataFrame,
+                margin_tokens: Sequence[str] | None = None) -> FlywheelDiagnostics:
     """The flywheel diagnostics of a run's per-step ``frame`` (module docstring); never raises
     on short or constant series: undefined values are None."""
     daily = daily_series(frame, margin_tokens)
@@ -231,7 +236,8 @@ def diagnostics(frame: pd.DataFrame, margin_tokens: Sequence[str] | None = None)
     positive = depth > 0
     fit = poisson_elasticity(daily["arrivals"].to_numpy(float)[positive], np.log(depth[positive]))
     elasticity: ArrivalElasticity | None = None if fit is None else {
-        "estimate": fit[0], "std_error": fit[1], "days": int(positive.sum()), "estimator": ESTIMATOR}
+        "estimate": fit[0], "std_error": fit[1], "days": int(positive.sum()),
+        "estimator": ESTIMATOR}
     return {
         "days": len(daily), "changes": kinds, "lags_days": list(range(MAX_LAG_DAYS + 1)),
         "xcorr": xcorr, "peak_lag_days": peaks, "peak_corr": peak_corr,
@@ -246,7 +252,8 @@ def table_rows(diag: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if not diag:
         return []
     e = diag.get("arrival_depth_elasticity")
-    elasticity = "-" if not e else f"{e['estimate']:+.2f} (s.e. {e['std_error']:.2f}, {e['days']} days, Poisson)"
+    elasticity = "-" if not e else (
+        f"{e['estimate']:+.2f} (s.e. {e['std_error']:.2f}, {e['days']} days, Poisson)")
     lag = diag.get("peak_lag_days", {}).get("activity->depth")
     corr = diag.get("peak_corr", {}).get("activity->depth")
     peak = "-"

@@ -73,6 +73,17 @@ def test_daily_series_sums_flows_and_averages_levels_over_whole_days_after_the_b
     assert fs.daily_series(frame, margin_tokens=[])["margin_depth"].isna().all()
 
 
+def test_a_venue_without_margin_tokens_has_no_margin_depth_correlations():
+    rng = np.random.default_rng(2)
+    frame = step_frame(log_walk(rng, 30), log_walk(rng, 30), np.arange(30.0) + 10,
+                       rng.poisson(3, 30))
+    d = fs.diagnostics(frame, margin_tokens=[])
+    assert d["changes"]["margin_depth"] == "no data"
+    for pair in ("activity->margin_depth", "margin_depth->users"):
+        assert all(v is None for v in d["xcorr"][pair])
+    assert d["xcorr"]["activity->depth"][0] is not None
+
+
 def test_daily_series_of_a_real_run_agrees_with_pandas_resampling():
     result = run_mod.run(tiny({"clock.days": 5}), seed=2)
     frame = result.timeseries
@@ -83,7 +94,8 @@ def test_daily_series_of_a_real_run_agrees_with_pandas_resampling():
          "active_traders": "mean", "active_lps": "mean"}).iloc[:4]   # 4.5 days: 4 whole
     daily = fs.daily_series(frame)
     assert len(daily) == 4
-    np.testing.assert_allclose(daily["activity"], expected["option_volume_usd"] + expected["perp_volume_usd"])
+    np.testing.assert_allclose(daily["activity"],
+                               expected["option_volume_usd"] + expected["perp_volume_usd"])
     np.testing.assert_allclose(daily["arrivals"], expected["arrivals"])
     np.testing.assert_allclose(daily["depth"], expected["pool_capacity_usd[TSLA.M]"]
                                + expected["pool_capacity_usd[NVDA.M]"])
@@ -107,7 +119,8 @@ def test_correlations_of_independent_white_noise_leave_the_noise_band_5_percent_
     outside = [np.abs(fs.lagged_xcorr(rng.normal(size=89), rng.normal(size=89))) > band
                for _ in range(400)]
     assert 0.035 <= np.mean(outside) <= 0.065
-    assert fs.noise_band(8)[:4] == pytest.approx(1.96 / np.sqrt([8, 7, 6, 5])) and fs.noise_band(8)[4] is None
+    assert fs.noise_band(8)[:4] == pytest.approx(1.96 / np.sqrt([8, 7, 6, 5]))
+    assert fs.noise_band(8)[4:] == [None] * 11
 
 
 def test_the_peak_lag_is_how_many_days_depth_follows_activity_and_users_follow_depth():
@@ -140,8 +153,10 @@ def test_constant_or_short_series_give_none_not_an_exception():
     assert d["days"] == 4 and d["arrival_depth_elasticity"] is None
     assert all(v is None for series in d["xcorr"].values() for v in series)
     six = step_frame(log_walk(rng, 6), log_walk(rng, 6), np.arange(6.0) + 1, np.ones(6))
-    assert [v is None for v in fs.diagnostics(six)["xcorr"]["activity->depth"]] == [False] + [True] * 14
-    only_burn_in = step_frame(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, int), extra_steps=0)
+    undefined = [v is None for v in fs.diagnostics(six)["xcorr"]["activity->depth"]]
+    assert undefined == [False] + [True] * 14                       # 5 changes: lag 0 only
+    none = np.zeros(0)
+    only_burn_in = step_frame(none, none, none, none.astype(int), extra_steps=0)
     for frame in (only_burn_in, only_burn_in.iloc[:0], only_burn_in.iloc[:1]):
         d = fs.diagnostics(frame)
         assert d["days"] == 0 and d["arrival_depth_elasticity"] is None
@@ -221,4 +236,5 @@ def test_a_real_runs_summary_holds_the_diagnostics_and_survives_json(tmp_path):
     again = fs.diagnostics(read_parquet(result.path / "timeseries.parquet"), ["TSLA.M", "NVDA.M"])
     assert again == d                                          # a pure function of the frame
     table = run_mod.format_summary_table(result.summary)
-    assert "arrivals' elasticity to pool capacity" in table and "activity -> depth peak lag" in table
+    assert "arrivals' elasticity to pool capacity" in table
+    assert "activity -> depth peak lag" in table
