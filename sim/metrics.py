@@ -14,6 +14,7 @@ import pandas as pd
 
 from sim.assets import USDC
 from sim.event_log import TradeNames
+from sim.flywheel_stats import FlywheelDiagnostics, diagnostics
 from sim.protocol.market_events import LiquidationEvent, LpDepositEvent, WaterfallEvent
 
 if TYPE_CHECKING:
@@ -401,6 +402,8 @@ class RunSummary(TypedDict):
     traders_lost_money_share: float | None
     option_opens_directional: int   # option positions DirectionalTraders opened after the burn-in
     option_opens_directional_short: int  # ... of which short
+    flywheel_diagnostics: FlywheelDiagnostics  # daily lagged correlations, arrivals' elasticity
+                                    # to depth (sim.flywheel_stats)
 
 
 def modified_dietz(v0: float, v1: float, flows: np.ndarray, weights: np.ndarray) -> float | None:
@@ -560,4 +563,6 @@ def summary(model: FlywheelModel) -> RunSummary:
     out["traders_lost_money"] = int((counted["pnl_usd"] < 0.0).sum())
     out["traders_lost_money_share"] = (out["traders_lost_money"] / len(counted)) if len(counted) else None
     out["option_opens_directional"], out["option_opens_directional_short"] = option_opens(model)
+    margin_tokens = [m.token for m in model.markets.values() if m.token in model.world.tokens]
+    out["flywheel_diagnostics"] = diagnostics(df, margin_tokens)
     return out

@@ -33,6 +33,7 @@ from kernels import kernel_set
 from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
+from sim.flywheel_stats import table_rows as flywheel_rows
 from sim.results_io import (
     CHARTS_DIR,
     EVENTS,
@@ -351,7 +352,7 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
                  if v[key] is not None and v[key] is not False}
         if where == "markets" or len(set(shown.values())) > 1:
             rows += [(f"{label} [{m}]", _format_value(v, kind)) for m, v in shown.items()]
-    return rows
+    return rows + flywheel_rows(summary.get("flywheel_diagnostics"))
 
 
 def format_summary_table(summary: Mapping[str, Any]) -> str:
