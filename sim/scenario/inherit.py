@@ -82,4 +82,4 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return "an empty string"
     text = repr(value)
-    return f"a {type(value).__name__} ({text if len(text) <= 40 else text[:37] + '...'})"
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
