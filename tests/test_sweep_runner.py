@@ -172,3 +172,58 @@ def test_runs_parquet_holds_parameters_seed_and_every_summary_figure(tmp_path):
     manifest = json.loads((result.folder / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["runs"]["computed"] == 4
     assert len(manifest["sweep_file_sha256"]) == 64 and manifest["versions"]["code"]
+
+
+def test_compare_adds_the_twins_gains_and_margin_differences_as_columns(tmp_path):
+    from sim.scenario import load_scenario
+    from sim.twins import impulse_runs, margin_differences, margin_twin
+
+    compare = {"compare": ["margin", "impulse"],
+               "impulse": {"at": "day 1", "fractions": [0.1], "horizons_days": [0.5, 1.0]}}
+    path = write_sweep(tmp_path, seeds=1, set={"clock.days": 2.0}, **compare)
+    plain = write_sweep(tmp_path, name="plain", seeds=1, set={"clock.days": 2.0})
+    with ThreadPoolExecutor(2) as pool:
+        before = run_sweep(plain, pool, out=tmp_path / "out", charts=False)
+        result = run_sweep(path, pool, out=tmp_path / "out", charts=False)
+    assert before.execution.counts.computed == 2
+    assert result.execution.counts.computed == 2        # the twins are new work ...
+    runs = result.runs
+    assert list(runs["run_key"]) == list(before.runs["run_key"])   # ... around the same runs
+    row = runs.iloc[1]
+    # the same numbers sim.twins gives for that scenario and seed (flywheel run --compare)
+    sc = load_scenario(runs_scenario(row), {"clock.days": 2.0,
+                                            "insurance.initial": row["insurance.initial"]})
+    seed = int(row["seed"])
+    base = sim.run.run(sc, seed=seed, out=tmp_path / "out", charts=False)
+    assert base.info["run_key"] == row["run_key"]
+    twin = sim.run.run(margin_twin(sc), seed=seed, out=tmp_path / "out", charts=False)
+    diffs = margin_differences(base.summary, twin.summary)
+    assert row["margin_diff.option_volume_usd"] == diffs["option_volume_usd"]["stock_minus_twin"]
+    assert row["margin_twin.active_users_end"] == diffs["active_users_end"]["usdc_twin"]
+    gains = impulse_runs(sc, seed, [0.1], "day 1", [0.5, 1.0], tmp_path / "out", False, base)
+    for g in gains["gains"]:
+        h = f"{g['horizon_days']:g}d"
+        assert row[f"G[k=10%,H={h}]"] == pytest.approx(g["G"], nan_ok=True)
+        assert row[f"gain[k=10%,H={h}]"] == pytest.approx(g["gain"], nan_ok=True)
+    metrics = set(result.aggregate["metric"])
+    assert {"G[k=10%,H=1d]", "gain[k=10%,H=1d]", "margin_diff.bad_debt_usd"} <= metrics
+    assert "## Twins (compare: margin, impulse)" in result.report
+
+
+def runs_scenario(row) -> str:
+    from tests.tiny import TINY
+
+    assert row["scenario_file"] == TINY.name
+    return str(TINY)
+
+
+def test_an_impulse_after_the_runs_end_is_one_line_before_any_run(tmp_path):
+    from sim.errors import UserInputError
+    from sim.sweep.driver import prepare
+
+    path = write_sweep(tmp_path, compare=["impulse"], impulse={"at": "day 30"})
+    with pytest.raises(UserInputError) as info:
+        prepare(path)
+    assert str(info.value).startswith(f"{path}: scenario tiny.yaml, point 0 (")
+    assert "compare: impulse twin: impulse.at: 'day 30' is step 720, after the run's end" \
+        in str(info.value)

@@ -5,7 +5,8 @@ shares (P(LPs lose money), P(LP loss from bad debt), P(insurance depleted)) with
 intervals; means (LP money-weighted return, ADL events, final active users) with 95% percentile
 bootstrap intervals over seeds; VaR95 of bad debt and LaR95 (95th percentiles over seeds,
 ``sim.stats``) with bootstrap intervals; the day of depletion as the median over the seeds
-that depleted. Failed runs are left out and counted (``n_failed``); a point with fewer than two
+that depleted; with ``compare:``, the flywheel gain (design 11's k = 10%, H = 30 days), and the
+means of every gain and margin-twin difference. Failed runs are left out and counted (``n_failed``); a point with fewer than two
 usable seeds has no interval. The bootstrap is seeded, so the same runs give the same file.
 
 The percentile bootstrap is NumPy's resampling, not ``scipy.stats.bootstrap``: importing
@@ -15,6 +16,7 @@ tests check the intervals against scipy's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,7 +39,7 @@ class Headline:
     label: str
     column: str
     estimator: str            # "share", "mean", "var95", "lar95" or "median_present"
-    unit: str                 # "share", "return", "usd", "days" or "count"
+    unit: str                 # "share", "return", "usd", "days", "count" or "ratio"
 
 
 HEADLINES: tuple[Headline, ...] = (
@@ -53,8 +55,29 @@ HEADLINES: tuple[Headline, ...] = (
              "median_present", "days"),
     Headline("adl_events", "ADL events", "adl_events", "mean", "count"),
     Headline("active_users_end", "final active users", "active_users_end", "mean", "count"),
+    # with compare: [impulse]: design 11's verdict point, k = 10% of active traders, H = 30 days
+    Headline("flywheel_gain", "flywheel gain G - G_frozen (k=10%, H=30d)", "gain[k=10%,H=30d]",
+             "mean", "ratio"),
 )
 HEADLINE_BY_NAME = {h.name: h for h in HEADLINES}
+_GAIN_COLUMN = re.compile(r"^(G|gain)\[k=(?P<k>[^,]+),H=(?P<h>[^\]]+)\]$")
+
+
+def twin_headlines(columns: Sequence[str]) -> list[Headline]:
+    """Means over seeds of the twins' columns (``compare:``): G and the flywheel gain at every
+    impulse size and horizon, and each margin-twin difference (stock margin - USDC twin)."""
+    out = []
+    for c in columns:
+        m = _GAIN_COLUMN.match(c)
+        if m:
+            what = "G" if m[1] == "G" else "flywheel gain G - G_frozen"
+            out.append(Headline(c, f"{what} (k={m['k']}, H={m['h']})", c, "mean", "ratio"))
+        elif c.startswith("margin_diff."):
+            metric = c.removeprefix("margin_diff.")
+            unit = ("return" if "return" in metric else "usd" if metric.endswith("_usd")
+                    else "count")
+            out.append(Headline(c, f"{metric}: stock margin - USDC twin", c, "mean", unit))
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,19 +148,21 @@ def estimate(values: pd.Series, estimator: str) -> Estimate:
     return Estimate(value, _std(x), low, high, n, text)
 
 
-def headlines_in(runs: pd.DataFrame, extra: Sequence[Headline] = ()) -> list[Headline]:
-    """The headlines whose column runs.parquet has (the gains only when twins were run)."""
-    return [h for h in (*HEADLINES, *extra) if h.column in runs.columns]
+def headlines_in(runs: pd.DataFrame) -> list[Headline]:
+    """The headlines whose column runs.parquet has (the gains only when twins were run), then
+    the twins' columns."""
+    return ([h for h in HEADLINES if h.column in runs.columns]
+            + twin_headlines(list(runs.columns)))
 
 
-def aggregate(runs: pd.DataFrame, varied: Sequence[str], extra: Sequence[Headline] = ()) -> pd.DataFrame:
+def aggregate(runs: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
     """aggregate.csv: one row per (scenario, point, headline metric), long format.
 
     Columns: scenario, point, the varied parameters, metric, label, unit, estimator, n (seeds
     used), n_failed, value, std, low, high.
     """
     rows = []
-    heads = headlines_in(runs, extra)
+    heads = headlines_in(runs)
     groups = runs.groupby(list(ID_COLUMNS), sort=False) if len(runs) else []
     for (scenario, point), group in groups:
         good = group[group["status"] == "ok"]

@@ -3,7 +3,8 @@
 One varied parameter (or a ``zip:`` of several): one chart per headline metric, a line per
 scenario with its 95% interval as a band, the points evenly spaced along x and labelled by
 their values, and the report's threshold drawn where the sweep names one; plus
-``headlines.png``, every headline on one page. Two ``grid:`` parameters: a heatmap per metric,
+``headlines.png``, every headline on one page (the twins' gains and differences, with
+``compare:``, have their own charts only). Two ``grid:`` parameters: a heatmap per metric,
 one panel per scenario, each cell labelled with its value and interval. ``sample:`` sweeps are
 read through ``flywheel sensitivity`` instead. Figures are plain ``Figure`` objects on the Agg
 canvas (as ``sim.charts``), written atomically.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,18 +40,33 @@ def _fmt(unit: str, x: float) -> str:
         case "share" | "return":
             return f"{100 * x:.{0 if unit == 'share' and abs(100 * x - round(100 * x)) < 1e-9 else 1}f}%"
         case "usd":
+            sign = "-" if x < 0 else ""
             for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
                 if abs(x) >= factor:
-                    return f"${x / factor:.1f}{suffix}"
-            return f"${x:,.0f}"
+                    return f"{sign}${abs(x) / factor:.1f}{suffix}"
+            return f"{sign}${abs(x):,.0f}"
         case "days":
             return f"day {x:.1f}"
+        case "ratio":
+            return f"{x:+.2f}"
     return f"{x:,.1f}"
 
 
 def _axis_label(unit: str) -> str:
     return {"share": "share of seeds", "return": "return", "usd": "USD",
-            "days": "day of the run", "count": "count"}.get(unit, unit)
+            "days": "day of the run", "count": "count",
+            "ratio": "extra active users per added trader"}.get(unit, unit)
+
+
+def _meta(frame: pd.DataFrame, metric: str) -> tuple[str, str]:
+    """(label, unit) of a metric, as aggregate.csv states them."""
+    row = frame.loc[frame["metric"] == metric].iloc[0]
+    return str(row["label"]), str(row["unit"])
+
+
+def chart_file(metric: str) -> str:
+    """``gain_k_10_H_30d_.png``: a metric's chart file (its name made safe for a file system)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", metric) + ".png"
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -75,7 +92,7 @@ def _x_labels(frame: pd.DataFrame, varied: Sequence[str]) -> tuple[list[int], li
 
 def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: str,
                 threshold: float | None) -> None:
-    h = HEADLINE_BY_NAME[metric]
+    _, unit = _meta(frame, metric)
     rows = frame[frame["metric"] == metric]
     points, labels, xtitle = _x_labels(rows, varied)
     xpos = {p: i for i, p in enumerate(points)}
@@ -87,12 +104,12 @@ def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: st
                         linewidth=0)
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2,
-                   label=f"threshold {_fmt(h.unit, threshold)}")
+                   label=f"threshold {_fmt(unit, threshold)}")
     ax.set_xticks(range(len(points)), labels)
     ax.set_xlabel(xtitle)
-    ax.set_ylabel(_axis_label(h.unit))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(h.unit, v)))
-    if h.unit == "share":
+    ax.set_ylabel(_axis_label(unit))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(unit, v)))
+    if unit == "share":
         ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
 
@@ -104,14 +121,14 @@ def _estimator_note(frame: pd.DataFrame, metric: str) -> str:
 
 def line_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
     """One headline against the swept parameter: a line and a 95% band per scenario."""
-    h = HEADLINE_BY_NAME[metric]
+    label, _ = _meta(frame, metric)
     fig = Figure(figsize=(11, 6.5), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     threshold = spec.threshold.below if spec.threshold and spec.threshold.metric == metric else None
     ax = fig.add_subplot()
     _line_panel(ax, frame, spec.varied, metric, threshold)
     ax.legend(loc="best", fontsize=9, framealpha=0.85, title="scenario (band: 95% interval)")
-    fig.suptitle(f"{spec.name}: {h.label}\n{_estimator_note(frame, metric)}", fontsize=12)
+    fig.suptitle(f"{spec.name}: {label}\n{_estimator_note(frame, metric)}", fontsize=12)
     return fig
 
 
@@ -126,7 +143,7 @@ def overview_figure(frame: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]
         threshold = (spec.threshold.below
                      if spec.threshold and spec.threshold.metric == metric else None)
         _line_panel(ax, frame, spec.varied, metric, threshold)
-        ax.set_title(HEADLINE_BY_NAME[metric].label, fontsize=11, loc="left")
+        ax.set_title(_meta(frame, metric)[0], fontsize=11, loc="left")
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -138,7 +155,7 @@ def overview_figure(frame: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]
 
 def heatmap_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
     """One headline over two grid parameters: a panel per scenario, cells labelled."""
-    h = HEADLINE_BY_NAME[metric]
+    label, unit = _meta(frame, metric)
     ypath, xpath = spec.varied
     rows = frame[frame["metric"] == metric]
     scenarios = list(dict.fromkeys(rows["scenario"]))
@@ -154,8 +171,8 @@ def heatmap_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
         for _, r in sub.iterrows():
             i, j = yvals.index(r[ypath]), xvals.index(r[xpath])
             grid[i, j] = r["value"]
-            text[i][j] = (f"{_fmt(h.unit, r['value'])}\n"
-                          f"[{_fmt(h.unit, r['low'])}, {_fmt(h.unit, r['high'])}]")
+            text[i][j] = (f"{_fmt(unit, r['value'])}\n"
+                          f"[{_fmt(unit, r['low'])}, {_fmt(unit, r['high'])}]")
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
         for i in range(len(yvals)):
             for j in range(len(xvals)):
@@ -165,26 +182,28 @@ def heatmap_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
         ax.set_xlabel(xpath)
         ax.set_ylabel(ypath)
         ax.set_title(str(scenario), fontsize=11, loc="left")
-        fig.colorbar(image, ax=ax, label=_axis_label(h.unit),
-                     format=FuncFormatter(lambda v, _pos: _fmt(h.unit, v)))
-    fig.suptitle(f"{spec.name}: {h.label}\n{_estimator_note(frame, metric)} "
+        fig.colorbar(image, ax=ax, label=_axis_label(unit),
+                     format=FuncFormatter(lambda v, _pos: _fmt(unit, v)))
+    fig.suptitle(f"{spec.name}: {label}\n{_estimator_note(frame, metric)} "
                  "(cells: value [95% interval])", fontsize=12)
     return fig
 
 
 def draw_sweep_charts(aggregate: pd.DataFrame, spec: SweepSpec, charts_dir: Path) -> list[Path]:
     """Draw the sweep's charts into ``charts_dir``; the paths written (none for a sample)."""
-    metrics = [m for m in dict.fromkeys(aggregate["metric"]) if m in HEADLINE_BY_NAME]
+    metrics = list(dict.fromkeys(aggregate["metric"]))
     if spec.kind == "sample" or not metrics:
         return []
     written = []
     if spec.kind == "grid" and len(spec.varied) == 2:
         for metric in metrics:
-            written.append(_save(heatmap_figure(aggregate, spec, metric), charts_dir / f"{metric}.png"))
+            written.append(_save(heatmap_figure(aggregate, spec, metric),
+                                 charts_dir / chart_file(metric)))
         return written
     if spec.kind == "grid" and len(spec.varied) > 2:
         return []
     for metric in metrics:
-        written.append(_save(line_figure(aggregate, spec, metric), charts_dir / f"{metric}.png"))
-    written.append(_save(overview_figure(aggregate, spec, metrics), charts_dir / "headlines.png"))
+        written.append(_save(line_figure(aggregate, spec, metric), charts_dir / chart_file(metric)))
+    headline = [m for m in metrics if m in HEADLINE_BY_NAME]     # the twins' columns apart
+    written.append(_save(overview_figure(aggregate, spec, headline), charts_dir / "headlines.png"))
     return written

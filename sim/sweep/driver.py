@@ -130,7 +130,8 @@ def runs_frame(plan: Plan, execution: Execution, journal: Journal) -> pd.DataFra
         entry = plan.spec.scenarios[s]
         row = {"scenario": plan.scenario_names[s], "scenario_file": Path(entry.file).name,
                "point": p, **{v: plan.points[p][v] for v in varied}, "replicate": r,
-               "seed": plan.seeds[r], "run_key": key, "status": record.get("status", "failed"),
+               "seed": plan.seeds[r], "run_key": record.get("run_key", key),
+               "status": record.get("status", "failed"),
                "error": record.get("error"),
                **{c: record.get(c) for c in TIMING_COLUMNS}}
         metrics = record.get("row") or {}
@@ -158,6 +159,8 @@ def _write_manifest(folder: Path, path: str | Path, plan: Plan, status: str, sta
         "scenarios": [{"file": e.file, "name": n, "set": e.set}
                       for e, n in zip(spec.scenarios, plan.scenario_names)],
         "set": spec.set,
+        "compare": spec.compare,
+        "impulse": spec.impulse.model_dump() if "impulse" in spec.compare else None,
         "cli_set": plan.cli_set,
         "points": len(plan.points),
         "seeds": plan.seeds,

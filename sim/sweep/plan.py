@@ -33,6 +33,20 @@ class Task:
     replicate: int                      # 0 .. seeds-1
     seed: int
     key: str = ""                       # the run key (filled in as the task is handed out)
+    compare: tuple[str, ...] = ()       # twins to run beside it ("margin", "impulse")
+    impulse: dict[str, Any] | None = None   # ImpulseOptions as data, with "impulse"
+
+    @property
+    def record_key(self) -> str:
+        """The journal's key: the run key, and what twins ran with it (a sweep that adds
+        ``compare:`` later runs the twins of runs it already holds)."""
+        if not self.compare:
+            return self.key
+        import hashlib
+        import json
+
+        what = json.dumps([list(self.compare), self.impulse], sort_keys=True)
+        return f"{self.key}+{'+'.join(self.compare)}-{hashlib.sha256(what.encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -55,13 +69,15 @@ class Plan:
         """Every run, scenario by scenario, point by point, seed by seed, with its run key."""
         from sim.run import run_key
 
+        compare = tuple(self.spec.compare)
+        impulse = self.spec.impulse.model_dump() if "impulse" in compare else None
         for s, entry in enumerate(self.spec.scenarios):
             for p, point in enumerate(self.points):
                 scenario = self._loaded[(s, p)]
                 overrides = self.overrides(s, point)
                 for r, seed in enumerate(self.seeds):
                     yield Task(entry.file, scenario.name, p, point, overrides, r, seed,
-                               key=run_key(scenario, seed))
+                               key=run_key(scenario, seed), compare=compare, impulse=impulse)
 
     def overrides(self, s: int, point: Point) -> dict[str, Any]:
         """What scenario ``s`` is loaded with at ``point``: the sweep's ``set:``, the scenario's
@@ -83,11 +99,24 @@ def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | 
         for p, point in enumerate(plan.points):
             try:
                 plan._loaded[(s, p)] = load_scenario(entry.file, plan.overrides(s, point))
+                if "impulse" in spec.compare and p == 0:
+                    _check_impulse(plan._loaded[(s, p)], spec)
             except UserInputError as exc:
                 raise UserInputError(_where(source, entry.file, p, point, str(exc))) from None
         plan.scenario_names.append(plan._loaded[(s, 0)].name)
     _check_names(source, spec, plan.scenario_names)
     return plan
+
+
+def _check_impulse(scenario: Scenario, spec: SweepSpec) -> None:
+    """The impulse twin must fit the run (``impulse.at`` after the burn-in, before the end)."""
+    from sim.twins import impulse_twin, without_impulse
+
+    try:
+        impulse_twin(without_impulse(scenario), spec.impulse.fractions[0], spec.impulse.at)
+    except UserInputError as exc:
+        message = str(exc).removeprefix(f"{scenario.name} (twin): ")
+        raise UserInputError(f"compare: impulse twin: {message} (set the sweep's impulse.at)") from None
 
 
 def _where(source: str, scenario_file: str, p: int, point: Point, message: str) -> str:

@@ -81,13 +81,18 @@ def threshold_answer(spec: SweepSpec, agg: pd.DataFrame) -> list[str]:
     return out + [""]
 
 
-def headline_table(agg: pd.DataFrame, varied: list[str]) -> list[str]:
-    """A Markdown table per scenario: points as rows, headlines as columns, value [interval]."""
+def headline_table(agg: pd.DataFrame, varied: list[str], twins: bool = False) -> list[str]:
+    """A Markdown table per scenario: points as rows, metrics as columns, value [interval];
+    the headlines, or with ``twins`` the twins' gains and differences."""
     out = []
-    metrics = [m for m in dict.fromkeys(agg["metric"]) if m in HEADLINE_BY_NAME]
+    metrics = [m for m in dict.fromkeys(agg["metric"]) if (m not in HEADLINE_BY_NAME) == twins]
+    if not metrics:
+        return out
+    labels = {m: agg.loc[agg["metric"] == m, "label"].iloc[0] for m in metrics}
+    units = {m: agg.loc[agg["metric"] == m, "unit"].iloc[0] for m in metrics}
     for scenario, group in agg.groupby("scenario", sort=False):
         out += [f"### {scenario}", "",
-                "| point | " + " | ".join(HEADLINE_BY_NAME[m].label for m in metrics) + " |",
+                "| point | " + " | ".join(labels[m] for m in metrics) + " |",
                 "|---" * (len(metrics) + 1) + "|"]
         for point, rows in group.groupby("point", sort=True):
             first = rows.iloc[0]
@@ -95,7 +100,7 @@ def headline_table(agg: pd.DataFrame, varied: list[str]) -> list[str]:
             cells = []
             for m in metrics:
                 r = rows[rows["metric"] == m].iloc[0]
-                unit = HEADLINE_BY_NAME[m].unit
+                unit = units[m]
                 cell = _fmt(unit, r["value"])
                 if math.isfinite(r["low"]):
                     cell += f" [{_fmt(unit, r['low'])}, {_fmt(unit, r['high'])}]"
@@ -103,6 +108,34 @@ def headline_table(agg: pd.DataFrame, varied: list[str]) -> list[str]:
             out.append(f"| {where} | " + " | ".join(cells) + " |")
         out.append("")
     return out
+
+
+def flywheel_verdicts(agg: pd.DataFrame, varied: list[str]) -> list[str]:
+    """Design 11's verdict per scenario and point at k = 10%, H = 30 days: "amplifies" when the
+    95% interval of G lies above 1 and that of G - G_frozen above 0, "decays" when that of
+    G - G_frozen lies below 0, otherwise "neutral" (intervals: bootstrap over the seeds of the
+    paired per-seed gains)."""
+    g_name, gain_name = "G[k=10%,H=30d]", "gain[k=10%,H=30d]"
+    if not {g_name, gain_name} <= set(agg["metric"]):
+        return []
+    out = ["Flywheel verdict (design 11: k = 10% of active traders, H = 30 days; 95% intervals "
+           "over seeds):", ""]
+    for (scenario, point), rows in agg.groupby(["scenario", "point"], sort=False):
+        g = rows[rows["metric"] == g_name].iloc[0]
+        gain = rows[rows["metric"] == gain_name].iloc[0]
+        if not (math.isfinite(g["low"]) and math.isfinite(gain["low"])):
+            verdict = "no verdict (fewer than two seeds with a gain)"
+        elif g["low"] > 1 and gain["low"] > 0:
+            verdict = "amplifies"
+        elif gain["high"] < 0:
+            verdict = "decays"
+        else:
+            verdict = "neutral"
+        where = describe({p: rows.iloc[0][p] for p in varied}) or f"point {point}"
+        out.append(f"- **{scenario}**, {where}: {verdict}; G = {g['value']:+.2f} "
+                   f"[{g['low']:+.2f}, {g['high']:+.2f}], G - G_frozen = {gain['value']:+.2f} "
+                   f"[{gain['low']:+.2f}, {gain['high']:+.2f}] over {int(gain['n'])} seeds.")
+    return out + [""]
 
 
 def report_text(spec: SweepSpec, agg: pd.DataFrame, runs: pd.DataFrame, execution: Execution) -> str:
@@ -129,4 +162,11 @@ def report_text(spec: SweepSpec, agg: pd.DataFrame, runs: pd.DataFrame, executio
     if answer:
         lines += ["## Answer", "", *answer]
     lines += ["## Headline metrics", "", *headline_table(agg, spec.varied)]
+    verdicts = flywheel_verdicts(agg, spec.varied)
+    twins = headline_table(agg, spec.varied, twins=True)
+    if verdicts or twins:
+        lines += ["## Twins (compare: " + ", ".join(spec.compare) + ")", "", *verdicts,
+                  "Means over seeds of the gains (extra active users per added trader) and of "
+                  "stock-token margin minus its USDC twin, with 95% bootstrap intervals:", "",
+                  *twins]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -58,6 +58,32 @@ def headline_inputs(summary: Mapping[str, Any], events: pd.DataFrame) -> dict[st
     }
 
 
+def gain_column(what: str, fraction: float, horizon_days: float) -> str:
+    """``G[k=10%,H=30d]``: a gain's column (what: G, G_frozen or gain = G - G_frozen)."""
+    return f"{what}[k={100 * fraction:g}%,H={horizon_days:g}d]"
+
+
+def gain_columns(gains: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The impulse twins' gains (``sim.twins.gains`` rows) as columns: G, G_frozen and the
+    flywheel gain G - G_frozen per impulse size and horizon, and each impulse's k."""
+    out: dict[str, Any] = {}
+    for g in gains:
+        for what in ("G", "G_frozen", "gain"):
+            out[gain_column(what, g["fraction"], g["horizon_days"])] = g[what]
+        out[f"impulse_k[k={100 * g['fraction']:g}%]"] = g["k"]
+    return out
+
+
+def margin_columns(differences: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The margin twin's figures and the differences stock-token margin minus USDC twin
+    (``sim.twins.margin_differences``) as ``margin_twin.<metric>`` and ``margin_diff.<metric>``."""
+    out: dict[str, Any] = {}
+    for metric, d in differences.items():
+        out[f"margin_twin.{metric}"] = d["usdc_twin"]
+        out[f"margin_diff.{metric}"] = d["stock_minus_twin"]
+    return out
+
+
 def run_row(summary: Mapping[str, Any], events: pd.DataFrame) -> dict[str, Any]:
     """A run's row: its summary flattened, then the headline inputs."""
     return {**flatten_summary(summary), **headline_inputs(summary, events)}

@@ -44,18 +44,49 @@ def run_task(task: Task, out: str) -> dict[str, Any]:
         if got != task.key:          # e.g. a cluster's worker running other code than ours
             raise RuntimeError(f"the worker computed run {got}, not {task.key}: its code or "
                                "data differ from the sweep's")
-        record.update(status="ok", reused=bool(result.reused),
-                      row=run_row(result.summary, result.events))
+        row = run_row(result.summary, result.events)
+        reused = bool(result.reused)
+        if task.compare:
+            columns, twins_reused = twin_columns(scenario, task, out, result)
+            row.update(columns)
+            reused = reused and twins_reused
+        record.update(status="ok", reused=reused, row=row)
     except Exception as exc:          # recorded; the sweep goes on
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     record["wall_time_s"] = round(time.perf_counter() - started, 4)
     return record
 
 
+def twin_columns(scenario: Any, task: Task, out: str, result: Any) -> tuple[dict[str, Any], bool]:
+    """Run the task's twins (``sim.twins``, stored under ``out`` like any run); (their columns:
+    the margin twin's differences and the impulse gains (``sim.sweep.rows``), whether every
+    twin was a stored run reloaded)."""
+    from sim.run import run
+    from sim.sweep.rows import gain_columns, margin_columns
+    from sim.twins import impulse_runs, margin_differences, margin_twin, without_impulse
+
+    base = without_impulse(scenario)
+    base_result = result if base is scenario else run(base, seed=task.seed, out=out, charts=False)
+    columns: dict[str, Any] = {}
+    results = [base_result]
+    if "margin" in task.compare:
+        twin = run(margin_twin(base), seed=task.seed, out=out, charts=False)
+        columns.update(margin_columns(margin_differences(base_result.summary, twin.summary)))
+        results.append(twin)
+    if "impulse" in task.compare:
+        options = task.impulse or {}
+        imp = impulse_runs(base, task.seed, options["fractions"], options["at"],
+                           options["horizons_days"], out, False, base_result)
+        columns.update(gain_columns(imp["gains"]))
+        results += [r for pair in imp["runs"].values() for r in pair]
+    return columns, all(r.reused for r in results)
+
+
 def task_record(task: Task) -> dict[str, Any]:
     """What identifies a run in the journal: key, scenario, point, parameters, seed."""
-    return {"key": task.key, "scenario": task.scenario, "point": task.point,
-            "params": task.params, "replicate": task.replicate, "seed": task.seed}
+    return {"key": task.record_key, "run_key": task.key, "scenario": task.scenario,
+            "point": task.point, "params": task.params, "replicate": task.replicate,
+            "seed": task.seed}
 
 
 @dataclass
@@ -111,7 +142,7 @@ def execute(
     def settle(future: Future) -> None:
         nonlocal broken
         task = in_flight.pop(future)
-        keys_in_flight.discard(task.key)
+        keys_in_flight.discard(task.record_key)
         try:
             record = future.result()
         except BrokenExecutor as exc:
@@ -141,15 +172,15 @@ def execute(
     try:
         for task in tasks:
             s = scenario_index(task) if scenario_index else 0
-            order.append((s, task.point, task.replicate, task.key))
+            order.append((s, task.point, task.replicate, task.record_key))
             if broken:
                 counts.not_done += 1
                 continue
-            if task.key in journal.done:
+            if task.record_key in journal.done:
                 counts.reused += 1
                 _advance(bar, counts)
                 continue
-            if task.key in keys_in_flight:
+            if task.record_key in keys_in_flight:
                 counts.duplicates += 1
                 _advance(bar, counts)
                 continue
@@ -159,7 +190,7 @@ def execute(
                 counts.not_done += 1
                 continue
             in_flight[executor.submit(run_fn, task, str(out))] = task
-            keys_in_flight.add(task.key)
+            keys_in_flight.add(task.record_key)
             most = max(most, len(in_flight))
         while in_flight:
             settle_some()

@@ -10,7 +10,8 @@ seeds: 20
 root_seed: 1
 ```
 
-Exactly one of ``grid:`` (the Cartesian product of the lists), ``zip:`` (lists of equal length
+``compare: [margin, impulse]`` runs each point's twins too (``sim.twins``; ``impulse:`` sets
+the impulse's time, sizes and horizons). Exactly one of ``grid:`` (the Cartesian product of the lists), ``zip:`` (lists of equal length
 varied together: point i takes the i-th value of each) or ``sample:`` (``method`` lhs or sobol,
 quasi-random points over ``ranges`` by ``scipy.stats.qmc``; or saltelli, SALib's scheme for Sobol
 indices). Each point runs ``seeds`` seeds, the same at every point and scenario (common random
@@ -68,6 +69,23 @@ class ScenarioEntry(FrozenModel):
     set: dict[str, Any] = Field(default_factory=dict)
 
 
+class ImpulseOptions(FrozenModel):
+    """The impulse twins of ``compare: [impulse]`` (design 11): k as fractions of the active
+    traders at ``at``, gains at each horizon (days after ``at``)."""
+
+    at: str = "day 30"
+    fractions: list[float] = Field(default_factory=lambda: [0.05, 0.10], min_length=1)
+    horizons_days: list[float] = Field(default_factory=lambda: [7.0, 30.0, 60.0], min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ImpulseOptions:
+        if not all(0 < f <= 1 for f in self.fractions):
+            raise ValueError(f"fractions: each must be in (0, 1], got {self.fractions}")
+        if not all(h > 0 for h in self.horizons_days):
+            raise ValueError(f"horizons_days: each must be > 0, got {self.horizons_days}")
+        return self
+
+
 class Threshold(FrozenModel):
     """The report's question: the smallest value of the swept parameter at which ``metric``
     (a headline metric of ``sim.sweep.aggregate``) is below ``below``."""
@@ -89,6 +107,10 @@ class SweepSpec(FrozenModel):
     seeds: int = Field(gt=0)
     root_seed: int = Field(0, ge=0)
     threshold: Threshold | None = None
+    compare: list[Literal["margin", "impulse"]] = Field(
+        default_factory=list, description="Twins each run also runs (design 1, 11); their "
+        "differences and gains become columns of runs.parquet.")
+    impulse: ImpulseOptions = Field(default_factory=ImpulseOptions)
 
     @field_validator("grid", "zip")
     @classmethod
@@ -116,6 +138,8 @@ class SweepSpec(FrozenModel):
             clash = sorted(set(entry.set) & set(self.varied))
             if clash:
                 raise ValueError(f"scenarios.{i}.set: {', '.join(clash)} is also varied")
+        if len(set(self.compare)) != len(self.compare):
+            raise ValueError("compare: a twin is named twice")
         files = [entry.file for entry in self.scenarios]
         if len(set(files)) != len(files):
             raise ValueError("scenarios: a file is named twice")
