@@ -9,6 +9,8 @@ and what the run module adds to it), computed as its task is handed out.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +44,6 @@ class Task:
         ``compare:`` later runs the twins of runs it already holds)."""
         if not self.compare:
             return self.key
-        import hashlib
-        import json
-
         what = json.dumps([list(self.compare), self.impulse], sort_keys=True)
         return f"{self.key}+{'+'.join(self.compare)}-{hashlib.sha256(what.encode()).hexdigest()[:8]}"
 
