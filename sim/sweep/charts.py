@@ -91,17 +91,40 @@ def _x_labels(frame: pd.DataFrame, varied: Sequence[str]) -> tuple[list[int], li
 
 
 def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: str,
-                threshold: float | None) -> None:
+                threshold: float | None, scenarios: Sequence[str] | None = None,
+                dodge: bool = False) -> None:
+    """``metric`` against the points: a line per scenario with its 95% interval (a band, or
+    with ``dodge`` an error bar shifted a little per scenario so that equal values stay
+    visible); shares are labelled k/n."""
     _, unit = _meta(frame, metric)
     rows = frame[frame["metric"] == metric]
+    if scenarios is not None:
+        rows = rows[rows["scenario"].isin(scenarios)]
     points, labels, xtitle = _x_labels(rows, varied)
     xpos = {p: i for i, p in enumerate(points)}
-    for scenario, group in rows.groupby("scenario", sort=False):
+    groups = list(rows.groupby("scenario", sort=False))
+    for i, (scenario, group) in enumerate(groups):
         group = group.sort_values("point")
-        x = np.array([xpos[p] for p in group["point"]], dtype=float)
-        line, = ax.plot(x, group["value"], marker="o", label=str(scenario))
-        ax.fill_between(x, group["low"], group["high"], color=line.get_color(), alpha=0.15,
-                        linewidth=0)
+        shift = 0.08 * (i - (len(groups) - 1) / 2) if dodge else 0.0
+        x = np.array([xpos[p] for p in group["point"]], dtype=float) + shift
+        y = group["value"].to_numpy(float)
+        if dodge:
+            err = np.vstack([y - group["low"].to_numpy(float), group["high"].to_numpy(float) - y])
+            ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o",
+                        markersize=4, capsize=2, label=str(scenario))
+        else:
+            line, = ax.plot(x, y, marker="o", label=str(scenario))
+            ax.fill_between(x, group["low"], group["high"], color=line.get_color(), alpha=0.18,
+                            linewidth=0, label="95% interval")
+            if unit == "share":
+                for xi, yi, n in zip(x, y, group["n"]):
+                    if np.isfinite(yi):
+                        ax.annotate(f"{int(round(yi * n))}/{int(n)}", (xi, yi),
+                                    textcoords="offset points", xytext=(0, 7), ha="center",
+                                    fontsize=8)
+    if not np.isfinite(rows["value"].to_numpy(float)).any():
+        ax.text(0.5, 0.5, "no seed has a value here\n(e.g. the insurance never depleted)",
+                transform=ax.transAxes, ha="center", va="center", color="0.4")
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2,
                    label=f"threshold {_fmt(unit, threshold)}")
@@ -110,7 +133,7 @@ def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: st
     ax.set_ylabel(_axis_label(unit))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(unit, v)))
     if unit == "share":
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.05)
     ax.grid(True, alpha=0.3)
 
 
@@ -120,20 +143,29 @@ def _estimator_note(frame: pd.DataFrame, metric: str) -> str:
 
 
 def line_figure(frame: pd.DataFrame, spec: SweepSpec, metric: str) -> Figure:
-    """One headline against the swept parameter: a line and a 95% band per scenario."""
+    """One headline against the swept parameter: a panel per scenario (shared y axis), its
+    line and 95% band, the threshold where the sweep names one."""
     label, _ = _meta(frame, metric)
-    fig = Figure(figsize=(11, 6.5), dpi=DPI, layout="constrained")
+    scenarios = list(dict.fromkeys(frame.loc[frame["metric"] == metric, "scenario"]))
+    cols = min(len(scenarios), 3)
+    rows = math.ceil(len(scenarios) / cols)
+    fig = Figure(figsize=(5.2 * cols + 1.0, 4.2 * rows + 1.2), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     threshold = spec.threshold.below if spec.threshold and spec.threshold.metric == metric else None
-    ax = fig.add_subplot()
-    _line_panel(ax, frame, spec.varied, metric, threshold)
-    ax.legend(loc="best", fontsize=9, framealpha=0.85, title="scenario (band: 95% interval)")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
+    for ax, scenario in zip(axes, scenarios):
+        _line_panel(ax, frame, spec.varied, metric, threshold, scenarios=[scenario])
+        ax.set_title(str(scenario), fontsize=11, loc="left")
+        ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
     fig.suptitle(f"{spec.name}: {label}\n{_estimator_note(frame, metric)}", fontsize=12)
     return fig
 
 
 def overview_figure(frame: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]) -> Figure:
-    """Every headline on one page, a panel each (bands: 95% intervals)."""
+    """Every headline on one page, a panel each, the scenarios side by side at each point
+    (bars: 95% intervals)."""
     cols = 3
     rows = math.ceil(len(metrics) / cols)
     fig = Figure(figsize=(16, 4.2 * rows), dpi=DPI, layout="constrained")
@@ -142,13 +174,13 @@ def overview_figure(frame: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]
     for ax, metric in zip(axes, metrics):
         threshold = (spec.threshold.below
                      if spec.threshold and spec.threshold.metric == metric else None)
-        _line_panel(ax, frame, spec.varied, metric, threshold)
+        _line_panel(ax, frame, spec.varied, metric, threshold, dodge=True)
         ax.set_title(_meta(frame, metric)[0], fontsize=11, loc="left")
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
-               title="scenario (bands: 95% intervals; estimators in aggregate.csv)")
+               title="scenario (bars: 95% intervals; estimators in aggregate.csv)")
     fig.suptitle(f"{spec.name}: headline metrics by point", fontsize=13)
     return fig
 
