@@ -113,7 +113,7 @@ def test_each_scenario_may_carry_its_own_overrides(tmp_path):
     assert task.overrides == {"clock.days": 1.5, "agents.traders": 8,
                               "agents.liquidity_providers": 4, "pool.initial_usd": 3e5,
                               "insurance.initial": 0.0}
-    assert task.scenario == "own" and plan._loaded[(0, 0)].clock.days == 1.5
+    assert task.scenario == "own" and plan.loaded[(0, 0)].clock.days == 1.5
 
 
 @pytest.mark.parametrize("fields", [

@@ -57,7 +57,7 @@ class Plan:
     points: list[Point]
     seeds: list[int]
     scenario_names: list[str]
-    _loaded: dict[tuple[int, int], Scenario] = field(default_factory=dict, repr=False)
+    loaded: dict[tuple[int, int], Scenario] = field(default_factory=dict, repr=False)
     cli_set: dict[str, Any] = field(default_factory=dict)  # --set
 
     @property
@@ -72,7 +72,7 @@ class Plan:
         impulse = self.spec.impulse.model_dump() if "impulse" in compare else None
         for s, entry in enumerate(self.spec.scenarios):
             for p, point in enumerate(self.points):
-                scenario = self._loaded[(s, p)]
+                scenario = self.loaded[(s, p)]
                 overrides = self.overrides(s, point)
                 for r, seed in enumerate(self.seeds):
                     yield Task(entry.file, scenario.name, p, point, overrides, r, seed,
@@ -97,12 +97,12 @@ def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | 
     for s, entry in enumerate(spec.scenarios):
         for p, point in enumerate(plan.points):
             try:
-                plan._loaded[(s, p)] = load_scenario(entry.file, plan.overrides(s, point))
+                plan.loaded[(s, p)] = load_scenario(entry.file, plan.overrides(s, point))
                 if "impulse" in spec.compare and p == 0:
-                    _check_impulse(plan._loaded[(s, p)], spec)
+                    _check_impulse(plan.loaded[(s, p)], spec)
             except UserInputError as exc:
                 raise UserInputError(_where(source, entry.file, p, point, str(exc))) from None
-        plan.scenario_names.append(plan._loaded[(s, 0)].name)
+        plan.scenario_names.append(plan.loaded[(s, 0)].name)
     _check_names(source, spec, plan.scenario_names)
     return plan
 
