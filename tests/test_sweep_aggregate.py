@@ -107,7 +107,10 @@ def test_charts_one_parameter_lines_two_parameters_heatmaps(tmp_path):
     runs = _runs({0.0: [True, False, True], 0.01: [False, False, True]})
     spec = load_sweep(write_sweep(tmp_path, grid={"insurance.initial": [0.0, 0.01]},
                                   threshold={"metric": "p_lp_bad_debt_loss", "below": 0.05}))
-    written = draw_sweep_charts(aggregate(runs, ["insurance.initial"]), spec, tmp_path / "c")
+    agg = aggregate(runs, ["insurance.initial"])
+    var = agg["metric"] == "var95_bad_debt_usd"
+    agg.loc[var, "low"] = agg.loc[var, "value"] + 1.0    # an interval beside its estimate
+    written = draw_sweep_charts(agg, spec, tmp_path / "c")
     assert {p.name for p in written} == {"p_lp_bad_debt_loss.png", "var95_bad_debt_usd.png",
                                         "headlines.png"}
     runs2 = runs.assign(**{"pool.initial_usd": 1e5})

@@ -109,8 +109,11 @@ def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: st
         x = np.array([xpos[p] for p in group["point"]], dtype=float) + shift
         y = group["value"].to_numpy(float)
         if dodge:
+            # a percentile interval need not contain its point estimate (a 95th percentile's
+            # resamples, rounding): the bar then reaches the point, not past it
             err = np.vstack([y - group["low"].to_numpy(float), group["high"].to_numpy(float) - y])
-            ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o",
+            err = np.clip(np.where(np.isfinite(err), err, 0.0), 0.0, None)
+            ax.errorbar(x, y, yerr=err, marker="o",
                         markersize=4, capsize=2, label=str(scenario))
         else:
             line, = ax.plot(x, y, marker="o", label=str(scenario))
@@ -128,7 +131,8 @@ def _line_panel(ax: Axes, frame: pd.DataFrame, varied: Sequence[str], metric: st
     if threshold is not None:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2,
                    label=f"threshold {_fmt(unit, threshold)}")
-    ax.set_xticks(range(len(points)), labels)
+    every = max(1, math.ceil(len(points) / 20))            # at most ~20 labels on the axis
+    ax.set_xticks(range(0, len(points), every), labels[::every])
     ax.set_xlabel(xtitle)
     ax.set_ylabel(_axis_label(unit))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(unit, v)))
