@@ -1,4 +1,4 @@
-"""The ``flywheel`` command: run | validate | charts | calibrate | bench.
+"""The ``flywheel`` command: run | validate | charts | calibrate | study | bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -61,6 +61,15 @@ def _build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--doc", default="docs/calibration.md",
                      help="Markdown file the table is written to (default docs/calibration.md)")
     cal.add_argument("--no-doc", action="store_true", help="print the table only")
+
+    study = sub.add_parser("study", help="scenarios x seeds with margin and impulse twins: "
+                                         "verdicts and results/<study>/REPORT.md")
+    study.add_argument("study", help="study YAML file (scenarios, seeds, impulses, horizons)")
+    study.add_argument("--workers", type=int, default=None,
+                       help="processes (default: the study's workers, else the cores)")
+    study.add_argument("--seeds", type=int, default=None, help="replications (default: the study's)")
+    study.add_argument("--out", default="results", help="results folder (default: results)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -184,7 +193,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if table.all_pass else 1
 
 
-HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
+def cmd_study(args: argparse.Namespace) -> int:
+    """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--out DIR] [--quiet]``: exit 0, or
+    1 when a cell failed (the others are reported)."""
+    from sim.study import load_study, run_study
+
+    if args.workers is not None and args.workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
+    study = load_study(args.study, seeds=args.seeds)
+    command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
+    outcome = run_study(study, args.out, workers=args.workers, progress=not args.quiet,
+                        command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    if outcome.failures:
+        total = len(study.scenarios) * len(study.seeds)
+        print(f"error: {len(outcome.failures)} of {total} cells failed "
+              f"(errors in {outcome.folder / 'cells.jsonl'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts,
+            "study": cmd_study, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,167 @@
+"""A study's charts (PNG beside REPORT.md in ``charts/``): the flywheel gain per scenario
+against the horizon, and the margin twin's paired differences per scenario.
+
+Figures are plain ``Figure`` objects on the Agg canvas (as ``sim.charts``), written atomically.
+Every bar is the 95% paired percentile bootstrap interval over seeds that the report states.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from sim import results_io as rio
+from sim.study.aggregate import (
+    VERDICT_HORIZON_DAYS,
+    VERDICT_IMPULSE,
+    Estimate,
+    MarginRow,
+    ScenarioResult,
+)
+from sim.study.text import usd
+
+DPI = 100
+GAIN_CHART, MARGIN_CHART = "gain.png", "margin_twin.png"
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+NOTE = "bars: 95% paired percentile bootstrap interval over seeds"
+
+
+def _figure(width_in: float, height_in: float, title: str) -> Figure:
+    fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def _errorbar(ax: Axes, x: float, e: Estimate, *, horizontal: bool = False, **style) -> None:
+    lo = e.mean - e.low if e.has_interval else 0.0
+    hi = e.high - e.mean if e.has_interval else 0.0
+    err = [[lo], [hi]]
+    if horizontal:
+        ax.errorbar([e.mean], [x], xerr=err, capsize=3, **style)
+    else:
+        ax.errorbar([x], [e.mean], yerr=err, capsize=3, **style)
+
+
+def gain_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
+    """One panel per scenario: G (solid) and G - G_frozen (dashed) against H, per impulse size,
+    with the reference lines G = 1 and G - G_frozen = 0."""
+    shown = [r for r in results if r.points]
+    cols = min(4, max(1, len(shown)))
+    rows = max(1, math.ceil(len(shown) / cols))
+    fig = _figure(3.3 * cols, 2.6 * rows + 0.8,
+                  f"Flywheel gain by horizon: study {study_name}\n{NOTE}")
+    fractions = sorted({p.fraction for r in shown for p in r.points})
+    horizons = sorted({p.horizon_days for r in shown for p in r.points})
+    step = (max(horizons) - min(horizons) or max(horizons)) * 0.012
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    for ax, r in zip(axes.flat, shown, strict=False):
+        ax.axhline(1.0, color="0.35", lw=0.9, ls=":")
+        ax.axhline(0.0, color="0.35", lw=0.9, ls="-", alpha=0.6)
+        ax.axvline(VERDICT_HORIZON_DAYS, color="0.8", lw=4, zorder=0)
+        for i, k in enumerate(fractions):
+            color = COLORS[i % len(COLORS)]
+            mine = [p for p in r.points if p.fraction == k and p.inside_run]
+            for j, (what, ls, marker) in enumerate((("gain", "-", "o"), ("flywheel", "--", "s"))):
+                pts = [(p.horizon_days, getattr(p, what)) for p in mine if getattr(p, what)]
+                dx = (2 * i + j - len(fractions)) * step
+                ax.plot([h + dx for h, _ in pts], [e.mean for _, e in pts], color=color, ls=ls,
+                        lw=1.1)
+                for h, e in pts:
+                    _errorbar(ax, h + dx, e, color=color, marker=marker, ms=4, ls="none", lw=1)
+        ax.set_title(f"{r.name}: {r.verdict.label}", fontsize=10, loc="left")
+        ax.set_xticks(horizons)
+        ax.grid(True, color="0.92", lw=0.6)
+    for ax in axes[-1]:
+        ax.set_xlabel("horizon H after the impulse (days)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("users per added trader")
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=COLORS[i % len(COLORS)], lw=6, label=f"k = {k:.0%}")
+               for i, k in enumerate(fractions)]
+    handles += [Line2D([], [], color="0.2", ls="-", marker="o", label="G"),
+                Line2D([], [], color="0.2", ls="--", marker="s", label="G - G_frozen"),
+                Line2D([], [], color="0.35", ls=":", label="G = 1: the added traders stay, no more"),
+                Line2D([], [], color="0.35", ls="-", alpha=0.6,
+                       label="G - G_frozen = 0: depth and spread add nobody"),
+                Line2D([], [], color="0.8", lw=4,
+                       label=f"verdict at H = {VERDICT_HORIZON_DAYS:g} d, "
+                             f"k = {VERDICT_IMPULSE:.0%}")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+               frameon=False, fontsize=8)
+    return fig
+
+
+# (measure key, panel title, x-axis label, what is plotted)
+_MARGIN_PANELS = (
+    ("users", "active users at the end", "change against the twin", "relative"),
+    ("volume", "volume, options + perps", "change against the twin", "relative"),
+    ("capacity", "pool capacity (mean)", "change against the twin", "relative"),
+    ("margin_depth", "margin-token AMM depth +-2% (mean)", "change against the twin",
+     "relative"),
+    ("lp_return", "LP money-weighted return (USD terms)", "base - twin (percentage points)",
+     "difference"),
+    ("bad_debt", "bad debt", "base - twin (USD)", "difference"),
+)
+
+
+def margin_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
+    """One panel per measure: stock-token margin against its USDC twin, one row per scenario."""
+    shown = [r for r in results if r.margin]
+    fig = _figure(13.0, 1.6 + 0.32 * len(shown) * 2 + 1.0,
+                  f"Stock-token margin against its USDC margin twin: study {study_name}\n"
+                  f"base (stock-token margin) - twin (USDC margin), paired by seed; {NOTE}")
+    axes = fig.subplots(2, 3, squeeze=False, sharey=True)
+    labels = [r.name for r in shown]
+    for ax, (key, title, xlabel, what) in zip(axes.flat, _MARGIN_PANELS, strict=True):
+        ax.axvline(0.0, color="0.35", lw=0.9)
+        for y, r in enumerate(shown):
+            row: MarginRow | None = next((m for m in r.margin if m.measure.key == key), None)
+            e = getattr(row, what) if row else None
+            if e is None:
+                continue
+            scale = 100.0 if key == "lp_return" else 1.0
+            e = Estimate(e.mean * scale, None if e.low is None else e.low * scale,
+                         None if e.high is None else e.high * scale, e.n)
+            color = ("#2ca02c" if e.above(0) else "#d62728" if e.below(0) else "0.3")
+            _errorbar(ax, y, e, horizontal=True, color=color, marker="o", ms=4, lw=1.2)
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_xlabel(xlabel, fontsize=9)
+        if what == "relative":
+            ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        elif key == "bad_debt":
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: usd(x)))
+        ax.grid(True, axis="x", color="0.92", lw=0.6)
+        ax.set_yticks(range(len(labels)), labels, fontsize=9)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+    fig.legend(handles=[Line2D([], [], color="#2ca02c", marker="o", label="interval above 0"),
+                        Line2D([], [], color="#d62728", marker="o", label="interval below 0"),
+                        Line2D([], [], color="0.3", marker="o", label="interval contains 0")],
+               loc="outside lower center", ncols=3, frameon=False, fontsize=8)
+    return fig
+
+
+def draw_study_charts(results: Sequence[ScenarioResult], study_name: str,
+                      out_dir: str | Path) -> list[str]:
+    """Write the study's charts into ``out_dir``; their file names, in the report's order."""
+    builders = {GAIN_CHART: gain_figure, MARGIN_CHART: margin_figure}
+    written = []
+    for name, build in builders.items():
+        if not any(r.points if name == GAIN_CHART else r.margin for r in results):
+            continue
+        with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+            fig = build(results, study_name)
+        with rio.atomic_path(Path(out_dir) / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI)
+        fig.clear()
+        written.append(name)
+    return written
