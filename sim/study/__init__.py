@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import results_io as rio
+from sim.run import resolved_yaml
 from sim.study.aggregate import ScenarioResult, scenario_result
 from sim.study.charts import draw_study_charts
 from sim.study.report import report_markdown, verdict_rows
@@ -48,9 +49,12 @@ def plan(study: Study) -> list[CellJob]:
     """Every cell of ``study``: each scenario with each replication's seed."""
     spec = study.spec
     impulses, horizons = tuple(spec.impulses), tuple(spec.horizons_days)
-    return [CellJob(cell_key(s.scenario, seed, impulses, s.at_day, horizons), s.scenario, i, seed,
-                    impulses, s.at_day, horizons)
-            for s in study.scenarios for i, seed in enumerate(study.seeds)]
+    jobs = []
+    for s in study.scenarios:
+        text = resolved_yaml(s.scenario)
+        jobs += [CellJob(cell_key(text, seed, impulses, s.at_day, horizons), s.scenario, i, seed,
+                         impulses, s.at_day, horizons) for i, seed in enumerate(study.seeds)]
+    return jobs
 
 
 def _study_cell() -> CellFn:
@@ -61,10 +65,12 @@ def _study_cell() -> CellFn:
 
 def run_study(study: Study, out: str | Path = "results", *, cell_fn: CellFn | None = None,
               executor: Executor | None = None, workers: int | None = None,
-              progress: bool = True, command: str | None = None) -> StudyOutcome:
+              progress: bool = True, charts: bool = True,
+              command: str | None = None) -> StudyOutcome:
     """Compute the cells ``study`` still lacks (through ``executor``, else a process pool of
     ``workers``, else the study's ``workers``, else the cores), then write REPORT.md and the
-    charts from every finished cell. ``cell_fn`` defaults to ``sim.twins.study_cell``."""
+    charts (unless ``charts`` is False) from every finished cell. ``cell_fn`` defaults to
+    ``sim.twins.study_cell``."""
     folder = Path(out) / study.name
     jobs = plan(study)
     n_workers = workers or study.spec.workers or default_workers(len(jobs))
@@ -73,8 +79,8 @@ def run_study(study: Study, out: str | Path = "results", *, cell_fn: CellFn | No
     results = [scenario_result(s.name, [r for r in records if r["scenario"] == s.name])
                for s in study.scenarios]
     failed = failures(records)
-    charts = draw_study_charts(results, study.name, folder / rio.CHARTS_DIR)
-    text = report_markdown(study, results, failed, charts,
+    drawn = draw_study_charts(results, study.name, folder / rio.CHARTS_DIR) if charts else []
+    text = report_markdown(study, results, failed, drawn,
                            command or f"flywheel study {study.source}")
     report = rio.write_text(folder / REPORT, text)
     return StudyOutcome(folder, report, results, failed)

@@ -58,7 +58,8 @@ class Estimate:
         return self.has_interval and self.high < x
 
 
-def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any]) -> tuple[float, float]:
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any]
+               ) -> tuple[float, float]:
     res = sps.bootstrap(samples, statistic, paired=True, vectorized=True, axis=-1,
                         n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
                         method="percentile", rng=np.random.default_rng(BOOTSTRAP_RNG))

@@ -90,7 +90,8 @@ def gain_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
                for i, k in enumerate(fractions)]
     handles += [Line2D([], [], color="0.2", ls="-", marker="o", label="G"),
                 Line2D([], [], color="0.2", ls="--", marker="s", label="G - G_frozen"),
-                Line2D([], [], color="0.35", ls=":", label="G = 1: the added traders stay, no more"),
+                Line2D([], [], color="0.35", ls=":",
+                       label="G = 1: the added traders stay, no more"),
                 Line2D([], [], color="0.35", ls="-", alpha=0.6,
                        label="G - G_frozen = 0: depth and spread add nobody"),
                 Line2D([], [], color="0.8", lw=4,

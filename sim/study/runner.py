@@ -27,7 +27,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from sim import results_io as rio
-from sim.run import code_fingerprint, resolved_yaml
+from sim.run import code_fingerprint
 from sim.scenario import Scenario
 
 CellFn = Callable[..., dict]
@@ -54,10 +54,11 @@ class CellJob:
         return f"{self.scenario.name} seed {self.seed}"
 
 
-def cell_key(scenario: Scenario, seed: int, impulses: Sequence[float], at_day: float,
+def cell_key(scenario_yaml: str, seed: int, impulses: Sequence[float], at_day: float,
              horizons: Sequence[float]) -> str:
-    """16 hex digits of sha256 over everything a cell's numbers depend on (code included)."""
-    digest = hashlib.sha256(resolved_yaml(scenario).encode("utf-8"))
+    """16 hex digits of sha256 over everything a cell's numbers depend on: the resolved
+    scenario (``sim.run.resolved_yaml``), the seed, the impulse design and the code."""
+    digest = hashlib.sha256(scenario_yaml.encode("utf-8"))
     design = {"seed": int(seed), "impulses": [float(k) for k in impulses],
               "at_day": float(at_day), "horizons": [float(h) for h in horizons],
               "code": code_fingerprint()}
