@@ -17,7 +17,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
-.PHONY: run test bench calibrate install clean
+.PHONY: run test bench calibrate study install clean
 
 run: $(STAMP)
 	$(VENV)/bin/flywheel run $(SCENARIO)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 # (60 runs; about 3 min on 2 cores); writes docs/calibration.md.
 calibrate: $(STAMP)
 	$(VENV)/bin/flywheel calibrate
+
+# The study of the scenario library (scenarios/study.yaml): verdicts and results/<study>/REPORT.md.
+study: $(STAMP)
+	$(VENV)/bin/flywheel study scenarios/study.yaml
 
 install: $(STAMP)
 

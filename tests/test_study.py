@@ -198,6 +198,9 @@ BAD = {
     "missing scenario": ({"scenarios": ["nowhere.yaml"]}, "nowhere.yaml"),
     "bad override": ({"set": {"clock.dayz": 3}}, "clock.dayz"),
     "at after the end": ({"at": "day 5"}, "at"),
+    "own at after the end": ({"scenarios": [{"path": "a.yaml", "at": "day 9"}]},
+                             "scenarios.0.at"),
+    "own at unreadable": ({"scenarios": [{"path": "a.yaml", "at": "soon"}]}, "scenarios.0.at"),
     "bad name": ({"name": "a b"}, "name"),
 }
 
@@ -212,6 +215,20 @@ def test_a_bad_study_file_is_one_line_naming_file_and_field_exit_2(tmp_path, cap
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "study.yaml" in lines[0] and field in lines[0], err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_scenario_may_have_its_own_t0(tmp_path):
+    path = write_study(tmp_path, ["a", "b"], scenarios=["a.yaml", {"path": "b.yaml",
+                                                                   "at": "step 36"}])
+    study = load_study(path)
+    assert [(s.name, s.at_day) for s in study.scenarios] == [("a", 1.0), ("b", 1.5)]
+
+
+def test_the_shipped_study_loads_with_the_library_and_ten_seeds():
+    study = load_study(Path(__file__).parent.parent / "scenarios" / "study.yaml")
+    assert len(study.seeds) == 10 and study.scenarios[0].name == "baseline"
+    assert {s.name for s in study.scenarios} >= {"baseline", "depeg", "premium", "pin",
+                                                 "weekend_gap", "crypto_crash"}
 
 
 def test_two_scenarios_with_one_name_are_refused(tmp_path):

@@ -47,7 +47,7 @@ def report_markdown(study: Study, results: Sequence[ScenarioResult],
         f"{len(results)} scenarios x {len(study.seeds)} seeds (spawned from "
         f"`SeedSequence({spec.root_seed})`, the same in every scenario), each seed a base run, "
         f"its margin twin and, for each impulse k in {', '.join(pct(x, 0) for x in spec.impulses)}"
-        f", an impulse twin and a frozen-quality twin at {spec.at!r}; horizons "
+        f", an impulse twin and a frozen-quality twin at {_t0s(study)}; horizons "
         f"{', '.join(f'{h:g}' for h in spec.horizons_days)} days."
         + (f" Overrides applied to every scenario: "
            f"{', '.join(f'`{k}={v}`' for k, v in spec.overrides.items())}."
@@ -73,6 +73,11 @@ def report_markdown(study: Study, results: Sequence[ScenarioResult],
                          [[f["scenario"], str(f["seed"]), f["error"].splitlines()[0][:200]]
                           for f in failures]), ""]
     return "\n".join(lines)
+
+
+def _t0s(study: Study) -> str:
+    own = [f"`{s.name}` at {s.at!r}" for s in study.scenarios if s.at != study.spec.at]
+    return f"{study.spec.at!r}" + (f" ({', '.join(own)})" if own else "")
 
 
 def _estimators_and_assumptions() -> list[str]:

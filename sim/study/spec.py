@@ -3,7 +3,9 @@
 A study file is YAML validated like a scenario (pydantic, unknown keys refused, frozen):
 
     name: library
-    scenarios: [baseline.yaml, depeg.yaml]     # relative to the study file
+    scenarios:                                 # relative to the study file
+      - baseline.yaml
+      - {path: tsla_split.yaml, at: "day 10"}  # its own t0 (a 30-day run)
     seeds: 10                                  # replications, the same seeds for every scenario
     root_seed: 0
     impulses: [0.05, 0.10]                     # k as a fraction of active traders at t0
@@ -34,17 +36,36 @@ from sim.scenario import Scenario, load_scenario
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
-class StudySpec(BaseModel):
-    """One study file, as written (paths not yet resolved)."""
+def _readable_time(text: str | None) -> str | None:
+    if text is not None:
+        parse_at(text)            # ValueError with the reason
+    return text
 
+
+class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
                               populate_by_name=True)
+
+
+class ScenarioEntry(_Frozen):
+    """A scenario of the study with its own t0 (for a run too short for the study's ``at``)."""
+
+    path: str = Field(description="Scenario file, relative to the study file.")
+    at: str | None = Field(None, description="t0 of this scenario's impulses (default: the "
+                                             "study's at).")
+
+    _check_at = field_validator("at")(_readable_time)
+
+
+class StudySpec(_Frozen):
+    """One study file, as written (paths not yet resolved)."""
 
     name: str = Field(pattern=NAME_PATTERN,
                       description="Name of the study, its results folder ([A-Za-z0-9_.-]+).")
     description: str = Field("", description="The question the study asks.")
-    scenarios: list[str] = Field(min_length=1,
-                                 description="Scenario files, relative to the study file.")
+    scenarios: list[ScenarioEntry] = Field(
+        min_length=1, description="Scenario files, relative to the study file; an entry "
+                                  "{path, at} gives one its own t0.")
     seeds: int = Field(10, ge=1, description="Replications per scenario (common to all).")
     root_seed: int = Field(0, ge=0, description="SeedSequence root the replications' seeds "
                                                 "are spawned from.")
@@ -59,27 +80,32 @@ class StudySpec(BaseModel):
                                       description="dotted.path: value, applied to every scenario.")
     workers: int | None = Field(None, ge=1, description="Processes (default: the cores).")
 
-    @field_validator("at")
+    _check_at = field_validator("at")(_readable_time)
+
+    @field_validator("scenarios", mode="before")
     @classmethod
-    def _readable_time(cls, text: str) -> str:
-        parse_at(text)            # ValueError with the reason
-        return text
+    def _paths_as_entries(cls, entries: Any) -> Any:
+        if isinstance(entries, list):
+            return [{"path": e} if isinstance(e, str) else e for e in entries]
+        return entries
 
     @field_validator("scenarios")
     @classmethod
-    def _distinct(cls, paths: list[str]) -> list[str]:
+    def _distinct(cls, entries: list[ScenarioEntry]) -> list[ScenarioEntry]:
+        paths = [e.path for e in entries]
         repeated = sorted({p for p in paths if paths.count(p) > 1})
         if repeated:
             raise ValueError(f"named twice: {', '.join(repeated)}")
-        return paths
+        return entries
 
 
 @dataclass(frozen=True)
 class StudyScenario:
-    """One scenario of a study: its file, the loaded scenario and its t0 in days."""
+    """One scenario of a study: its file, the loaded scenario, its t0 as written and in days."""
 
     path: str
     scenario: Scenario
+    at: str
     at_day: float
 
     @property
@@ -127,19 +153,22 @@ def load_study(path: str | os.PathLike, seeds: int | None = None) -> Study:
         spec = spec.model_copy(update={"seeds": seeds})
     folder = Path(source).resolve().parent
     loaded: list[StudyScenario] = []
-    for i, rel in enumerate(spec.scenarios):
+    for i, entry in enumerate(spec.scenarios):
+        rel, at = entry.path, entry.at
         where = f"{source}: scenarios.{i}"
         try:
             scenario = load_scenario(folder / os.path.expanduser(rel), spec.overrides)
         except UserInputError as exc:
             raise UserInputError(f"{where}: {exc}") from None
-        t0 = at_day(spec.at, scenario)
-        if not scenario.clock.burn_in_days <= t0 < scenario.clock.days:
+        t0 = at_day(at or spec.at, scenario)
+        clock = scenario.clock
+        if not clock.burn_in_days <= t0 < clock.days:
+            field = f"scenarios.{i}.at" if at else "at"
             raise UserInputError(
-                f"{source}: at: {spec.at!r} is day {t0:g} of {scenario.name}, outside its "
-                f"impulse window (day {scenario.clock.burn_in_days:g}, the end of the burn-in, "
-                f"to day {scenario.clock.days:g}, the end)")
-        loaded.append(StudyScenario(rel, scenario, t0))
+                f"{source}: {field}: {at or spec.at!r} is day {t0:g} of {scenario.name}, outside "
+                f"its impulse window (day {clock.burn_in_days:g}, the end of the burn-in, to "
+                f"day {clock.days:g}, the end); give it its own: {{path: {rel}, at: ...}}")
+        loaded.append(StudyScenario(rel, scenario, at or spec.at, t0))
     names = [s.name for s in loaded]
     for name in dict.fromkeys(n for n in names if names.count(n) > 1):
         files = [s.path for s in loaded if s.name == name]
@@ -177,6 +206,8 @@ def _one_line(exc: ValidationError) -> str:
             message = f"unknown key; known keys: {known}"
         elif err["type"] == "missing":
             message = "required, but missing"
+        elif err["type"] == "model_type":
+            message = f"expected a scenario file or {{path: ..., at: ...}} (got {err['input']!r})"
         else:
             message = err["msg"].removeprefix("Value error, ")
             value = err.get("input")
