@@ -34,6 +34,14 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernels", choices=ENGINES, default="cython",
                      help="kernel engine: cython (default) or reference, the plain-Python twins "
                           "(the specification; far slower, results agree to ~1e-9)")
+    run.add_argument("--compare", action="append", choices=("margin", "impulse"), default=[],
+                     help="also run twins sharing every random number: margin (every market "
+                          "margined in USDC) and/or impulse (extra traders at --at, and again "
+                          "with market quality frozen); repeat for both")
+    run.add_argument("--impulse", default="0.05,0.10", metavar="FRACTIONS",
+                     help="impulse sizes as fractions of the active traders (default 0.05,0.10)")
+    run.add_argument("--at", default="day 30", metavar="TIME",
+                     help="when the impulse arrives: 'day 30', 'step 720' or an ISO time (default day 30)")
 
     val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
@@ -85,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    if args.compare:
+        return _run_compare(args, scenario)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
                  charts=not args.no_charts, kernels=args.kernels)
     s, info = result.summary, result.info
@@ -96,6 +106,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary_table(s))
     print(f"results: {result.path}")
     return 0
+
+
+def _run_compare(args: argparse.Namespace, scenario) -> int:
+    """``flywheel run SCENARIO --compare margin|impulse``: the twins side by side."""
+    from sim.twins import MARGIN_METRICS, compare, gain_table
+
+    if args.kernels != "cython":
+        raise UserInputError("--compare: runs with the cython kernels only")
+    modes = [m for m in ("margin", "impulse") if m in args.compare]
+    fractions = _fractions(args.impulse)
+    at = _impulse_time(scenario, args.at) if "impulse" in modes else args.at
+    folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
+                                 progress=not args.quiet, charts=not args.no_charts)
+    print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
+    if "margin" in comparison:
+        print("what stock-token margin changes against its USDC margin twin (one seed):")
+        for key, label in MARGIN_METRICS.items():
+            d = comparison["margin"]["differences"][key]
+            cells = [("-" if v is None else f"{v:,.4g}") for v in d.values()]
+            print(f"  {label:<36} stock {cells[0]:>12}   twin {cells[1]:>12}   stock - twin {cells[2]:>12}")
+    if "impulse" in comparison:
+        print(f"flywheel gain of impulses at {at} (one seed; G = extra active users per added trader):")
+        print(gain_table(comparison["impulse"]["gains"]))
+    print(f"results: {folder}")
+    return 0
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserInputError(f"--impulse: {text!r} is not a comma list of fractions such as 0.05,0.10") from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise UserInputError(f"--impulse: each size must be in (0, 1], got {text!r}")
+    return values
+
+
+def _impulse_time(scenario, at: str) -> str:
+    """``at`` checked against the scenario (a one-line error naming --at)."""
+    from sim.twins import impulse_twin
+
+    try:
+        impulse_twin(scenario, 0.1, at)
+    except UserInputError as exc:
+        raise UserInputError(f"--at: {str(exc).split(': ', 1)[-1]}") from None
+    return at
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +32,11 @@ EVENTS = "events.parquet"
 SUMMARY = "summary.json"         # sim.metrics.summary: the same for every computation of a run
 RUN_INFO = "run_info.json"       # sim.run.RunInfo: how this computation went (time, versions)
 CHARTS_DIR = "charts"
+
+
+def safe_name(name: Any) -> str:
+    """``name`` made safe as a folder name: runs of other characters become "_"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "scenario"
 
 
 def run_title(scenario_name: str, seed: Any, key: str) -> str:

@@ -77,7 +77,8 @@ def test_defaults_match_the_design():
     assert (m.vol_halflife_days, m.notional_fee, m.lp_share) == (7.0, 0.0005, 0.7)
     assert (m.max_utilization, m.max_net_delta_fraction, m.oi_cap_usd) == (0.8, 0.30, 5e7)
     assert m.pool_stress_moves == [-0.2, -0.1, -0.05, 0.05, 0.1, 0.2] and m.haircut is None
-    mg = m.margin
+    assert m.margin is None          # margined in the token it is named after
+    mg = m.requirements
     assert (mg.long_initial, mg.short_initial, mg.long_maint, mg.short_maint, mg.floor) == (
         0.15, 0.33, 0.10, 0.25, 0.01,
     )  # fmt: skip
@@ -115,7 +116,8 @@ def test_defaults_match_the_design():
     assert (arr.traders.p, arr.traders.q, arr.traders.potential) == (0.5, 2.0, 3000)
     lp = arr.liquidity_providers
     assert (lp.p, lp.q, lp.potential) == (0.3, 1.0, 300)
-    assert (arr.depth_ref_usd, arr.spread_ref, arr.e_depth, arr.e_spread) == (1e6, 0.01, 0.5, 0.5)
+    assert (arr.capacity_ref_usd, arr.margin_ref_usd, arr.spread_ref) == (1e6, 5e5, 0.01)
+    assert (arr.e_capacity, arr.e_margin, arr.e_spread) == (0.25, 0.25, 0.5)
 
 
 def test_default_holidays_are_nyse_weekday_closures_2020_to_2027():
@@ -245,7 +247,7 @@ def test_overrides_set_numbers_dotted_keys_lists_and_new_pairs():
             "seed=5",
             "insurance.initial=0.1",
             "tokens.TSLA.M.haircut=0.3",
-            "markets.NVDA.M.margin.long_initial=0.2",
+            "markets.NVDA.M.requirements.long_initial=0.2",
             "markets.TSLA.M.strikes=[-0.1, 0, 0.1]",
             "correlations.BTC/ETH=0.7",
             "markets.TSLA.M.include_perpetual=false",
@@ -254,7 +256,7 @@ def test_overrides_set_numbers_dotted_keys_lists_and_new_pairs():
     )
     assert s.seed == 5 and s.insurance.initial == 0.1
     assert s.tokens["TSLA.M"].haircut == 0.3 and s.tokens["NVDA.M"].haircut == 0.25
-    assert s.markets["NVDA.M"].margin.long_initial == 0.2
+    assert s.markets["NVDA.M"].requirements.long_initial == 0.2
     assert s.markets["TSLA.M"].strikes == [-0.1, 0.0, 0.1]
     assert s.markets["TSLA.M"].include_perpetual is False
     assert s.correlation_matrix()[0, 1] == 0.7
@@ -344,15 +346,19 @@ BAD_INPUTS = {
     ),
     "market on a missing token": (
         "name: x\nmarkets: {AAPL.M: {}}\n",
-        "markets.AAPL.M: a market key must be a token or USDC",
+        "markets.AAPL.M: no token named 'AAPL.M' to margin it in",
+    ),
+    "market margined in a missing token": (
+        "name: x\nmarkets: {TSLA.M: {margin: AAPL.M}}\n",
+        "markets.TSLA.M.margin: no token named 'AAPL.M'",
     ),
     "options on a stock": (
         "name: x\nmarkets: {USDC: {underlyings: [TSLA]}}\n",
         "markets.USDC.underlyings: ",
     ),
     "maintenance above initial": (
-        "name: x\nmarkets: {USDC: {margin: {short_maint: 0.4}}}\n",
-        "markets.USDC.margin.short_maint: ",
+        "name: x\nmarkets: {USDC: {requirements: {short_maint: 0.4}}}\n",
+        "markets.USDC.requirements.short_maint: ",
     ),
     "step not dividing a day": ("name: x\nclock: {step_minutes: 7}\n", "clock.step_minutes: "),
     "burn-in longer than the run": ("name: x\nclock: {days: 5}\n", "clock.burn_in_days: "),
