@@ -284,3 +284,44 @@ def test_charts_are_small_pngs_beside_the_report(tmp_path):
     for c in charts:
         assert c.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and c.stat().st_size < 100_000
         assert f"charts/{c.name}" in outcome.report.read_text()
+
+
+# ---------------------------------------------------------------------- a real tiny study
+def test_a_tiny_real_study_runs_end_to_end(tmp_path, capsys):
+    """sim.twins.study_cell on tiny.yaml for 4 days: two seeds, one impulse, one horizon."""
+    from sim.run import run
+    from sim.scenario import load_scenario
+
+    path = tmp_path / "study.yaml"
+    path.write_text(json.dumps({"name": "tiny_real", "scenarios": [str(TINY)], "seeds": 2,
+                                "impulses": [0.1], "at": "day 1.5", "horizons_days": [2],
+                                "set": {"clock.days": 4}}))
+    out = tmp_path / "out"
+    assert main(["study", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    folder = out / "tiny_real"
+    assert "| tiny | undecided |" in printed and str(folder / "REPORT.md") in printed
+    report = (folder / "REPORT.md").read_text()
+    assert "| 10% | 2 |" in report and "## The answer" in report
+    assert sorted(p.name for p in (folder / "charts").glob("*.png")) == ["gain.png",
+                                                                          "margin_twin.png"]
+    records = [json.loads(x) for x in (folder / CELLS).read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    # The study's base arm is the plain run of the scenario with the replication's seed.
+    seed = records[0]["seed"]
+    alone = run(load_scenario(TINY, {"clock.days": 4}), seed=seed).summary
+    assert records[0]["cell"]["base"] == json.loads(json.dumps(alone))
+    assert records[0]["cell"]["impulses"][0]["inside_run"]
+
+
+def test_a_cell_travels_to_a_worker_process():
+    """What a process pool (or Dask) sends: the cell function and the job, pickled."""
+    import pickle
+
+    from sim.study import plan
+    from sim.twins import study_cell
+
+    study = load_study(Path(__file__).parent.parent / "scenarios" / "study.yaml", seeds=1)
+    job = plan(study)[0]
+    fn, back = pickle.loads(pickle.dumps((study_cell, job)))
+    assert fn is study_cell and back == job

@@ -232,15 +232,16 @@ class MarginRow:
 
 
 def margin_rows(cells: Sequence[Mapping[str, Any]]) -> list[MarginRow]:
-    """Base - margin twin for every measure, over the seeds where both runs have it."""
+    """Base - margin twin for every measure, over the seeds where both runs have it (each
+    arm's own mean over the seeds where it has one: the USDC twin has no margin-token depth)."""
     rows = []
     for m in MARGIN_MEASURES:
-        pairs = [(m.read(c["base"]), m.read(c["margin_twin"])) for c in cells]
-        pairs = [(b, t) for b, t in pairs if b is not None and t is not None]
-        base = [b for b, _ in pairs]
-        twin = [t for _, t in pairs]
+        values = [(m.read(c["base"]), m.read(c["margin_twin"])) for c in cells]
+        pairs = [(b, t) for b, t in values if b is not None and t is not None]
+        base, twin = [b for b, _ in pairs], [t for _, t in pairs]
         relative = paired_relative(base, twin) if m.relative else None
-        rows.append(MarginRow(m, mean_estimate(base), mean_estimate(twin),
+        rows.append(MarginRow(m, mean_estimate([b for b, _ in values if b is not None]),
+                              mean_estimate([t for _, t in values if t is not None]),
                               paired_difference(base, twin), relative))
     return rows
 

@@ -8,7 +8,7 @@ baseline in the shipped study); the others are read as its shocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sim.study.aggregate import (
     AMPLIFIES,
@@ -23,6 +23,16 @@ from sim.study.aggregate import (
 )
 from sim.study.text import ci_words, names, num, pct, points, usd
 
+# How each margin measure is named in a sentence.
+_PHRASE = {
+    "users": "the active users at the end",
+    "volume": "volume",
+    "capacity": "pool capacity",
+    "margin_depth": "margin-token AMM depth",
+    "lp_return": "the LPs' money-weighted USD return",
+    "bad_debt": "bad debt",
+}
+
 # How each margin measure reads when stock-token margin is above / below its twin.
 _MORE_LESS = {
     "users": ("more active users", "fewer"),
@@ -34,10 +44,24 @@ _MORE_LESS = {
 }
 
 
-def answer(results: Sequence[ScenarioResult], seeds_planned: int) -> list[str]:
-    """Paragraphs (Markdown) answering the question from ``results``."""
-    paragraphs = [_flywheel(results), _survival(results), _margin(results), _lps(results),
-                  _estimators(results, seeds_planned)]
+def potential_market(ratios: Mapping[str, float]) -> str:
+    """The margin twins' potential market in words, from each scenario's
+    ``twin.potential_ratio`` (design 1's assumption is 1: the same M)."""
+    values = set(ratios.values())
+    if len(values) == 1:
+        ratio = values.pop()
+        same = "the same potential market M" if ratio == 1 else "a potential market M scaled"
+        return f"{same} (`twin.potential_ratio` = {ratio:g})"
+    return ("the potential market M scaled by `twin.potential_ratio`: "
+            + ", ".join(f"{n} {r:g}" for n, r in ratios.items()))
+
+
+def answer(results: Sequence[ScenarioResult], seeds_planned: int,
+           potential: str = "the same potential market M") -> list[str]:
+    """Paragraphs (Markdown) answering the question from ``results``; ``potential`` is
+    ``potential_market`` of the study's scenarios."""
+    paragraphs = [_flywheel(results), _survival(results), _margin(results, potential),
+                  _lps(results), _estimators(results, seeds_planned)]
     return [p for p in paragraphs if p]
 
 
@@ -50,6 +74,15 @@ def _n(items: list[str]) -> str:
     return f"{len(items)} ({names(items)})" if items else "none"
 
 
+def _and(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (plain)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _scenarios(n: int) -> str:
+    return "scenario" if n == 1 else f"{n} scenarios"
+
+
 def _other(m: int) -> str:
     return "other scenario" if m == 1 else f"{m} other scenarios"
 
@@ -58,13 +91,19 @@ def _flywheel(results: Sequence[ScenarioResult]) -> str:
     n = len(results)
     k, h = VERDICT_IMPULSE, VERDICT_HORIZON_DAYS
     text = (f"**Does the loop start?** {h:g} days after an impulse of k = {k:.0%} more traders, "
-            f"of the {n} scenarios the flywheel amplifies in {_n(_by_label(results, AMPLIFIES))},"
+            f"of the {_scenarios(n)} the flywheel amplifies in {_n(_by_label(results, AMPLIFIES))},"
             f" decays in {_n(_by_label(results, DECAYS))} and is neutral in "
             f"{_n(_by_label(results, NEUTRAL))}.")
     undecided = [r for r in results if r.verdict.label == UNDECIDED]
     if undecided:
         text += (" Undecided: " + "; ".join(f"`{r.name}` ({r.verdict.reason})"
                                               for r in undecided) + ".")
+    for r in undecided:
+        p = _longest_inside(r)
+        if p is not None:
+            text += (f" In `{r.name}` at the longest horizon inside its run (H = "
+                     f"{p.horizon_days:g} d, k = {p.fraction:.0%}) G is {ci_words(p.gain)} and "
+                     f"G - G_frozen is {ci_words(p.flywheel)}.")
     decided = [r for r in results if r.verdict.label != UNDECIDED]
     if len(decided) == 1:
         p = decided[0].verdict.point
@@ -85,6 +124,12 @@ def _flywheel(results: Sequence[ScenarioResult]) -> str:
                  "impulse brought are no more than the twin with market quality frozen also had: "
                  "depth and spread added none that the seeds can tell apart from 0.")
     return text
+
+
+def _longest_inside(r: ScenarioResult):
+    """The largest impulse at the longest horizon inside the run that has G and G - G_frozen."""
+    usable = [p for p in r.points if p.inside_run and p.gain and p.flywheel]
+    return max(usable, key=lambda p: (p.horizon_days, p.fraction)) if usable else None
 
 
 def _extremes(results: Sequence[ScenarioResult], of: Callable[[ScenarioResult], Estimate | None]
@@ -129,29 +174,36 @@ def _change(row: MarginRow | None) -> str:
     return ci_words(row.relative, lambda x: pct(x, signed=True))
 
 
-def _margin(results: Sequence[ScenarioResult]) -> str:
+def _margin(results: Sequence[ScenarioResult], potential: str) -> str:
     if not results:
         return ""
     ref = results[0]
+    changes = [f"{_PHRASE[row.measure.key]} by {_change(row)}" for row in ref.margin
+               if row.difference is not None]
+    unpaired = [_PHRASE[row.measure.key] for row in ref.margin
+                if row.difference is None and row.base is not None]
+    if not changes:
+        return ""
     text = (f"**What does stock-token margin change?** Against its margin twin (the same "
-            f"scenario with every market margined in USDC: same agents, same USD wealth, same "
-            f"potential market), stock-token margin changes, in `{ref.name}`, the active users at "
-            f"the end by {_change(_row(ref, 'users'))}, volume by "
-            f"{_change(_row(ref, 'volume'))}, pool capacity by {_change(_row(ref, 'capacity'))},"
-            f" margin-token AMM depth by {_change(_row(ref, 'margin_depth'))}, the LPs' "
-            f"money-weighted USD return by {_change(_row(ref, 'lp_return'))} and bad debt by "
-            f"{_change(_row(ref, 'bad_debt'))}.")
+            f"scenario with every market margined in USDC: same agents, same USD wealth, "
+            f"{potential}), stock-token margin changes, in `{ref.name}`, "
+            + _and(changes) + ".")
+    if unpaired:
+        what = _and(unpaired)
+        text += f" ({what[0].upper()}{what[1:]} cannot be compared: the twin has no margin token.)"
     if len(results) > 1:
         n = len(results)
         parts = []
         for key, (more, less) in _MORE_LESS.items():
             rows = [(r.name, _row(r, key)) for r in results]
+            if not any(row and row.difference for _, row in rows):
+                continue
             up = [name for name, row in rows if row and row.difference and row.difference.above(0)]
             down = [name for name, row in rows
                     if row and row.difference and row.difference.below(0)]
             parts.append(f"{more} in {_n(up)}, {less} in {_n(down)}")
-        text += (f" Across the {n} scenarios (a difference counts when its whole interval lies on "
-                 "one side of 0), stock-token margin gives " + "; ".join(parts) +
+        text += (f" Across the {_scenarios(n)} (a difference counts when its whole interval "
+                 "lies on one side of 0), stock-token margin gives " + "; ".join(parts) +
                  "; in the rest the seeds cannot tell the two apart.")
     return text
 
@@ -164,7 +216,7 @@ def _lps(results: Sequence[ScenarioResult]) -> str:
     lp = [(r.name, r.risk_base.lp_return_usd) for r in have]
     lose = [name for name, e in lp if e is not None and e.below(0)]
     gain = [name for name, e in lp if e is not None and e.above(0)]
-    text = (f"**Are LPs wiped out?** Of the {n} scenarios, the LPs' money-weighted USD return "
+    text = (f"**Are LPs wiped out?** Of the {_scenarios(n)}, the LPs' money-weighted USD return "
             f"lies below 0 (whole interval) in {_n(lose)} and above 0 in {_n(gain)}.")
     var = [(r.name, r.risk_base.var95_bad_debt_usd) for r in have
            if r.risk_base.var95_bad_debt_usd is not None]

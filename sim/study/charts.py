@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from sim import results_io as rio
 from sim.study.aggregate import (
@@ -57,16 +57,20 @@ def gain_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
     shown = [r for r in results if r.points]
     cols = min(4, max(1, len(shown)))
     rows = max(1, math.ceil(len(shown) / cols))
-    fig = _figure(3.3 * cols, 2.6 * rows + 0.8,
+    fig = _figure(max(3.3 * cols, 8.0), 2.6 * rows + 1.4,
                   f"Flywheel gain by horizon: study {study_name}\n{NOTE}")
     fractions = sorted({p.fraction for r in shown for p in r.points})
     horizons = sorted({p.horizon_days for r in shown for p in r.points})
-    step = (max(horizons) - min(horizons) or max(horizons)) * 0.012
+    span = max(horizons) - min(horizons) or max(horizons)
+    step = span * 0.012
+    verdict_shown = any(math.isclose(h, VERDICT_HORIZON_DAYS) for h in horizons)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     for ax, r in zip(axes.flat, shown, strict=False):
         ax.axhline(1.0, color="0.35", lw=0.9, ls=":")
         ax.axhline(0.0, color="0.35", lw=0.9, ls="-", alpha=0.6)
-        ax.axvline(VERDICT_HORIZON_DAYS, color="0.8", lw=4, zorder=0)
+        if verdict_shown:
+            ax.axvline(VERDICT_HORIZON_DAYS, color="0.8", lw=4, zorder=0)
+        ax.set_xlim(min(horizons) - 0.12 * span, max(horizons) + 0.12 * span)
         for i, k in enumerate(fractions):
             color = COLORS[i % len(COLORS)]
             mine = [p for p in r.points if p.fraction == k and p.inside_run]
@@ -94,21 +98,23 @@ def gain_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
                        label="G = 1: the added traders stay, no more"),
                 Line2D([], [], color="0.35", ls="-", alpha=0.6,
                        label="G - G_frozen = 0: depth and spread add nobody"),
-                Line2D([], [], color="0.8", lw=4,
-                       label=f"verdict at H = {VERDICT_HORIZON_DAYS:g} d, "
-                             f"k = {VERDICT_IMPULSE:.0%}")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+                ]
+    if verdict_shown:
+        handles.append(Line2D([], [], color="0.8", lw=4,
+                              label=f"verdict at H = {VERDICT_HORIZON_DAYS:g} d, "
+                                    f"k = {VERDICT_IMPULSE:.0%}"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3),
                frameon=False, fontsize=8)
     return fig
 
 
 # (measure key, panel title, x-axis label, what is plotted)
 _MARGIN_PANELS = (
-    ("users", "active users at the end", "change against the twin", "relative"),
-    ("volume", "volume, options + perps", "change against the twin", "relative"),
-    ("capacity", "pool capacity (mean)", "change against the twin", "relative"),
-    ("margin_depth", "margin-token AMM depth +-2% (mean)", "change against the twin",
-     "relative"),
+    ("users", "active users at the end", "(base - twin) / twin", "relative"),
+    ("volume", "volume, options + perps", "(base - twin) / twin", "relative"),
+    ("capacity", "pool capacity (mean)", "(base - twin) / twin", "relative"),
+    ("margin_depth", "margin-token AMM depth +-2% (mean), base only",
+     "USD (the USDC twin has no margin token)", "base"),
     ("lp_return", "LP money-weighted return (USD terms)", "base - twin (percentage points)",
      "difference"),
     ("bad_debt", "bad debt", "base - twin (USD)", "difference"),
@@ -124,30 +130,44 @@ def margin_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
     axes = fig.subplots(2, 3, squeeze=False, sharey=True)
     labels = [r.name for r in shown]
     for ax, (key, title, xlabel, what) in zip(axes.flat, _MARGIN_PANELS, strict=True):
-        ax.axvline(0.0, color="0.35", lw=0.9)
+        if what != "base":
+            ax.axvline(0.0, color="0.35", lw=0.9)
+        scale = 100.0 if key == "lp_return" else 1.0      # a return's difference in pp
+        plotted = []
         for y, r in enumerate(shown):
             row: MarginRow | None = next((m for m in r.margin if m.measure.key == key), None)
             e = getattr(row, what) if row else None
             if e is None:
                 continue
-            scale = 100.0 if key == "lp_return" else 1.0
             e = Estimate(e.mean * scale, None if e.low is None else e.low * scale,
                          None if e.high is None else e.high * scale, e.n)
-            color = ("#2ca02c" if e.above(0) else "#d62728" if e.below(0) else "0.3")
+            color = ("#1f77b4" if what == "base" else "#2ca02c" if e.above(0)
+                     else "#d62728" if e.below(0) else "0.3")
             _errorbar(ax, y, e, horizontal=True, color=color, marker="o", ms=4, lw=1.2)
+            plotted.append(e)
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_xlabel(xlabel, fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         if what == "relative":
             ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-        elif key == "bad_debt":
+        elif key in ("bad_debt", "margin_depth"):
             ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: usd(x)))
+        note = ("not measured" if not plotted else
+                "0 in every seed" if all(e.mean == 0 and e.low in (0, None) and e.high in (0, None)
+                                         for e in plotted) else "")
+        if note:
+            ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center",
+                    color="0.3", fontsize=9, bbox=dict(fc="white", ec="none", alpha=0.9))
+            ax.set_xticks([])
         ax.grid(True, axis="x", color="0.92", lw=0.6)
         ax.set_yticks(range(len(labels)), labels, fontsize=9)
         ax.set_ylim(len(labels) - 0.5, -0.5)
     fig.legend(handles=[Line2D([], [], color="#2ca02c", marker="o", label="interval above 0"),
                         Line2D([], [], color="#d62728", marker="o", label="interval below 0"),
-                        Line2D([], [], color="0.3", marker="o", label="interval contains 0")],
-               loc="outside lower center", ncols=3, frameon=False, fontsize=8)
+                        Line2D([], [], color="0.3", marker="o", label="interval contains 0"),
+                        Line2D([], [], color="#1f77b4", marker="o",
+                               label="level of the base run")],
+               loc="outside lower center", ncols=4, frameon=False, fontsize=8)
     return fig
 
 

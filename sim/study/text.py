@@ -66,9 +66,9 @@ def names(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def count_of(n: int, total: int) -> str:
-    """``2 of 8``."""
-    return f"{n} of {total}"
+def plural(n: int, word: str) -> str:
+    """``1 scenario``, ``2 scenarios``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
