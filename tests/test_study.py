@@ -65,11 +65,12 @@ def verdicts(outcome) -> dict[str, str]:
 def test_verdict_is_amplifies_decays_or_neutral_where_the_gains_put_it(tmp_path):
     gains = {"up": Gains(g=2.0, g_frozen=1.0), "down": Gains(g=0.9, g_frozen=1.4),
              "flat": Gains(g=1.0, g_frozen=1.0, sd=0.3),
-             "stays": Gains(g=1.5, g_frozen=1.5)}     # G above 1, but not through quality
+             "stays": Gains(g=1.5, g_frozen=1.5),     # G above 1, but not through quality
+             "leaves": Gains(g=0.5, g_frozen=0.5)}    # G below 1, but not through quality
     study, double = study_of(tmp_path, gains)
     outcome = quiet_run(study, tmp_path / "out", double)
     assert verdicts(outcome) == {"up": AMPLIFIES, "down": DECAYS, "flat": NEUTRAL,
-                                 "stays": NEUTRAL}
+                                 "stays": NEUTRAL, "leaves": NEUTRAL}
     assert not outcome.failures
 
 
