@@ -155,7 +155,8 @@ def _impulse_time(scenario, at: str) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file.
+    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file
+    (a study file is checked as a study, with every scenario it names).
 
     Price files are read against the run's clock too (columns, times, prices, coverage).
 
@@ -163,11 +164,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """
     from sim.market.replay import check_price_files
     from sim.scenario import load_scenario
+    from sim.study.spec import is_study_file, load_study
 
     problems = []
     for path in args.scenario:
         try:
-            check_price_files(load_scenario(path, args.overrides or ()))
+            if is_study_file(path):         # a study beside its scenarios: check it as one
+                load_study(path)
+            else:
+                check_price_files(load_scenario(path, args.overrides or ()))
         except UserInputError as exc:
             problems.append(str(exc))
         else:

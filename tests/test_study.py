@@ -326,3 +326,13 @@ def test_a_cell_travels_to_a_worker_process():
     job = plan(study)[0]
     fn, back = pickle.loads(pickle.dumps((study_cell, job)))
     assert fn is study_cell and back == job
+
+
+def test_validate_checks_a_study_file_as_a_study(tmp_path, capsys):
+    shipped = Path(__file__).parent.parent / "scenarios" / "study.yaml"
+    assert main(["validate", str(shipped)]) == 0
+    assert capsys.readouterr().out.strip() == f"OK {shipped}"
+    bad = write_study(tmp_path, ["a"], seeds=0)
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "study.yaml: seeds" in err[0]

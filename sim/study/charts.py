@@ -77,8 +77,9 @@ def gain_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
         for i, k in enumerate(fractions):
             color = COLORS[i % len(COLORS)]
             mine = [p for p in r.points if p.fraction == k and p.inside_run]
-            for j, (what, ls, marker) in enumerate((("gain", "-", "o"), ("flywheel", "--", "s"))):
-                pts = [(p.horizon_days, getattr(p, what)) for p in mine if getattr(p, what)]
+            series = (([(p.horizon_days, p.gain) for p in mine if p.gain], "-", "o"),
+                      ([(p.horizon_days, p.flywheel) for p in mine if p.flywheel], "--", "s"))
+            for j, (pts, ls, marker) in enumerate(series):
                 dx = (2 * i + j - len(fractions)) * step
                 ax.plot([h + dx for h, _ in pts], [e.mean for _, e in pts], color=color, ls=ls,
                         lw=1.1)
@@ -128,6 +129,10 @@ _MARGIN_PANELS = (
 )
 
 
+_MARGIN_VALUE = {"relative": lambda row: row.relative, "difference": lambda row: row.difference,
+                 "base": lambda row: row.base}
+
+
 def margin_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
     """One panel per measure: stock-token margin against its USDC twin, one row per scenario."""
     shown = [r for r in results if r.margin]
@@ -143,7 +148,7 @@ def margin_figure(results: Sequence[ScenarioResult], study_name: str) -> Figure:
         plotted = []
         for y, r in enumerate(shown):
             row: MarginRow | None = next((m for m in r.margin if m.measure.key == key), None)
-            e = getattr(row, what) if row else None
+            e = _MARGIN_VALUE[what](row) if row else None
             if e is None:
                 continue
             e = Estimate(e.mean * scale, None if e.low is None else e.low * scale,

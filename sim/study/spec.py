@@ -177,6 +177,16 @@ def load_study(path: str | os.PathLike, seeds: int | None = None) -> Study:
     return Study(spec, source, tuple(loaded), replication_seeds(spec.root_seed, spec.seeds))
 
 
+def is_study_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a study (a mapping with ``scenarios:``) rather than a scenario;
+    studies may sit beside the scenarios they name (``scenarios/study.yaml``)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "scenarios" in data
+
+
 def _read_spec(source: str) -> StudySpec:
     try:
         text = Path(source).read_text(encoding="utf-8")
