@@ -46,6 +46,9 @@ def _build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    val.add_argument("--resolved", action="store_true",
+                     help="after OK, print the resolved scenario as YAML (every value: base:, "
+                          "--set and defaults applied)")
 
     charts = sub.add_parser("charts", help="redraw the charts of a finished run")
     charts.add_argument("run_dir", help="a run's results folder (holds timeseries.parquet)")
@@ -155,28 +158,33 @@ def _impulse_time(scenario, at: str) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``flywheel validate FILE... [--set PATH=VALUE]``: print ``OK <file>`` for each good file
-    (a study file is checked as a study, with every scenario it names).
+    """``flywheel validate FILE... [--set PATH=VALUE] [--resolved]``: print ``OK <file>`` for
+    each good file, with ``--resolved`` followed by its resolved scenario as YAML (a study file
+    is checked as a study, with every scenario it names).
 
     Price files are read against the run's clock too (columns, times, prices, coverage).
 
     Every file is checked; the problems of the bad ones are raised together as one line.
     """
     from sim.market.replay import check_price_files
-    from sim.scenario import load_scenario
+    from sim.scenario import dump_scenario, load_scenario
     from sim.study.spec import is_study_file, load_study
 
     problems = []
     for path in args.scenario:
+        scenario = None
         try:
             if is_study_file(path):         # a study beside its scenarios: check it as one
                 load_study(path)
             else:
-                check_price_files(load_scenario(path, args.overrides or ()))
+                scenario = load_scenario(path, args.overrides or ())
+                check_price_files(scenario)
         except UserInputError as exc:
             problems.append(str(exc))
         else:
             print(f"OK {path}")
+            if args.resolved and scenario is not None:
+                print(dump_scenario(scenario), end="")
     if problems:
         raise UserInputError("; ".join(problems))
     return 0

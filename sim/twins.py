@@ -99,9 +99,10 @@ def impulse_twin(scenario: Scenario, fraction: float, at: str, frozen: bool = Fa
 
 
 def active_users_over_day(timeseries: pd.DataFrame, end_step: int, steps_per_day: int) -> float:
-    """Active users (traders + LPs) averaged over the day ending at ``end_step`` (inclusive)."""
+    """Active users (traders + LPs) averaged over the day ending at step ``end_step``: the
+    steps ``end_step - steps_per_day`` to ``end_step - 1`` (step s covers [s, s + 1))."""
     step = timeseries["step"].to_numpy()
-    window = (step > end_step - steps_per_day) & (step <= end_step)
+    window = (step >= end_step - steps_per_day) & (step < end_step)
     users = timeseries["active_traders"].to_numpy(float) + timeseries["active_lps"].to_numpy(float)
     return float(users[window].mean()) if window.any() else math.nan
 
@@ -116,7 +117,7 @@ def gains(base: pd.DataFrame, impulse: pd.DataFrame, frozen: pd.DataFrame, k: in
     rows = []
     for h in horizons_days:
         end = t0 + int(round(h * steps_per_day))
-        inside = end <= last
+        inside = end <= last + 1
         a = {name: active_users_over_day(ts, end, steps_per_day) if inside else None
              for name, ts in (("A_base", base), ("A_impulse", impulse), ("A_frozen", frozen))}
         g = g_frozen = None

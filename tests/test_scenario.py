@@ -147,16 +147,19 @@ def test_every_shipped_scenario_validates(path):
     assert s.description.strip()
 
 
-def test_baseline_and_usdc_control_differ_only_in_markets():
+def test_usdc_control_is_the_margin_twin_of_the_baseline_written_out():
+    from sim.twins import margin_twin
+
     base = load_scenario(ROOT / "scenarios" / "baseline.yaml")
     control = load_scenario(ROOT / "scenarios" / "usdc_control.yaml")
     a = base.agents
     assert 950 <= a.liquidity_providers + a.traders + a.market_makers + a.arbitrageurs <= 1050
     assert list(base.markets) == ["TSLA.M", "NVDA.M"] and base.events == []
     assert (base.clock.days, base.clock.step_minutes) == (90, 60)
-    assert list(control.markets) == ["USDC"] and control.haircut_of("USDC") == 0.0
-    same = {"name", "description", "markets"}
-    assert base.model_dump(exclude=same) == control.model_dump(exclude=same)
+    assert list(control.markets) == ["TSLA.M", "NVDA.M"]
+    assert all(control.margin_of(m) == "USDC" and control.haircut_of(m) == 0.0 for m in control.markets)
+    same = {"name", "description"}
+    assert margin_twin(base).model_dump(exclude=same) == control.model_dump(exclude=same)
 
 
 def test_depeg_scenario_fires_on_a_friday_evening_after_the_close():

@@ -164,10 +164,14 @@ def test_gains_follow_design_11_on_hand_made_paths():
     base = frame(np.full(steps.size, 100.0))
     imp = frame(np.where(steps >= 48, 110.0, 100.0))
     frozen = frame(np.where(steps >= 48, 105.0, 100.0))
-    rows = gains(base, imp, frozen, k=5, t0=48, steps_per_day=24, horizons_days=(2, 30))
+    rows = gains(base, imp, frozen, k=5, t0=48, steps_per_day=24, horizons_days=(2, 8, 8.05))
     assert rows[0]["G"] == pytest.approx(2.0) and rows[0]["G_frozen"] == pytest.approx(1.0)
     assert rows[0]["gain"] == pytest.approx(1.0) and rows[0]["inside_run"]
-    assert rows[1]["inside_run"] is False and rows[1]["G"] is None
+    assert rows[1]["inside_run"] and rows[1]["A_base"] == 100.0   # the run's last day
+    assert rows[2]["inside_run"] is False and rows[2]["G"] is None
+    # the day ending at t0 + H is the H-th day after t0: the impulse's first day counts in full
+    one_day = gains(base, imp, frozen, k=5, t0=48, steps_per_day=24, horizons_days=(1,))[0]
+    assert one_day["A_impulse"] == 110.0
     assert gains(base, imp, frozen, k=0, t0=48, steps_per_day=24, horizons_days=(2,))[0]["G"] is None
 
 
