@@ -69,6 +69,10 @@ def _by_label(results: Sequence[ScenarioResult], label: str) -> list[str]:
     return [r.name for r in results if r.verdict.label == label]
 
 
+_VERB = {AMPLIFIES: "amplifies", DECAYS: "decays", NEUTRAL: "is neutral",
+         UNDECIDED: "is undecided"}
+
+
 def _n(items: list[str]) -> str:
     """``2 (`a` and `b`)``, or ``none``."""
     return f"{len(items)} ({names(items)})" if items else "none"
@@ -98,12 +102,6 @@ def _flywheel(results: Sequence[ScenarioResult]) -> str:
     if undecided:
         text += (" Undecided: " + "; ".join(f"`{r.name}` ({r.verdict.reason})"
                                               for r in undecided) + ".")
-    for r in undecided:
-        p = _longest_inside(r)
-        if p is not None:
-            text += (f" In `{r.name}` at the longest horizon inside its run (H = "
-                     f"{p.horizon_days:g} d, k = {p.fraction:.0%}) G is {ci_words(p.gain)} and "
-                     f"G - G_frozen is {ci_words(p.flywheel)}.")
     decided = [r for r in results if r.verdict.label != UNDECIDED]
     if len(decided) == 1:
         p = decided[0].verdict.point
@@ -117,6 +115,12 @@ def _flywheel(results: Sequence[ScenarioResult]) -> str:
                  f"`{lo[0]}` to {num(hi[1].mean)} in `{hi[0]}`; G - G_frozen, what the impulse "
                  f"did through depth and spread beyond that, from {num(flo[1].mean)} in "
                  f"`{flo[0]}` to {num(fhi[1].mean)} in `{fhi[0]}`.")
+    for r in undecided:
+        p = _longest_inside(r)
+        if p is not None:
+            text += (f" In `{r.name}` at the longest horizon inside its run (H = "
+                     f"{p.horizon_days:g} d, k = {p.fraction:.0%}) G is {ci_words(p.gain)} and "
+                     f"G - G_frozen is {ci_words(p.flywheel)}.")
     flat = [r.name for r in results if r.verdict.label == NEUTRAL
             and not r.verdict.point.flywheel.above(0.0) and not r.verdict.point.flywheel.below(0.0)]
     if flat:
@@ -150,10 +154,11 @@ def _survival(results: Sequence[ScenarioResult]) -> str:
                 f"flywheel amplifies; of the {_other(m)} it still amplifies in "
                 f"{_n(kept)} and stops amplifying in {_n(lost)}.")
     else:
+        so = ("so the shocks have no verdict to be compared with" if ref.verdict.label == UNDECIDED
+              else "so there is no self-reinforcing loop for a shock to break")
         text = (f"**Does it survive the shocks?** In the reference scenario `{ref.name}` the "
-                f"flywheel is {ref.verdict.label} ({ref.verdict.reason}), so there is no "
-                f"self-reinforcing loop for a shock to break. Of the {_other(m)}, it "
-                f"amplifies in {_n(_by_label(shocks, AMPLIFIES))}, decays in "
+                f"flywheel {_VERB[ref.verdict.label]} ({ref.verdict.reason}), {so}. Of the "
+                f"{_other(m)}, it amplifies in {_n(_by_label(shocks, AMPLIFIES))}, decays in "
                 f"{_n(_by_label(shocks, DECAYS))} and is neutral in "
                 f"{_n(_by_label(shocks, NEUTRAL))}.")
     return text
