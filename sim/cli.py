@@ -42,6 +42,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="impulse sizes as fractions of the active traders (default 0.05,0.10)")
     run.add_argument("--at", default="day 30", metavar="TIME",
                      help="when the impulse arrives: 'day 30', 'step 720' or an ISO time (default day 30)")
+    run.add_argument("--seeds", type=int, default=1, metavar="N",
+                     help="with --compare: N seeds (spawned from the seed) instead of one, both "
+                          "twins, reported as a one-scenario study with 95%% intervals, the "
+                          "verdict and the paired-versus-unpaired variance")
 
     val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
@@ -120,6 +124,10 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
     modes = [m for m in ("margin", "impulse") if m in args.compare]
     fractions = _fractions(args.impulse)
     at = _impulse_time(scenario, args.at) if "impulse" in modes else args.at
+    if args.seeds < 1:
+        raise UserInputError(f"--seeds: must be >= 1, got {args.seeds}")
+    if args.seeds > 1:
+        return _compare_over_seeds(args, scenario, fractions, _impulse_time(scenario, args.at))
     folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
                                  progress=not args.quiet, charts=not args.no_charts)
     print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
@@ -134,6 +142,24 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
         print(gain_table(comparison["impulse"]["gains"]))
     print(f"results: {folder}")
     return 0
+
+
+def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
+    """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
+    from sim.study import run_study
+    from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
+
+    root = int(scenario.seed if args.seed is None else args.seed)
+    spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
+                     root_seed=root, impulses=fractions, at=at)
+    study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),
+                  replication_seeds(root, args.seeds))
+    command = f"flywheel run {args.scenario} --compare ... --seeds {args.seeds}"
+    outcome = run_study(study, args.out, progress=not args.quiet, charts=not args.no_charts,
+                        workers=1 if args.seeds == 1 else None, command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    return 1 if outcome.failures else 0
 
 
 def _fractions(text: str) -> list[float]:
