@@ -17,7 +17,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
-.PHONY: run test bench calibrate sweep install clean
+.PHONY: run test bench calibrate sweep study install clean
 
 run: $(STAMP)
 	$(VENV)/bin/flywheel run $(SCENARIO)
@@ -40,6 +40,10 @@ calibrate: $(STAMP)
 sweep: $(STAMP)
 	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_size.yaml
 	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_denomination.yaml
+
+# The study of the scenario library (scenarios/study.yaml): verdicts and results/<study>/REPORT.md.
+study: $(STAMP)
+	$(VENV)/bin/flywheel study scenarios/study.yaml
 
 install: $(STAMP)
 

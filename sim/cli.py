@@ -1,4 +1,5 @@
-"""The ``flywheel`` command: run | sweep | sensitivity | validate | charts | calibrate | bench.
+"""The ``flywheel`` command: run | sweep | sensitivity | validate | charts | calibrate | study |
+bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -42,6 +43,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="impulse sizes as fractions of the active traders (default 0.05,0.10)")
     run.add_argument("--at", default="day 30", metavar="TIME",
                      help="when the impulse arrives: 'day 30', 'step 720' or an ISO time (default day 30)")
+    run.add_argument("--seeds", type=int, default=1, metavar="N",
+                     help="with --compare: N seeds (spawned from the seed) instead of one, both "
+                          "twins, reported as a one-scenario study with 95%% intervals, the "
+                          "verdict and the paired-versus-unpaired variance")
 
     val = sub.add_parser("validate", help="check a scenario file and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
@@ -96,6 +101,15 @@ def _build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--doc", default="docs/calibration.md",
                      help="Markdown file the table is written to (default docs/calibration.md)")
     cal.add_argument("--no-doc", action="store_true", help="print the table only")
+
+    study = sub.add_parser("study", help="scenarios x seeds with margin and impulse twins: "
+                                         "verdicts and results/<study>/REPORT.md")
+    study.add_argument("study", help="study YAML file (scenarios, seeds, impulses, horizons)")
+    study.add_argument("--workers", type=int, default=None,
+                       help="processes (default: the study's workers, else the cores)")
+    study.add_argument("--seeds", type=int, default=None, help="replications (default: the study's)")
+    study.add_argument("--out", default="results", help="results folder (default: results)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -135,6 +149,10 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
     modes = [m for m in ("margin", "impulse") if m in args.compare]
     fractions = _fractions(args.impulse)
     at = _impulse_time(scenario, args.at) if "impulse" in modes else args.at
+    if args.seeds < 1:
+        raise UserInputError(f"--seeds: must be >= 1, got {args.seeds}")
+    if args.seeds > 1:
+        return _compare_over_seeds(args, scenario, fractions, _impulse_time(scenario, args.at))
     folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
                                  progress=not args.quiet, charts=not args.no_charts)
     print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
@@ -149,6 +167,24 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
         print(gain_table(comparison["impulse"]["gains"]))
     print(f"results: {folder}")
     return 0
+
+
+def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
+    """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
+    from sim.study import run_study
+    from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
+
+    root = int(scenario.seed if args.seed is None else args.seed)
+    spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
+                     root_seed=root, impulses=fractions, at=at)
+    study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),
+                  replication_seeds(root, args.seeds))
+    command = f"flywheel run {args.scenario} --compare ... --seeds {args.seeds}"
+    outcome = run_study(study, args.out, progress=not args.quiet, charts=not args.no_charts,
+                        workers=1 if args.seeds == 1 else None, command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    return 1 if outcome.failures else 0
 
 
 def _fractions(text: str) -> list[float]:
@@ -174,7 +210,9 @@ def _impulse_time(scenario, at: str) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flywheel validate FILE... [--set PATH=VALUE] [--resolved]``: print ``OK <file>`` for
-    each good file, with ``--resolved`` followed by its resolved scenario as YAML.
+    each good file, with ``--resolved`` followed by its resolved scenario as YAML (a study file
+    is checked as a study, with every scenario it names; a sweep file as a sweep, every scenario
+    at every point).
 
     Price files are read against the run's clock too (columns, times, prices, coverage).
 
@@ -182,17 +220,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """
     from sim.market.replay import check_price_files
     from sim.scenario import dump_scenario, load_scenario
+    from sim.study.spec import is_study_file, load_study
+    from sim.sweep.driver import prepare
+    from sim.sweep.spec import is_sweep_file, parse_set
 
     problems = []
     for path in args.scenario:
+        scenario = None
         try:
-            scenario = load_scenario(path, args.overrides or ())
-            check_price_files(scenario)
+            if is_sweep_file(path):
+                prepare(path, parse_set(args.overrides or ()))
+            elif is_study_file(path):         # a study beside its scenarios: check it as one
+                load_study(path)
+            else:
+                scenario = load_scenario(path, args.overrides or ())
+                check_price_files(scenario)
         except UserInputError as exc:
             problems.append(str(exc))
         else:
             print(f"OK {path}")
-            if args.resolved:
+            if args.resolved and scenario is not None:
                 print(dump_scenario(scenario), end="")
     if problems:
         raise UserInputError("; ".join(problems))
@@ -321,9 +368,30 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if table.all_pass else 1
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--out DIR] [--quiet]``: exit 0, or
+    1 when a cell failed (the others are reported)."""
+    from sim.study import load_study, run_study
+
+    if args.workers is not None and args.workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
+    study = load_study(args.study, seeds=args.seeds)
+    command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
+    outcome = run_study(study, args.out, workers=args.workers, progress=not args.quiet,
+                        command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    if outcome.failures:
+        total = len(study.scenarios) * len(study.seeds)
+        print(f"error: {len(outcome.failures)} of {total} cells failed "
+              f"(errors in {outcome.folder / 'cells.jsonl'})", file=sys.stderr)
+        return 1
+    return 0
+
+
 HANDLERS = {"run": cmd_run, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
             "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts,
-            "bench": cmd_bench}
+            "study": cmd_study, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

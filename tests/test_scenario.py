@@ -24,9 +24,11 @@ from sim.scenario import (
     scenario_from_dict,
     scenario_json_schema,
 )
+from sim.study.spec import is_study_file
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml")) + [ROOT / "tests" / "data" / "tiny.yaml"]
+SHIPPED = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not is_study_file(p)] + [
+    ROOT / "tests" / "data" / "tiny.yaml"]             # scenarios/study.yaml is a study
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:

@@ -15,13 +15,15 @@ from sim.errors import UserInputError
 from sim.scenario import Scenario, dump_scenario, load_scenario, scenario_from_dict
 from sim.scenario.inherit import overlay
 from sim.scenario.schema import scenario_json_schema
+from sim.study.spec import is_study_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 BASELINE = SCENARIOS / "baseline.yaml"
 NAMED_SHOCKS = {"depeg", "premium", "pin", "weekend_gap", "crypto_crash", "black_thursday",
                 "tsla_split"}
-SHOCKS = sorted(p for p in SCENARIOS.glob("*.yaml") if p.stem not in ("baseline", "usdc_control"))
+SHOCKS = sorted(p for p in SCENARIOS.glob("*.yaml")      # scenarios/study.yaml is a study
+                if p.stem not in ("baseline", "usdc_control") and not is_study_file(p))
 OWN_FIELDS = {"base", "name", "description", "events"}     # what a shock file states by itself
 
 

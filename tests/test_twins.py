@@ -218,3 +218,15 @@ def test_bad_compare_options_are_one_line_errors(argv, field, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and field in err
     assert not any(tmp_path.iterdir())
+
+
+def test_compare_over_seeds_reports_intervals_and_the_paired_variance(tmp_path, capsys):
+    from tests.tiny import TINY
+
+    code = cli.main(["run", str(TINY), "--set", "clock.days=4", "--compare", "impulse", "--impulse",
+                     "0.2", "--at", "day 2", "--seeds", "2", "--out", str(tmp_path), "--quiet",
+                     "--no-charts"])
+    assert code == 0
+    report = (tmp_path / "tiny-compare" / "REPORT.md").read_text()
+    assert "Var paired" in report and "2 seeds" in report
+    assert "| tiny |" in capsys.readouterr().out
