@@ -127,3 +127,19 @@ def test_cli_refuses_a_bad_sweep_with_exit_2_before_any_run(tmp_path, capsys, fi
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: ") and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_validate_checks_the_shipped_sweeps_as_sweeps(capsys):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
+    files = sorted(str(p) for p in folder.glob("*.yaml"))
+    assert len(files) == 2
+    assert main(["validate", *files]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"OK {f}" for f in files]
+
+
+def test_validate_names_a_bad_sweep_point(tmp_path, capsys):
+    path = write_sweep(tmp_path, grid={"insurance.initial": [0.0, -1.0]})
+    assert main(["validate", str(path)]) == 2
+    assert "point 1 (insurance.initial=-1): insurance.initial" in capsys.readouterr().err

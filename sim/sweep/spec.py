@@ -199,6 +199,16 @@ def _one_line(exc: ValidationError) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
+def is_sweep_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a sweep (a mapping with ``grid:``, ``zip:`` or ``sample:``)
+    rather than a scenario or a study (``flywheel validate`` checks each as what it is)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and any(k in data for k in ("grid", "zip", "sample"))
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (the manifest records the sweep file's)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
