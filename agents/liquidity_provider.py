@@ -44,7 +44,8 @@ class LiquidityProvider(FlywheelAgent):
         self.params = p
         self.pool = inputs.pool
         self.market = inputs.pool.market
-        self.market_name = self.market.token
+        self.market_name = self.market.name
+        self.margin_asset = self.market.token    # what it deposits: its market's margin asset
         self.sales = inputs.sales
         self.hurdle_apy = max(0.0, float(rng.normal(p.hurdle_apy_mean, p.hurdle_apy_sd)))
         self.drawdown_tolerance = max(
@@ -53,11 +54,11 @@ class LiquidityProvider(FlywheelAgent):
         self.exit_reason = ""         # why it asked: "panic", "drawdown" or "yield"
         wealth_usd = truncated_pareto(float(rng.random()), p.wealth_min_usd, p.wealth_max_usd,
                                       p.wealth_pareto_alpha)
-        inputs.outside.fund(self.wallet, self.market_name, wealth_usd, 0.0)
+        inputs.outside.fund(self.wallet, self.margin_asset, wealth_usd, 0.0)
         inputs.pool.roster.add(self)
         if initial_deposit_tokens > 0:
-            price = inputs.outside.token_price(self.market_name)
-            inputs.outside.fund(self.wallet, self.market_name, initial_deposit_tokens * price, 0.0)
+            price = inputs.outside.token_price(self.margin_asset)
+            inputs.outside.fund(self.wallet, self.margin_asset, initial_deposit_tokens * price, 0.0)
             self.market.lp_deposit(self, self.wallet, initial_deposit_tokens)
 
     def act(self, step: int) -> None:
@@ -72,7 +73,7 @@ class LiquidityProvider(FlywheelAgent):
             cover = pool.insurance_cover()
             risk = p.risk_charge * (drawdown + max(0.0, p.target_cover - cover))
             if apy - risk > self.hurdle_apy and not pool.in_panic():
-                tokens = self.balance(self.market_name) * p.deposit_fraction
+                tokens = self.balance(self.margin_asset) * p.deposit_fraction
                 if tokens > 0:
                     m.lp_deposit(self, self.wallet, tokens)
             return
@@ -110,8 +111,8 @@ class LiquidityProvider(FlywheelAgent):
 
     def on_withdrawal_paid(self, tokens: float) -> None:
         """Phase 6: after a drawdown or a panic, sell part of what came back (phase 8)."""
-        if self.exit_reason in ("panic", "drawdown") and self.market_name != USDC:
-            self.sales.queue(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction,
+        if self.exit_reason in ("panic", "drawdown") and self.margin_asset != USDC:
+            self.sales.queue(self.wallet, self.margin_asset, tokens * self.params.exit_sell_fraction,
                              self.params.exit_sale_max_reserve_share, self.kind)
         if self.market.shares.get(self, 0.0) <= 0:
             self._finish_exit()

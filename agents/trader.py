@@ -13,6 +13,7 @@ import numpy as np
 from agents.base import FlywheelAgent
 from kernels.params import Refusal
 from sim.assets import USDC
+from sim.rng import pick
 from sim.scenario.agents import TRADER_STYLES
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ class DirectionalTrader(FlywheelAgent):
         super().__init__(model, rng, p.act_rate_per_day)
         self.params = p
         self.market = m = inputs.market
-        self.market_name = m.token
+        self.market_name = m.name
+        self.margin_asset = m.token          # what it posts: its market's margin asset
         self.quotes = inputs.quotes
         self.token = inputs.token
         self.prices = inputs.prices
@@ -93,7 +95,8 @@ class DirectionalTrader(FlywheelAgent):
         self.holding_steps = max(1.0, float(rng.exponential(p.holding_days_mean)) / model.step_days)
         wealth_usd = truncated_pareto(float(rng.random()), p.wealth_min_usd, p.wealth_max_usd,
                                       p.wealth_pareto_alpha)
-        self.underlying = int(rng.integers(len(m.series.underlyings)))
+        self.wealth_usd = wealth_usd          # USD it arrived with (the margin twin's too)
+        self.underlying = pick(rng, len(m.series.underlyings))
         self.underlying_name = m.series.underlyings[self.underlying]
         self.vol_bias = math.exp(p.vol_forecast_noise * float(rng.standard_normal()))
         self.confidence = p.signal_confidence_median * math.exp(
@@ -102,12 +105,12 @@ class DirectionalTrader(FlywheelAgent):
         self.vol_window_steps = max(2, int(round(
             max(p.vol_window_days_min, self.holding_steps * model.step_days) / model.step_days)))
         token_usd = p.token_share_of_wealth * wealth_usd
-        inputs.outside.fund(self.wallet, self.market_name, token_usd, wealth_usd - token_usd)
+        inputs.outside.fund(self.wallet, self.margin_asset, token_usd, wealth_usd - token_usd)
         if self.combination:         # the LP part of a combination holder (design 8)
             # A share of its token wealth (USD at the price it was funded at), so the USDC twin,
             # whose wallet holds all its wealth in the margin asset, deposits the same value.
             lp_usd = token_usd * inputs.holders.combination_lp_fraction
-            m.lp_deposit(self, self.wallet, lp_usd / inputs.outside.token_price(self.market_name))
+            m.lp_deposit(self, self.wallet, lp_usd / inputs.outside.token_price(self.margin_asset))
             token_usd -= lp_usd
         self.target_margin_usd = token_usd          # margin it wants posted (USD)
         self.account = m.open_account(self)
@@ -149,8 +152,8 @@ class DirectionalTrader(FlywheelAgent):
 
     def on_withdrawal_paid(self, tokens: float) -> None:
         """A combination holder's LP part came back after it left: sell it like its margin."""
-        if self.has_left and self.market_name != USDC:
-            self.sales.queue(self.wallet, self.market_name, tokens * self.params.exit_sell_fraction,
+        if self.has_left and self.margin_asset != USDC:
+            self.sales.queue(self.wallet, self.margin_asset, tokens * self.params.exit_sell_fraction,
                              self.params.exit_sale_max_reserve_share, self.kind)
 
     def next_ring(self, step: int) -> float:
@@ -360,7 +363,7 @@ class DirectionalTrader(FlywheelAgent):
         """Move wallet tokens to the margin account; buy tokens on the AMM with USDC only when
         the posted margin has fallen below half of what the trader wants posted. Returns the
         collateral posted after (tokens)."""
-        m, tok = self.market, self.market_name
+        m, tok = self.market, self.margin_asset
         held = self.balance(tok)
         posted = float(m.book.collateral[self.account])
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
@@ -384,9 +387,9 @@ class DirectionalTrader(FlywheelAgent):
         m.withdraw_collateral(self.account, self.wallet)
         if m.shares.get(self, 0.0) > 0:
             m.request_withdrawal(self, step)       # paid after the cooldown: on_withdrawal_paid
-        if self.market_name != USDC:
-            tokens = self.balance(self.market_name) * p.exit_sell_fraction
-            self.sales.queue(self.wallet, self.market_name, tokens, p.exit_sale_max_reserve_share,
+        if self.margin_asset != USDC:
+            tokens = self.balance(self.margin_asset) * p.exit_sell_fraction
+            self.sales.queue(self.wallet, self.margin_asset, tokens, p.exit_sale_max_reserve_share,
                              self.kind)
         self.leave()
 

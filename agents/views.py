@@ -79,7 +79,7 @@ class PoolView:
 
     def trailing_apy(self, window_days: float) -> float:
         """Annualized growth of the LP share price over the last ``window_days`` (simple)."""
-        return self._history.trailing_apy(self.market.token, window_days)
+        return self._history.trailing_apy(self.market.name, window_days)
 
     def has_window(self, window_days: float) -> bool:
         """Whether the history already spans ``window_days`` (a trailing APY means something)."""
@@ -87,7 +87,7 @@ class PoolView:
 
     def drawdown(self, window_days: float) -> float:
         """Fall of the LP share price from its peak over the last ``window_days`` (fraction)."""
-        return self._history.drawdown(self.market.token, window_days)
+        return self._history.drawdown(self.market.name, window_days)
 
     def insurance_cover(self) -> float:
         """Insurance balance over the main pool's NAV (both in tokens); 0 while NAV <= 0."""

@@ -11,15 +11,25 @@ LARGE_MEAN = 1e15
 can still come: the quantile's float arithmetic would return NaN, and the cap would bind."""
 
 
-def market_quality(capacity_usd: float, amm_depth_usd: float, spread: float, depth_ref_usd: float,
-                   spread_ref: float, e_depth: float, e_spread: float) -> tuple[float, float]:
-    """(quality, depth_usd): depth is the geometric mean of pool capacity and AMM depth (USD),
-    quality = (depth/depth_ref)^e_depth x (spread/spread_ref)^(-e_spread)."""
-    depth = math.sqrt(max(capacity_usd, 0.0) * max(amm_depth_usd, 0.0))
-    if depth <= 0.0:
-        return 0.0, 0.0
-    q = (depth / depth_ref_usd) ** e_depth * (max(spread, 1e-9) / spread_ref) ** (-e_spread)
-    return q, depth
+def market_quality(capacity_usd: float, margin_factor: float, spread: float, capacity_ref_usd: float,
+                   spread_ref: float, e_capacity: float, e_spread: float) -> float:
+    """quality = (capacity/capacity_ref)^e_capacity x margin_factor x (spread/spread_ref)^(-e_spread)
+    (design 8); ``margin_factor`` is ``margin_depth_factor``'s. No capacity: quality 0."""
+    if not capacity_usd > 0.0 or not margin_factor > 0.0:
+        return 0.0
+    return ((capacity_usd / capacity_ref_usd) ** e_capacity * margin_factor
+            * (max(spread, 1e-9) / spread_ref) ** (-e_spread))
+
+
+def margin_depth_factor(depths_usd: list[float | None], margin_ref_usd: float, e_margin: float) -> float:
+    """Mean over the markets of (margin_depth / margin_ref)^e_margin, where margin_depth is the
+    AMM depth +-2% (USD) of the margin token a new user of that market must buy; None for a
+    USDC-margined market, whose factor is 1 (nothing to buy). A new user picks a market
+    uniformly, so the mean is the factor it meets on average."""
+    if not depths_usd:
+        return 1.0
+    factors = [1.0 if d is None else (max(d, 0.0) / margin_ref_usd) ** e_margin for d in depths_usd]
+    return sum(factors) / len(factors)
 
 
 def bass_arrivals(u: float, dt_years: float, quality: float, p: float, q: float,

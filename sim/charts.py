@@ -363,7 +363,7 @@ def flywheel_figure(view: _RunView, title: str = "") -> Figure:
         view.ts["step"].astype(float), "sum").index[0]  # fmt: skip
     lines = (
         ("activity: option + perp volume per day", _total(view, "volume_usd"), "sum", "tab:blue"),
-        ("depth: depth quality (USD)", view.col("depth_quality_usd"), "mean", "tab:green"),
+        ("depth: margin tokens' AMM depth +-2% (USD)", view.col("margin_depth_usd"), "mean", "tab:green"),
         ("depth: pool capacity (USD)", _total(view, "pool_capacity_usd"), "mean", "tab:olive"),
         ("users: active traders + LPs", _users(view), "mean", "tab:red"),
     )

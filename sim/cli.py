@@ -1,4 +1,5 @@
-"""The ``flywheel`` command: run | validate | charts | calibrate | bench.
+"""The ``flywheel`` command: run | sweep | sensitivity | validate | charts | calibrate | study |
+bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -59,12 +60,27 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernels", choices=ENGINES, default="cython",
                      help="kernel engine: cython (default) or reference, the plain-Python twins "
                           "(the specification; far slower, results agree to ~1e-9)")
+    run.add_argument("--compare", action="append", choices=("margin", "impulse"), default=[],
+                     help="also run twins sharing every random number: margin (every market "
+                          "margined in USDC) and/or impulse (extra traders at --at, and again "
+                          "with market quality frozen); repeat for both")
+    run.add_argument("--impulse", default="0.05,0.10", metavar="FRACTIONS",
+                     help="impulse sizes as fractions of the active traders (default 0.05,0.10)")
+    run.add_argument("--at", default="day 30", metavar="TIME",
+                     help="when the impulse arrives: 'day 30', 'step 720' or an ISO time (default day 30)")
+    run.add_argument("--seeds", type=int, default=1, metavar="N",
+                     help="with --compare: N seeds (spawned from the seed) instead of one, both "
+                          "twins, reported as a one-scenario study with 95%% intervals, the "
+                          "verdict and the paired-versus-unpaired variance")
 
     val = sub.add_parser("validate", parents=[limits],
                          help="check a scenario file as a run would before its first step "
                               "(fields, sizes, price files) and print OK or the errors")
     val.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    val.add_argument("--resolved", action="store_true",
+                     help="after OK, print the resolved scenario as YAML (every value: base:, "
+                          "--set and defaults applied)")
 
     charts = sub.add_parser("charts", help="redraw the charts of a finished run")
     charts.add_argument("run_dir", help="a run's results folder (holds timeseries.parquet)")
@@ -73,9 +89,33 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="10^5 items instead of 10^6 (< 1 min)")
     bench.add_argument("--model", action="store_true", help="also time a whole model run (a year, ~1 min)")
     bench.add_argument("--only", default=None,
-                       help="comma list: pricing,amm,pool,liquidation,trade_book,preflight,model")
+                       help="comma list: pricing,amm,pool,liquidation,trade_book,preflight,model,"
+                            "sweep")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
+    sw = sub.add_parser("sweep", help="run a sweep file: scenarios x points x seeds, resumable")
+    sw.add_argument("file", help="sweep YAML file (e.g. scenarios/sweeps/insurance_size.yaml)")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="worker processes (default: the cores); with --scheduler, how many "
+                         "runs are handed out at a time is four times this")
+    sw.add_argument("--backend", choices=("local", "dask"), default="local",
+                    help="local: a process pool (default); dask: dask.distributed (extra [cluster])")
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="join this Dask scheduler (tcp://host:8786) instead of starting a "
+                         "LocalCluster; its workers must see the results folder")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                    help="override a field of every run (not one the sweep varies)")
+    sw.add_argument("--out", default="results", help="results folder (default: results)")
+    sw.add_argument("--no-charts", action="store_true", help="skip the sweep's charts")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sens = sub.add_parser("sensitivity", help="Sobol indices of a metric from a saltelli sweep")
+    sens.add_argument("sweep_dir", help="the sweep's results folder (holds runs.parquet)")
+    sens.add_argument("--metric", required=True,
+                      help="a headline (p_lp_bad_debt_loss, var95_bad_debt_usd, ...) or a "
+                           "runs.parquet column; averaged over the seeds of each point")
+    sens.add_argument("--no-chart", action="store_true", help="print the indices only")
+
     cal = sub.add_parser("calibrate", help="measure the baseline against design 18's calibration table")
     cal.add_argument("scenario", nargs="?", default="scenarios/baseline.yaml",
                      help="the calm baseline (default scenarios/baseline.yaml); the shock rows run "
@@ -89,6 +129,15 @@ def _build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--doc", default="docs/calibration.md",
                      help="Markdown file the table is written to (default docs/calibration.md)")
     cal.add_argument("--no-doc", action="store_true", help="print the table only")
+
+    study = sub.add_parser("study", help="scenarios x seeds with margin and impulse twins: "
+                                         "verdicts and results/<study>/REPORT.md")
+    study.add_argument("study", help="study YAML file (scenarios, seeds, impulses, horizons)")
+    study.add_argument("--workers", type=int, default=None,
+                       help="processes (default: the study's workers, else the cores)")
+    study.add_argument("--seeds", type=int, default=None, help="replications (default: the study's)")
+    study.add_argument("--out", default="results", help="results folder (default: results)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -106,6 +155,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     limits = Limits(args.max_memory_gb, args.max_agent_steps)
     scenario = load_scenario(args.scenario, args.overrides)
+    if args.compare:
+        return _run_compare(args, scenario)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
                  charts=not args.no_charts, kernels=args.kernels, limits=limits,
                  source=args.scenario)
@@ -120,9 +171,79 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_compare(args: argparse.Namespace, scenario) -> int:
+    """``flywheel run SCENARIO --compare margin|impulse``: the twins side by side."""
+    from sim.twins import MARGIN_METRICS, compare, gain_table
+
+    if args.kernels != "cython":
+        raise UserInputError("--compare: runs with the cython kernels only")
+    modes = [m for m in ("margin", "impulse") if m in args.compare]
+    fractions = _fractions(args.impulse)
+    at = _impulse_time(scenario, args.at) if "impulse" in modes else args.at
+    if args.seeds < 1:
+        raise UserInputError(f"--seeds: must be >= 1, got {args.seeds}")
+    if args.seeds > 1:
+        return _compare_over_seeds(args, scenario, fractions, _impulse_time(scenario, args.at))
+    folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
+                                 progress=not args.quiet, charts=not args.no_charts)
+    print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
+    if "margin" in comparison:
+        print("what stock-token margin changes against its USDC margin twin (one seed):")
+        for key, label in MARGIN_METRICS.items():
+            d = comparison["margin"]["differences"][key]
+            cells = [("-" if v is None else f"{v:,.4g}") for v in d.values()]
+            print(f"  {label:<36} stock {cells[0]:>12}   twin {cells[1]:>12}   stock - twin {cells[2]:>12}")
+    if "impulse" in comparison:
+        print(f"flywheel gain of impulses at {at} (one seed; G = extra active users per added trader):")
+        print(gain_table(comparison["impulse"]["gains"]))
+    print(f"results: {folder}")
+    return 0
+
+
+def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
+    """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
+    from sim.study import run_study
+    from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
+
+    root = int(scenario.seed if args.seed is None else args.seed)
+    spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
+                     root_seed=root, impulses=fractions, at=at)
+    study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),
+                  replication_seeds(root, args.seeds))
+    command = f"flywheel run {args.scenario} --compare ... --seeds {args.seeds}"
+    outcome = run_study(study, args.out, progress=not args.quiet, charts=not args.no_charts,
+                        workers=1 if args.seeds == 1 else None, command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    return 1 if outcome.failures else 0
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserInputError(f"--impulse: {text!r} is not a comma list of fractions such as 0.05,0.10") from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise UserInputError(f"--impulse: each size must be in (0, 1], got {text!r}")
+    return values
+
+
+def _impulse_time(scenario, at: str) -> str:
+    """``at`` checked against the scenario (a one-line error naming --at)."""
+    from sim.twins import impulse_twin
+
+    try:
+        impulse_twin(scenario, 0.1, at)
+    except UserInputError as exc:
+        raise UserInputError(f"--at: {str(exc).split(': ', 1)[-1]}") from None
+    return at
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``flywheel validate FILE... [--set PATH=VALUE] [--max-memory-gb GB] [--max-agent-steps
-    N]``: print ``OK <file>`` for each file a run would start from.
+    """``flywheel validate FILE... [--set PATH=VALUE] [--resolved] [--max-memory-gb GB]
+    [--max-agent-steps N]``: print ``OK <file>`` for each file a run would start from, with
+    ``--resolved`` followed by its resolved scenario as YAML (a study file is checked as a study,
+    with every scenario it names; a sweep file as a sweep, every scenario at every point).
 
     Everything a run checks before its first step is checked (``sim.preflight.check_before_run``):
     the fields, the sizes against the limits, and every price file read against the run's
@@ -131,17 +252,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     Every file is checked; the problems of the bad ones are raised together as one line.
     """
     from sim.preflight import Limits, check_before_run
-    from sim.scenario import load_scenario
+    from sim.scenario import dump_scenario, load_scenario
+    from sim.study.spec import is_study_file, load_study
+    from sim.sweep.driver import prepare
+    from sim.sweep.spec import is_sweep_file, parse_set
 
     limits = Limits(args.max_memory_gb, args.max_agent_steps)
     problems = []
     for path in args.scenario:
+        scenario = None
         try:
-            check_before_run(load_scenario(path, args.overrides or ()), limits, source=path)
+            if is_sweep_file(path):
+                prepare(path, parse_set(args.overrides or ()))
+            elif is_study_file(path):         # a study beside its scenarios: check it as one
+                load_study(path)
+            else:
+                scenario = load_scenario(path, args.overrides or ())
+                check_before_run(scenario, limits, source=path)
         except UserInputError as exc:
             problems.append(str(exc))
         else:
             print(f"OK {path}")
+            if args.resolved and scenario is not None:
+                print(dump_scenario(scenario), end="")
     if problems:
         raise UserInputError("; ".join(problems))
     return 0
@@ -190,6 +323,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return print_benchmarks(names, n=10**5 if args.quick else 10**6, model_days=args.model_days)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``flywheel sweep FILE [--workers N] [--backend local|dask] [--scheduler ADDRESS]
+    [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``: exit 1 when a run failed or the
+    sweep could not finish (run it again: finished runs are kept)."""
+    from sim.executor import default_workers, make_executor
+    from sim.sweep.driver import prepare, run_sweep
+    from sim.sweep.runner import IN_FLIGHT_PER_WORKER
+    from sim.sweep.spec import parse_set
+
+    if args.workers is not None and args.workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
+    plan = prepare(args.file, parse_set(args.overrides))   # every point checked before a run
+    workers = args.workers or default_workers()
+    with make_executor(args.backend, args.workers, args.scheduler) as executor:
+        result = run_sweep(args.file, executor, out=args.out, max_in_flight=IN_FLIGHT_PER_WORKER * workers,
+                           progress=not args.quiet, charts=not args.no_charts,
+                           backend=args.backend, plan=plan)
+    c = result.execution.counts
+    print(f"sweep {plan.spec.name}: {c.planned} runs: {c.computed} computed, {c.reused} reused, "
+          f"{c.failed} failed in {result.execution.wall_time_s:.1f} s; results: {result.folder}")
+    answer = result.report.split("## Answer", 1)
+    if len(answer) == 2:
+        print(answer[1].split("## ", 1)[0].strip())
+    if not result.complete:
+        print(f"error: the sweep stopped ({result.execution.broken}); {c.not_done} runs not done: "
+              "run it again to finish them", file=sys.stderr)
+        return 1
+    if result.failed:
+        print(f"error: {result.failed} of {len(result.runs)} runs failed (status and error in "
+              f"{result.folder / 'runs.parquet'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """``flywheel sensitivity SWEEP_DIR --metric M [--no-chart]``."""
+    from pathlib import Path
+
+    from sim.sweep.sensitivity import draw_bar_chart, format_indices, sensitivity
+
+    folder = Path(args.sweep_dir)
+    indices = sensitivity(folder, args.metric)
+    print(format_indices(indices, args.metric))
+    if not args.no_chart:
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in args.metric)
+        print(draw_bar_chart(indices, args.metric, folder.name,
+                             folder / "charts" / f"sensitivity_{safe}.png"))
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """``flywheel calibrate [SCENARIO] [--seeds N] [--shock-seeds N] [--days D] [--workers N]
     [--out DIR] [--doc FILE | --no-doc]``: exit 0 when every row passes, 1 when one misses."""
@@ -220,7 +403,30 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if table.all_pass else 1
 
 
-HANDLERS = {"run": cmd_run, "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts, "bench": cmd_bench}
+def cmd_study(args: argparse.Namespace) -> int:
+    """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--out DIR] [--quiet]``: exit 0, or
+    1 when a cell failed (the others are reported)."""
+    from sim.study import load_study, run_study
+
+    if args.workers is not None and args.workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
+    study = load_study(args.study, seeds=args.seeds)
+    command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
+    outcome = run_study(study, args.out, workers=args.workers, progress=not args.quiet,
+                        command=command)
+    print(outcome.verdict_table())
+    print(f"report: {outcome.report}")
+    if outcome.failures:
+        total = len(study.scenarios) * len(study.seeds)
+        print(f"error: {len(outcome.failures)} of {total} cells failed "
+              f"(errors in {outcome.folder / 'cells.jsonl'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+HANDLERS = {"run": cmd_run, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
+            "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts,
+            "study": cmd_study, "bench": cmd_bench}
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import pandas as pd
 
 from sim.assets import USDC
 from sim.event_log import TradeNames
+from sim.flywheel_stats import FlywheelDiagnostics, diagnostics
 from sim.protocol.market_events import LiquidationEvent, LpDepositEvent, WaterfallEvent
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ TOKEN_COLUMNS = (
 )
 TOTAL_COLUMNS = (
     "active_traders", "active_lps", "arrivals", "departures", "volume_usd", "option_volume_usd",
-    "perp_volume_usd", "depth_quality_usd", "quality", "liquidations", "liquidations_usd",
+    "perp_volume_usd", "capacity_usd", "margin_depth_usd", "quality", "liquidations", "liquidations_usd",
     "bad_debt_usd", "insurance_usd", "conservation_error", "arbitrageurs_acted",
 )
 
@@ -73,7 +74,7 @@ def _row_value(column: str):
 # every column goes to the DataCollector table ``timeseries`` (no per-value deepcopy there).
 HEADLINE_REPORTERS = {c: _row_value(c) for c in (
     "active_traders", "active_lps", "volume_usd", "liquidations", "bad_debt_usd", "insurance_usd",
-    "quality", "depth_quality_usd",
+    "quality", "capacity_usd", "margin_depth_usd",
 )}
 
 
@@ -140,13 +141,14 @@ def current_row(model: FlywheelModel, t: int) -> dict[str, Any]:
         tot_liq_usd += st.liquidations_usd
         tot_bad += st.bad_debt_usd
         tot_ins += ins_t * P
-    quality, depth, _ = model.quality_now
+    quality, capacity, margin_depth, _ = model.quality_now
     row.update({
         "active_traders": model.active_now["trader"],
         "active_lps": model.active_now["liquidity_provider"],
         "arrivals": model.arrivals_step, "departures": model.departures_step, "volume_usd": tot_vol,
         "option_volume_usd": tot_opt, "perp_volume_usd": tot_perp,
-        "depth_quality_usd": depth, "quality": quality, "liquidations": tot_liq,
+        "capacity_usd": capacity, "margin_depth_usd": margin_depth, "quality": quality,
+        "liquidations": tot_liq,
         "liquidations_usd": tot_liq_usd, "bad_debt_usd": tot_bad, "insurance_usd": tot_ins,
         "conservation_error": model.ledger.max_relative_error,
         "arbitrageurs_acted": model.acted["arbitrageur"],
@@ -190,12 +192,12 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
     st = m.stats
     t = model.step_count
     if len(st.trade_account):
-        model.events.extend_trades(t, m.token, st.trade_close, st.trade_account, m.account_agent[st.trade_account],
+        model.events.extend_trades(t, m.name, st.trade_close, st.trade_account, m.account_agent[st.trade_account],
                                    st.trade_series, st.trade_size, st.trade_usd, st.trade_leverage_use)
         m.account_last_trade[st.trade_account] = t
     for ev in st.events:
         if isinstance(ev, LpDepositEvent):
-            model.events.append(t, ev.kind, m.token, -1, ev.agent, ev.tokens, ev.tokens * P,
+            model.events.append(t, ev.kind, m.name, -1, ev.agent, ev.tokens, ev.tokens * P,
                                 agent_kind=ev.agent_kind)
             continue
         account = ev.account
@@ -204,18 +206,18 @@ def record_market_events(model: FlywheelModel, m: OptionsMarket) -> None:
         if isinstance(ev, WaterfallEvent):
             from_ins, from_pool = ev.from_insurance_tokens, ev.from_pool_tokens
             if from_ins > 0:
-                model.events.append(t, "waterfall_insurance", m.token, account, agent, from_ins,
+                model.events.append(t, "waterfall_insurance", m.name, account, agent, from_ins,
                                     from_ins * P, **who)
             if from_pool > 0:
-                model.events.append(t, "waterfall_pool", m.token, account, agent, from_pool,
+                model.events.append(t, "waterfall_pool", m.name, account, agent, from_pool,
                                     from_pool * P, **who)
         elif isinstance(ev, LiquidationEvent):
             pen = ev.penalty_tokens
-            model.events.append(t, ev.kind, m.token, account, agent, pen, pen * P, "penalty",
+            model.events.append(t, ev.kind, m.name, account, agent, pen, pen * P, "penalty",
                                 notional_usd=ev.notional_usd, **who)
         else:                                   # AdlEvent
             paid = ev.paid_tokens
-            model.events.append(t, ev.kind, m.token, account, agent, paid, paid * P, **who)
+            model.events.append(t, ev.kind, m.name, account, agent, paid, paid * P, **who)
 
 
 class History:
@@ -375,6 +377,9 @@ class RunSummary(TypedDict):
     failed_trades: int              # orders refused (margin, caps, safe mode)
     conservation_max_error: float   # the ledger audit's largest relative error
     arrivals: int
+    impulse_traders: int            # traders an impulse added (design 11; 0 without one)
+    capacity_mean_usd: float        # pools' free capacity, every market, mean after the burn-in
+    margin_depth_mean_usd: float    # margin tokens' AMM depth +-2% (design 8), mean after it
     departures: int
     markets: dict[str, MarketSummary]
     peak_premium: float             # highest AMM price / NAV - 1 over the tokens
@@ -397,6 +402,8 @@ class RunSummary(TypedDict):
     traders_lost_money_share: float | None
     option_opens_directional: int   # option positions DirectionalTraders opened after the burn-in
     option_opens_directional_short: int  # ... of which short
+    flywheel_diagnostics: FlywheelDiagnostics  # daily lagged correlations, arrivals' elasticity
+                                    # to depth (sim.flywheel_stats)
 
 
 def modified_dietz(v0: float, v1: float, flows: np.ndarray, weights: np.ndarray) -> float | None:
@@ -532,6 +539,9 @@ def summary(model: FlywheelModel) -> RunSummary:
         "failed_trades": int(model.failed_trades),
         "conservation_max_error": float(model.ledger.max_relative_error),
         "arrivals": int(post["arrivals"].sum()), "departures": int(post["departures"].sum()),
+        "impulse_traders": int(model.impulse_traders),
+        "capacity_mean_usd": float(post["capacity_usd"].mean()),
+        "margin_depth_mean_usd": float(post["margin_depth_usd"].mean()),
     }
     markets = {name: _market_summary(df, name, i0, step_minutes) for name in sc.markets}
     out["markets"] = markets
@@ -554,4 +564,6 @@ def summary(model: FlywheelModel) -> RunSummary:
     out["traders_lost_money"] = int((counted["pnl_usd"] < 0.0).sum())
     out["traders_lost_money_share"] = (out["traders_lost_money"] / len(counted)) if len(counted) else None
     out["option_opens_directional"], out["option_opens_directional_short"] = option_opens(model)
+    margin_tokens = [m.token for m in model.markets.values() if m.token in model.world.tokens]
+    out["flywheel_diagnostics"] = diagnostics(df, margin_tokens)
     return out

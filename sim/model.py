@@ -7,6 +7,7 @@ transfer goes through one ledger whose conservation audit runs after every step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from kernels import kernel_set
 from kernels.params import MarginParams
 from sim import metrics
 from sim.activity import ActivityTracker
-from sim.arrivals import bass_arrivals, market_quality
+from sim.arrivals import bass_arrivals, margin_depth_factor, market_quality
 from sim.assets import USDC
 from sim.clocks import PoissonClocks
 from sim.event_log import EventLog
@@ -33,7 +34,7 @@ from sim.protocol.options_market import MarketConfig, OptionsMarket
 from sim.protocol.owners import Treasury
 from sim.protocol.quotes import MarketQuotes
 from sim.protocol.series import ListedSeries
-from sim.rng import KIND, stream
+from sim.rng import KIND, pick, stream
 from sim.shocks import ShockSchedule
 
 PHASES = ("market_maker", "arbitrageur", "trader", "liquidity_provider")
@@ -59,8 +60,10 @@ class FlywheelModel(mesa.Model):
 
     def __init__(self, scenario: Any = "scenarios/baseline.yaml", rng: int | None = None, *,
                  overrides: Mapping[str, Any] | None = None, kernels: str = "cython",
-                 **params: Any) -> None:
-        """``kernels``: the engine of every kernel call, "cython" or "reference" (the twins)."""
+                 quality_path: Any = None, **params: Any) -> None:
+        """``kernels``: the engine of every kernel call, "cython" or "reference" (the twins).
+        ``quality_path``: per step, the market quality of the same scenario and seed without
+        its impulse; needed (only) when ``impulse.freeze_quality`` is set (``sim.twins``)."""
         engine = kernel_set(kernels)             # a bad name fails before the scenario loads
         sc = _resolve_scenario(scenario, overrides, params)
         seed = int(sc.seed if rng is None else rng)
@@ -100,7 +103,9 @@ class FlywheelModel(mesa.Model):
         self.history = metrics.History(self)
         self._trader_inputs = {name: self._build_trader_inputs(name) for name in self.markets}
         self._lp_inputs = {name: self._build_lp_inputs(name) for name in self.markets}
-        self.quality_now = (0.0, 0.0, 0.0)
+        self.quality_now = (0.0, 0.0, 0.0, 0.0)   # quality, capacity, margin depth, spread
+        self.impulse_traders = 0                  # traders the impulse added (design 11)
+        self.frozen_quality = self._frozen_quality(sc, quality_path)
         self.datacollector = mesa.DataCollector(
             model_reporters=metrics.HEADLINE_REPORTERS, tables={metrics.TABLE: metrics.columns(self)}
         )
@@ -109,10 +114,21 @@ class FlywheelModel(mesa.Model):
         self.running = True
 
     # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _frozen_quality(sc: Any, path: Any) -> np.ndarray | None:
+        """The quality path arrivals follow in a frozen impulse twin (None: the run's own)."""
+        if sc.impulse is None or not sc.impulse.freeze_quality:
+            return None
+        if path is None or len(path) < sc.n_steps:
+            raise ValueError("impulse.freeze_quality needs the quality path (one value per step) "
+                             "of the run without the impulse; sim.twins runs it first")
+        return np.asarray(path, dtype=float)
+
     def _build_market(self, name: str) -> OptionsMarket:
         sc = self.spec
         spec = sc.markets[name]
-        mg, lq = spec.margin, spec.liquidation
+        mg, lq = spec.requirements, spec.liquidation
+        asset = sc.margin_of(name)
         params = MarginParams(
             long_initial=mg.long_initial, short_initial=mg.short_initial, long_maint=mg.long_maint,
             short_maint=mg.short_maint, floor=mg.floor, stress_initial_mult=mg.stress_initial_mult,
@@ -127,9 +143,9 @@ class FlywheelModel(mesa.Model):
             max_net_delta_fraction=spec.max_net_delta_fraction, oi_cap_usd=spec.oi_cap_usd,
             cooldown_steps=int(round(sc.pool.cooldown_days * steps_per_day)),
             withdrawal_fee=sc.pool.withdrawal_fee, margin=params,
-            token_moves=tuple(mg.stress_token_moves) if name != USDC else (0.0,),
+            token_moves=tuple(mg.stress_token_moves) if asset != USDC else (0.0,),
             perp_funding_coeff=spec.perp_funding_coeff, perp_funding_cap=spec.perp_funding_cap,
-            hedge=sc.pool.hedge, hedge_cost_bps=sc.pool.hedge_cost_bps,
+            hedge=sc.pool.hedge, hedge_cost_bps=sc.pool.hedge_cost_bps, asset=asset,
         )
         spots = np.array([self.world.price(u) for u in spec.underlyings])
         book = ListedSeries(spec.underlyings, spots, spec.strikes, spec.include_perpetual,
@@ -147,7 +163,7 @@ class FlywheelModel(mesa.Model):
         return TraderInputs(
             params=ag.trader, holders=ag.holders, market=m,
             market_index=list(self.markets).index(name),
-            quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(name),
+            quotes=MarketQuotes(m, lambda: self.step_count), token=self.world.tokens.get(m.token),
             prices=PriceHistory(self.history, self.world, self.dt_years), outside=self.outside,
             sales=self.sales, activity=self.activity, step_years=self.dt_years,
             park=self.park_until_safe_mode_ends, order_failed=self._count_failed_order)
@@ -155,8 +171,9 @@ class FlywheelModel(mesa.Model):
     def _build_lp_inputs(self, name: str) -> LpInputs:
         """What every LP of market ``name`` decides from (handed in, design 2)."""
         p = self.spec.agents.lp
-        fair = self.world.fair_value_view(name) if name in self.world.tokens else None
-        pool = PoolView(self.markets[name], self.world.tokens.get(name), self.history, LpRoster(),
+        m = self.markets[name]
+        fair = self.world.fair_value_view(m.token) if m.token in self.world.tokens else None
+        pool = PoolView(m, self.world.tokens.get(m.token), self.history, LpRoster(),
                         p.panic_discount, fair)
         return LpInputs(params=p, pool=pool, outside=self.outside, sales=self.sales)
 
@@ -191,14 +208,15 @@ class FlywheelModel(mesa.Model):
             members = [i for i in range(ag.liquidity_providers)
                        if i % len(markets) == markets.index(name)]
             total = sum(weights[i] for i in members)
-            price = self.token_price(name)
+            asset = self.markets[name].token
+            price = self.token_price(asset)
             for i in members:
                 tokens_in = sc.pool.initial_usd / price * weights[i] / total
                 LiquidityProvider(self, lp_rngs[i], self._lp_inputs[name],
                                   initial_deposit_tokens=tokens_in)
             if not members:  # no initial LP: the treasury seeds the pool
                 m = self.markets[name]
-                self.fund_wallet(self.treasury.wallet, name, 0.0, 0.0)
+                self.fund_wallet(self.treasury.wallet, asset, 0.0, 0.0)
                 m.lp_deposit(self.treasury, self.treasury.wallet, sc.pool.initial_usd / price)
             self._seed_insurance(name)
         for i in range(ag.traders):
@@ -236,19 +254,19 @@ class FlywheelModel(mesa.Model):
         sc = self.spec
         usd = sc.insurance.initial * sc.pool.initial_usd
         m = self.markets[name]
-        if sc.insurance.denomination == "usdc" and name != USDC:
+        if sc.insurance.denomination == "usdc" and m.token != USDC:
             m.hold_insurance_in_usdc()      # its token income is sold for USDC as it arrives
         if usd <= 0:
             return
-        if sc.insurance.denomination == "usdc" or name == USDC:
+        if sc.insurance.denomination == "usdc" or m.token == USDC:
             self.ledger.transfer(USDC, self.treasury.wallet, m.insurance_holder, usd)
         else:
-            self.ledger.transfer(name, self.treasury.wallet, m.insurance_holder,
-                                 usd / self.token_price(name))
+            self.ledger.transfer(m.token, self.treasury.wallet, m.insurance_holder,
+                                 usd / self.token_price(m.token))
 
     def _new_trader(self, rng: np.random.Generator) -> DirectionalTrader:
         markets = list(self.spec.markets)
-        name = markets[int(rng.integers(len(markets)))]
+        name = markets[pick(rng, len(markets))]
         return DirectionalTrader(self, rng, self._trader_inputs[name])
 
     # ------------------------------------------------------------------ services for agents
@@ -324,14 +342,14 @@ class FlywheelModel(mesa.Model):
             self._set_market_prices(name, m)
 
     def _set_market_prices(self, name: str, m: OptionsMarket) -> None:
-        if name == USDC:
+        if m.token == USDC:
             m.set_prices(1.0, 1.0, 1.0, False)
         else:
-            o = self.world.tokens[name].oracle
+            o = self.world.tokens[m.token].oracle
             if o.sampled:
                 m.set_prices(o.price, o.collateral_price, o.outgoing_price, o.safe_mode)
             else:
-                nav = self.world.tokens[name].nav
+                nav = self.world.tokens[m.token].nav
                 m.set_prices(nav, nav, nav, False)
         sb = m.series
         spots = np.array([self.world.price(u) for u in sb.underlyings])
@@ -379,7 +397,7 @@ class FlywheelModel(mesa.Model):
         for m in self.markets.values():
             if m.queue:
                 for holder, tokens in m.process_withdrawals(t, lambda holder: holder.wallet):
-                    self.record_event("withdrawal", market=m.token, agent=holder.unique_id,
+                    self.record_event("withdrawal", market=m.name, agent=holder.unique_id,
                                       agent_kind=holder.kind,
                                       amount_tokens=tokens, amount_usd=tokens * m.price)
                     holder.on_withdrawal_paid(tokens)
@@ -407,6 +425,8 @@ class FlywheelModel(mesa.Model):
         sc = self.spec
         arr = sc.arrivals
         self.quality_now = self.current_quality()
+        if self.frozen_quality is not None:     # the frozen twin: the base run's quality
+            self.quality_now = (float(self.frozen_quality[t]), *self.quality_now[1:])
         quality = self.quality_now[0]
         # Arrivals are not active until they trade or deposit, so these counts hold for the row too.
         self.active_now = {kind: self.active_count(kind)
@@ -422,10 +442,26 @@ class FlywheelModel(mesa.Model):
                 agent = make(stream(self.root_seed, "arrival", KIND[kind], t, k))
                 self.record_event("arrival", agent=agent.unique_id, detail=kind, agent_kind=kind)
             self.arrivals_step += n
+        if t == self.spec.impulse_step:
+            self._add_impulse()
+
+    def _add_impulse(self) -> None:
+        """The impulse (design 11): k = round(fraction x active traders) traders arrive now,
+        each with the stream ``(impulse, trader, j)``, so the runs with and without it share
+        every other random number."""
+        k = int(round(self.spec.impulse.fraction * self.active_now["trader"]))
+        for j in range(k):
+            agent = self._new_impulse_trader(stream(self.root_seed, "impulse", KIND["trader"], j))
+            self.record_event("impulse", agent=agent.unique_id, detail="trader", agent_kind="trader")
+        self.impulse_traders = k
+
+    def _new_impulse_trader(self, rng: np.random.Generator) -> FlywheelAgent:
+        """One trader of the impulse: an arrival like any other (tests put a null agent here)."""
+        return self._new_trader(rng)
 
     def _new_lp(self, rng: np.random.Generator) -> LiquidityProvider:
         markets = list(self.spec.markets)
-        name = markets[int(rng.integers(len(markets)))]
+        name = markets[pick(rng, len(markets))]
         return LiquidityProvider(self, rng, self._lp_inputs[name])
 
     def active_count(self, kind: str) -> int:
@@ -436,19 +472,28 @@ class FlywheelModel(mesa.Model):
             return self.activity.count(self.step_count, window, holding)
         return sum(m.lp_holders() for m in self.markets.values())
 
-    def current_quality(self) -> tuple[float, float, float]:
-        """(quality, depth_usd, spread) of the whole venue now (design section 8)."""
+    def current_quality(self) -> tuple[float, float, float, float]:
+        """(quality, capacity_usd, margin_depth_usd, spread) of the whole venue now (design 8):
+        capacity summed over the markets, the margin tokens' AMM depth +-2% averaged over the
+        token-margined markets (NaN when every market is margined in USDC, whose factor is 1),
+        the standard size's spread averaged over the markets."""
         a = self.spec.arrivals
         capacity = sum(m.capacity_usd() for m in self.markets.values())
-        amm_depth = sum(t.amm.depth_usd(0.02) for t in self.world.tokens.values()
-                        if t.amm.has_liquidity)
-        if not self.world.tokens:       # USDC control: no AMM; depth is the pool's alone
-            amm_depth = capacity
+        depths = [self._margin_depth_usd(m) for m in self.markets.values()]
+        factor = margin_depth_factor(depths, a.margin_ref_usd, a.e_margin)
         spreads = [metrics.standard_spread(m) for m in self.markets.values()]
         spread = sum(spreads) / len(spreads) if spreads else a.spread_ref
-        q, depth = market_quality(capacity, amm_depth, spread, a.depth_ref_usd, a.spread_ref,
-                                  a.e_depth, a.e_spread)
-        return q, depth, spread
+        quality = market_quality(capacity, factor, spread, a.capacity_ref_usd, a.spread_ref,
+                                 a.e_capacity, a.e_spread)
+        shown = [d for d in depths if d is not None]    # USDC margin: no token to buy
+        return quality, capacity, sum(shown) / len(shown) if shown else math.nan, spread
+
+    def _margin_depth_usd(self, m: OptionsMarket) -> float | None:
+        """AMM depth +-2% (USD) of the margin token of ``m``; None when it is margined in USDC."""
+        if m.token == USDC:
+            return None
+        amm = self.world.tokens[m.token].amm
+        return amm.depth_usd(0.02) if amm.has_liquidity else 0.0
 
     def _collect(self, t: int) -> None:
         for m in self.markets.values():

@@ -45,6 +45,11 @@ RUN_INFO = "run_info.json"       # sim.run.RunInfo: how this computation went (t
 CHARTS_DIR = "charts"
 
 
+def safe_name(name: Any) -> str:
+    """``name`` made safe as a folder name: runs of other characters become "_"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "scenario"
+
+
 def run_title(scenario_name: str, seed: Any, key: str) -> str:
     """The title line of a run's charts."""
     return f"{scenario_name}  (seed {seed}, run {key})"

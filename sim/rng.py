@@ -58,3 +58,12 @@ class ScalarDraws:
     def exponential(self, mean: float) -> float:
         """Exponential with the given mean: -mean log(1 - U)."""
         return -mean * math.log1p(-self.random())
+
+
+def pick(rng: np.random.Generator, n: int) -> int:
+    """One of ``range(n)`` from exactly one uniform of ``rng``, whatever ``n`` is.
+
+    ``rng.integers(n)`` consumes no bits when n = 1 and a variable number otherwise, so a
+    choice among markets would shift every later draw of the stream in a scenario with another
+    number of markets; one uniform per choice keeps the streams of twin runs aligned."""
+    return min(int(rng.random() * n), n - 1)

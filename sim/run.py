@@ -26,7 +26,6 @@ import hashlib
 import importlib.metadata
 import logging
 import platform
-import re
 import shutil
 import sys
 import time
@@ -42,6 +41,7 @@ from kernels import kernel_set
 from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
+from sim.flywheel_stats import table_rows as flywheel_rows
 from sim.preflight import Limits, check_fits
 from sim.results_io import (
     CHARTS_DIR,
@@ -168,8 +168,7 @@ def code_fingerprint() -> str:
 
 def run_dir_for(out: str | Path, scenario_name: str, key: str) -> Path:
     """``<out>/<scenario name>/<run key>``, the name made safe for a file system."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(scenario_name)).strip("._") or "scenario"
-    return Path(out) / safe / key
+    return Path(out) / rio.safe_name(scenario_name) / key
 
 
 def is_complete(run_dir: str | Path) -> bool:
@@ -453,7 +452,7 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
                  if v[key] is not None and v[key] is not False}
         if where == "markets" or len(set(shown.values())) > 1:
             rows += [(f"{label} [{m}]", _format_value(v, kind)) for m, v in shown.items()]
-    return rows
+    return rows + flywheel_rows(summary.get("flywheel_diagnostics"))
 
 
 def format_summary_table(summary: Mapping[str, Any]) -> str:

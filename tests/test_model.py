@@ -142,8 +142,9 @@ def test_no_insurance_first_bad_debt_lowers_lp_share_price_by_its_amount():
 
 
 def test_a_pool_with_no_initial_lp_is_seeded_by_the_treasury_which_is_no_active_lp():
+    # No combination holders either: their LP part would be shares held by traders.
     m = run_model(small(agents={"liquidity_providers": 0, "traders": 10, "market_makers": 2,
-                                "arbitrageurs": 1},
+                                "arbitrageurs": 1, "holders": {"combination_share": 0.0}},
                         arrivals={"liquidity_providers": {"potential": 0}}), seed=3, steps=5)
     for mk in m.markets.values():
         assert list(mk.shares) == [m.treasury]

@@ -271,6 +271,8 @@ KEY_OVERRIDES = {  # top-level field -> an override that changes it
     "agents": "agents.traders=25",
     "arrivals": "arrivals.traders.potential=120",
     "events": "events=[{kind: crypto_jump, asset: BTC, at: day 2, size: -0.15}]",
+    "twin": "twin.potential_ratio=2",
+    "impulse": "impulse={fraction: 0.1, at: day 2}",
 }
 
 

@@ -24,9 +24,11 @@ from sim.scenario import (
     scenario_from_dict,
     scenario_json_schema,
 )
+from sim.study.spec import is_study_file
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml")) + [ROOT / "tests" / "data" / "tiny.yaml"]
+SHIPPED = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not is_study_file(p)] + [
+    ROOT / "tests" / "data" / "tiny.yaml"]             # scenarios/study.yaml is a study
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -77,7 +79,8 @@ def test_defaults_match_the_design():
     assert (m.vol_halflife_days, m.notional_fee, m.lp_share) == (7.0, 0.0005, 0.7)
     assert (m.max_utilization, m.max_net_delta_fraction, m.oi_cap_usd) == (0.8, 0.30, 5e7)
     assert m.pool_stress_moves == [-0.2, -0.1, -0.05, 0.05, 0.1, 0.2] and m.haircut is None
-    mg = m.margin
+    assert m.margin is None          # margined in the token it is named after
+    mg = m.requirements
     assert (mg.long_initial, mg.short_initial, mg.long_maint, mg.short_maint, mg.floor) == (
         0.15, 0.33, 0.10, 0.25, 0.01,
     )  # fmt: skip
@@ -115,7 +118,8 @@ def test_defaults_match_the_design():
     assert (arr.traders.p, arr.traders.q, arr.traders.potential) == (0.5, 2.0, 3000)
     lp = arr.liquidity_providers
     assert (lp.p, lp.q, lp.potential) == (0.3, 1.0, 300)
-    assert (arr.depth_ref_usd, arr.spread_ref, arr.e_depth, arr.e_spread) == (1e6, 0.01, 0.5, 0.5)
+    assert (arr.capacity_ref_usd, arr.margin_ref_usd, arr.spread_ref) == (1e6, 5e5, 0.01)
+    assert (arr.e_capacity, arr.e_margin, arr.e_spread) == (0.25, 0.25, 0.5)
 
 
 def test_default_holidays_are_nyse_weekday_closures_2020_to_2027():
@@ -143,16 +147,19 @@ def test_every_shipped_scenario_validates(path):
     assert s.description.strip()
 
 
-def test_baseline_and_usdc_control_differ_only_in_markets():
+def test_usdc_control_is_the_margin_twin_of_the_baseline_written_out():
+    from sim.twins import margin_twin
+
     base = load_scenario(ROOT / "scenarios" / "baseline.yaml")
     control = load_scenario(ROOT / "scenarios" / "usdc_control.yaml")
     a = base.agents
     assert 950 <= a.liquidity_providers + a.traders + a.market_makers + a.arbitrageurs <= 1050
     assert list(base.markets) == ["TSLA.M", "NVDA.M"] and base.events == []
     assert (base.clock.days, base.clock.step_minutes) == (90, 60)
-    assert list(control.markets) == ["USDC"] and control.haircut_of("USDC") == 0.0
-    same = {"name", "description", "markets"}
-    assert base.model_dump(exclude=same) == control.model_dump(exclude=same)
+    assert list(control.markets) == ["TSLA.M", "NVDA.M"]
+    assert all(control.margin_of(m) == "USDC" and control.haircut_of(m) == 0.0 for m in control.markets)
+    same = {"name", "description"}
+    assert margin_twin(base).model_dump(exclude=same) == control.model_dump(exclude=same)
 
 
 def test_depeg_scenario_fires_on_a_friday_evening_after_the_close():
@@ -245,7 +252,7 @@ def test_overrides_set_numbers_dotted_keys_lists_and_new_pairs():
             "seed=5",
             "insurance.initial=0.1",
             "tokens.TSLA.M.haircut=0.3",
-            "markets.NVDA.M.margin.long_initial=0.2",
+            "markets.NVDA.M.requirements.long_initial=0.2",
             "markets.TSLA.M.strikes=[-0.1, 0, 0.1]",
             "correlations.BTC/ETH=0.7",
             "markets.TSLA.M.include_perpetual=false",
@@ -254,7 +261,7 @@ def test_overrides_set_numbers_dotted_keys_lists_and_new_pairs():
     )
     assert s.seed == 5 and s.insurance.initial == 0.1
     assert s.tokens["TSLA.M"].haircut == 0.3 and s.tokens["NVDA.M"].haircut == 0.25
-    assert s.markets["NVDA.M"].margin.long_initial == 0.2
+    assert s.markets["NVDA.M"].requirements.long_initial == 0.2
     assert s.markets["TSLA.M"].strikes == [-0.1, 0.0, 0.1]
     assert s.markets["TSLA.M"].include_perpetual is False
     assert s.correlation_matrix()[0, 1] == 0.7
@@ -344,15 +351,19 @@ BAD_INPUTS = {
     ),
     "market on a missing token": (
         "name: x\nmarkets: {AAPL.M: {}}\n",
-        "markets.AAPL.M: a market key must be a token or USDC",
+        "markets.AAPL.M: no token named 'AAPL.M' to margin it in",
+    ),
+    "market margined in a missing token": (
+        "name: x\nmarkets: {TSLA.M: {margin: AAPL.M}}\n",
+        "markets.TSLA.M.margin: no token named 'AAPL.M'",
     ),
     "options on a stock": (
         "name: x\nmarkets: {USDC: {underlyings: [TSLA]}}\n",
         "markets.USDC.underlyings: ",
     ),
     "maintenance above initial": (
-        "name: x\nmarkets: {USDC: {margin: {short_maint: 0.4}}}\n",
-        "markets.USDC.margin.short_maint: ",
+        "name: x\nmarkets: {USDC: {requirements: {short_maint: 0.4}}}\n",
+        "markets.USDC.requirements.short_maint: ",
     ),
     "step not dividing a day": ("name: x\nclock: {step_minutes: 7}\n", "clock.step_minutes: "),
     "burn-in longer than the run": ("name: x\nclock: {days: 5}\n", "clock.burn_in_days: "),

@@ -189,7 +189,7 @@ def test_no_trader_is_funded_above_its_wealth_cap():
             "agents.holders.combination_share": 0.0}
     m = FlywheelModel(tiny(caps), rng=5)
     for t in m.agents_by_type[DirectionalTrader]:
-        held_usd = t.balance(t.market_name) * t.market.price + t.balance("USDC")
+        held_usd = t.balance(t.margin_asset) * t.market.price + t.balance("USDC")
         assert held_usd <= 5000.0 * 1.0001
 
 

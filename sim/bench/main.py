@@ -16,7 +16,7 @@ from sim.bench.common import Row
 
 KERNEL_MODULES = ("pricing", "amm", "pool", "liquidation", "trade_book")
 DEFAULT_MODULES = KERNEL_MODULES + ("preflight",)   # preflight: refusing 1e9 agents (ms)
-ALL_MODULES = DEFAULT_MODULES + ("model",)
+ALL_MODULES = DEFAULT_MODULES + ("model", "sweep")
 MIN_VS_PYTHON = Row.min_vs_python   # a kernel's floor (design 16)
 MIN_VS_NUMPY = 1.5
 

@@ -34,7 +34,7 @@ SCALE_10X = {
                "NVDA.M": {"underlying": "NVDA", "amm": {"reserve_usd": 2.0e7}}},
     "arrivals": {"traders": {"potential": AGENTS["traders"]},
                  "liquidity_providers": {"potential": AGENTS["liquidity_providers"]},
-                 "depth_ref_usd": 1.0e7},
+                 "capacity_ref_usd": 1.0e7, "margin_ref_usd": 5.0e6},
 }
 YEAR_STEPS = 8_760
 TARGET_SECONDS = 60.0

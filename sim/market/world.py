@@ -106,7 +106,8 @@ class World:
         self.extra_log_moves: dict[int, np.ndarray] = {}  # step -> added log moves (shocks)
         self.tokens: dict[str, TokenState] = {}
         for name, spec in sc.tokens.items():
-            mk = sc.markets.get(name)
+            # The oracle of the market margined in this token (none: nothing reads its oracle).
+            mk = next((m for key, m in sc.markets.items() if sc.margin_of(key) == name), None)
             oracle_spec = ((mk.oracle, mk.twap_steps, mk.safe_mode_deviation, mk.split_lag_steps)
                            if mk is not None else None)
             self.tokens[name] = TokenState(name, self.asset_index[spec.underlying], spec, ledger, oracle_spec,

@@ -98,7 +98,7 @@ class StepStats:
 class MarketConfig:
     """The numbers of one market that the protocol needs (from the scenario)."""
 
-    name: str                    # margin token, or USDC
+    name: str                    # the market's name (by default its margin token's)
     haircut: float
     funding_period_years: float
     base_spread: float
@@ -117,10 +117,11 @@ class MarketConfig:
     perp_funding_cap: float = 0.0              # |perp funding rate| per year at most
     hedge: str = "none"                        # "delta": hedge the pool's net delta each step
     hedge_cost_bps: float = 0.0                # hedge cost, basis points of notional traded
+    asset: str | None = None                   # the margin asset (design 5); None: ``name``
 
 
 class OptionsMarket:
-    """Pool, insurance, accounts and positions of one margin token.
+    """Pool, insurance, accounts and positions of one market, margined in one asset.
 
     Accounts and positions live in a Cython ``TradeBook`` (``kernels.trade_book``): an order is one
     call that quotes, checks the caps and the account's margin, charges and books it. This
@@ -134,9 +135,10 @@ class OptionsMarket:
         self.cfg = cfg
         self.ledger = ledger
         self.series = series
-        self.token = cfg.name
+        self.name = cfg.name
+        self.token = cfg.asset or cfg.name          # the margin asset: a token, or USDC
         self.pool_holder = ledger.open_account(f"pool:{cfg.name}")
-        self._token_id = ledger.asset_id(cfg.name)
+        self._token_id = ledger.asset_id(self.token)
         self.insurance_holder = ledger.open_account(f"insurance:{cfg.name}")
         self.insurance_otc: int | None = None    # USDC-denominated insurance: who buys its tokens
         mg = cfg.margin
@@ -148,7 +150,7 @@ class OptionsMarket:
             perp_funding_coeff=cfg.perp_funding_coeff, perp_funding_cap=cfg.perp_funding_cap,
         ), series.pool_moves.size)
         # The pool also holds USDC (insurance payouts in a USDC-denominated cover).
-        self._pool_holds_usdc = cfg.name != USDC and USDC in ledger.assets
+        self._pool_holds_usdc = self.token != USDC and USDC in ledger.assets
         self.account_owner: list[AccountOwner] = []
         self._slot_keepers: dict[int, AccountOwner] = {}   # each owner once, told on compaction
         self.account_agent = np.full(64, -1, dtype=np.int64)   # the owner's Mesa unique_id (-1: none)
@@ -165,7 +167,7 @@ class OptionsMarket:
         self._leverage_use: dict[int, float] = {}
         self._perp_flags: list[int] = []             # per series: 1 for the perpetual (from marks_changed)
         self._step_pool_tokens = 0.0                 # the pool's side of this step's orders (tokens)
-        ledger.register_vector(f"collateral:{cfg.name}", cfg.name,
+        ledger.register_vector(f"collateral:{cfg.name}", self.token,
                                lambda: self.book.collateral[: self.book.n_accounts])
         self.last_refusal = Refusal.ACCEPTED         # why the last open_position returned None
         self.last_margin: LiquidationResult | None = None   # the last liquidation pass, if one ran
@@ -238,9 +240,9 @@ class OptionsMarket:
         charged at (so the insurance receives the fee's USD share exactly; the oracle price
         outside safe mode). No AMM trade: the sale moves no price."""
         if self.token == USDC or USDC not in self.ledger.assets:
-            raise ValueError(f"market {self.token}: its insurance cannot be held in USDC")
+            raise ValueError(f"market {self.name}: its insurance cannot be held in USDC")
         if self.insurance_otc is None:
-            self.insurance_otc = self.ledger.open_account(f"insurance_otc:{self.token}", external=True)
+            self.insurance_otc = self.ledger.open_account(f"insurance_otc:{self.name}", external=True)
 
     def _insurance_to_usdc(self) -> None:
         """A USDC-held insurance sells the tokens it received to its OTC desk at ``price_in``."""

@@ -6,8 +6,8 @@ A scenario is one YAML file naming only what it changes; every default lives in 
 
 Modules: ``world`` (clock, assets, tokens), ``markets`` (markets, margin, pools), ``agents``
 (populations, behaviours, arrivals), ``events`` (shocks), ``scenario`` (``Scenario`` and the
-cross-field checks), ``loading`` (YAML, one-line errors, dump),
-``overrides`` (``--set`` paths), ``schema`` (JSON schema).
+cross-field checks), ``loading`` (YAML, one-line errors, dump), ``inherit`` (``base:``, a
+file laid over another), ``overrides`` (``--set`` paths), ``schema`` (JSON schema).
 """
 
 from sim.durations import parse_duration

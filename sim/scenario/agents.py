@@ -413,14 +413,30 @@ class Arrivals(FrozenModel):
 
     traders: Bass = Field(TRADER_BASS, description="Arrivals of traders.")
     liquidity_providers: Bass = Field(LP_BASS, description="Arrivals of liquidity providers.")
-    depth_ref_usd: float = Field(
+    # quality = (capacity/capacity_ref)^e_capacity x (margin_depth/margin_ref)^e_margin
+    #           x (spread/spread_ref)^(-e_spread)  (design 8). The defaults give the quality of
+    # the formula before design 8 split it, (sqrt(capacity x AMM depth of both tokens) / 1e6)^0.5:
+    # capacity_ref 1e6 and e_capacity 0.25; margin_ref 5e5 per market (two markets' AMMs summed
+    # to 1e6) and e_margin 0.25.
+    capacity_ref_usd: float = Field(
         1.0e6, ge=1, le=MAX_USD,
-        description="Depth (USD) at which the depth factor of quality is 1."
+        description="Pools' free capacity (USD, every market) at which the capacity "
+        "factor of quality is 1."
+    )
+    margin_ref_usd: float = Field(
+        5.0e5, ge=1, le=MAX_USD,
+        description="AMM depth +-2% (USD) of a market's margin token at which its "
+        "margin factor is 1 (USDC-margined markets: always 1)."
     )
     spread_ref: float = Field(
         0.01, ge=1e-6, le=1, description="Half-spread at which the spread factor of quality is 1."
     )
-    e_depth: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to depth.")
+    e_capacity: float = Field(
+        0.25, ge=0, le=10, description="Elasticity of arrivals to pool capacity."
+    )
+    e_margin: float = Field(
+        0.25, ge=0, le=10, description="Elasticity of arrivals to the margin token's AMM depth."
+    )
     e_spread: float = Field(0.5, ge=0, le=10, description="Elasticity of arrivals to spread.")
 
     @field_validator("traders", "liquidity_providers", mode="before")

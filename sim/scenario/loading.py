@@ -1,4 +1,5 @@
-"""Scenario files in and out: YAML -> ``--set`` overrides -> a validated ``Scenario`` -> YAML.
+"""Scenario files in and out: YAML (over its ``base:``) -> ``--set`` overrides -> a validated
+``Scenario`` -> YAML.
 
 Every mistake becomes one ``UserInputError`` line, ``<file>: <dotted.field>: <message>``,
 several problems joined with "; ", so that the CLI never shows a traceback.
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from sim.errors import UserInputError
 from sim.scenario._base import FieldIssues
 from sim.scenario.events import EVENT_KINDS
+from sim.scenario.inherit import BASE, read_with_bases
 from sim.scenario.overrides import (
     OverridePathError,
     Overrides,
@@ -34,12 +36,20 @@ from sim.scenario.yaml_limits import read_yaml_file
 def load_scenario(path: str | os.PathLike, overrides: Overrides = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
-    ``price_file.path`` and each ``price_files.ASSET.path`` in the file are taken relative to
-    the file's folder and made absolute.
+    A file with ``base:`` is laid over its base's raw YAML first (``sim.scenario.inherit``).
+    ``price_file.path``, each ``price_files.ASSET.path`` and ``base`` are taken relative to the
+    folder of the file that wrote them; the price paths are made absolute.
     """
     source = str(path)
-    data = read_yaml_file(path, source)
-    file_dir = os.path.dirname(os.path.abspath(source))
+    data = read_with_bases(source, _read_file)
+    return scenario_from_dict(data, source=source, overrides=overrides)
+
+
+def _read_file(source: str) -> dict[str, Any]:
+    """One file's raw mapping (read with the limits of ``yaml_limits``), its price file paths
+    made absolute against its folder."""
+    data = read_yaml_file(os.path.expanduser(source), source)
+    file_dir = os.path.dirname(os.path.abspath(os.path.expanduser(source)))
 
     def resolved(spec: Any) -> Any:
         if isinstance(spec, dict) and isinstance(spec.get("path"), str):
@@ -52,7 +62,7 @@ def load_scenario(path: str | os.PathLike, overrides: Overrides = ()) -> Scenari
         data = {**data, "price_file": resolved(data["price_file"])}
     if isinstance(data.get("price_files"), dict):
         data = {**data, "price_files": {k: resolved(v) for k, v in data["price_files"].items()}}
-    return scenario_from_dict(data, source=source, overrides=overrides)
+    return data
 
 
 def scenario_from_dict(
@@ -64,6 +74,9 @@ def scenario_from_dict(
             f"{source}: a scenario is a mapping of fields, got {type(data).__name__}"
         )
     data = dict(data)
+    if BASE in data:
+        raise UserInputError(f"{source}: {BASE}: only a scenario file may name a base "
+                             "(load_scenario reads it)")
     if overrides:
         try:
             data = complete_and_apply(data, overrides)

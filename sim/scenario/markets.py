@@ -177,9 +177,15 @@ class MarketSpec(FrozenModel):
         None,
         ge=0,
         lt=1,
-        description="Collateral haircut; null: the token's haircut (0 for USDC).",
+        description="Collateral haircut; null: the margin token's haircut (0 for USDC).",
     )
-    margin: Margin = Field(Margin(), description="Margin requirements.")
+    margin: str | None = Field(
+        None,
+        description="The margin asset (design 5): collateral, funding, fees and PnL are settled "
+        "in it; a token, or USDC; null: the token the market is named after. The margin twin "
+        "(design 1) sets it to USDC everywhere.",
+    )
+    requirements: Margin = Field(Margin(), description="Margin requirements.")
     liquidation: Liquidation = Field(Liquidation(), description="Liquidation rules.")
 
     @model_validator(mode="after")
@@ -226,3 +232,4 @@ class Insurance(FrozenModel):
     denomination: Literal["token", "usdc"] = Field(
         "token", description="Held in the market's token or in USDC."
     )
+

@@ -16,6 +16,7 @@ from sim.scenario._base import NAME_PATTERN, SHOCKED_PRICE_RANGE, FrozenModel, c
 from sim.scenario.agents import Agents, Arrivals
 from sim.scenario.events import TARGET_FIELD, TIMED_EVENTS, Event
 from sim.scenario.markets import Insurance, MarketSpec, Pool
+from sim.scenario.twins import Impulse, Twin
 from sim.scenario.world import (
     DEFAULT_ASSETS,
     DEFAULT_TOKENS,
@@ -44,9 +45,9 @@ class Scenario(FrozenModel):
 
     name: str = Field(
         pattern=NAME_PATTERN,
-        max_length=100,
+        max_length=200,
         description="Name of the scenario, used as its results folder ([A-Za-z0-9_.-]+, at most "
-        "100 characters: a folder name may have 255).",
+        "200 characters: a folder name may have 255, and twins add a suffix).",
     )
     description: str = Field(
         "", max_length=10_000, description="The question this scenario asks."
@@ -76,13 +77,18 @@ class Scenario(FrozenModel):
     tokens: dict[str, Token] = Field(DEFAULT_TOKENS, description="Stock tokens by name.")
     markets: dict[str, MarketSpec] = Field(
         {"TSLA.M": MarketSpec(), "NVDA.M": MarketSpec()},
-        description="Option markets by margin token: a key of tokens, or USDC for the control.",
+        description="Option markets by name; each is margined in its `margin` asset (by default "
+        "the token it is named after).",
     )
     pool: Pool = Field(Pool(), description="Main pool of each market.")
     insurance: Insurance = Field(Insurance(), description="Insurance pool of each market.")
     agents: Agents = Field(Agents(), description="Populations and behaviours.")
     arrivals: Arrivals = Field(Arrivals(), description="Bass arrivals of new users.")
     events: list[Event] = Field([], description="Scheduled shocks.")
+    twin: Twin = Field(Twin(), description="How the margin twin (design 1) differs.")
+    impulse: Impulse | None = Field(
+        None, description="Extra traders at one time: an impulse twin (design 11); null: none."
+    )
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -105,6 +111,7 @@ class Scenario(FrozenModel):
         if not corr_issues:
             issues += self._check_positive_definite()
         issues += self._check_events()
+        issues += self._check_impulse()
         issues += self._check_shocked_prices()
         check_issues(issues)
         return self
@@ -134,7 +141,7 @@ class Scenario(FrozenModel):
         issues = []
         for name, token in self.tokens.items():
             if name == USDC:
-                issues.append((f"tokens.{name}", "USDC is reserved for the control market"))
+                issues.append((f"tokens.{name}", "USDC is reserved for the stable coin (a margin asset)"))
             asset = self.assets.get(token.underlying)
             if asset is None:
                 issues.append(
@@ -153,10 +160,16 @@ class Scenario(FrozenModel):
         if not self.markets:
             issues.append(("markets", "at least one market is needed"))
         for name, market in self.markets.items():
-            if name != USDC and name not in self.tokens:
+            if not re.match(NAME_PATTERN, name):
+                issues.append((f"markets.{name}", "names may use only A-Z a-z 0-9 _ . -"))
+            asset = self.margin_of(name)
+            if asset != USDC and asset not in self.tokens:
+                tokens = ", ".join(self.tokens) or "none"
                 issues.append(
-                    (f"markets.{name}", f"a market key must be a token or USDC; no token "
-                     f"named {name!r} (tokens: {', '.join(self.tokens) or 'none'})")
+                    (f"markets.{name}.margin", f"no token named {asset!r} (tokens: {tokens}; or USDC)")
+                    if market.margin else
+                    (f"markets.{name}", f"no token named {name!r} to margin it in (a market "
+                     f"without `margin:` is margined in the token it is named after; tokens: {tokens})")
                 )  # fmt: skip
             for underlying in market.underlyings:
                 asset = self.assets.get(underlying)
@@ -253,6 +266,18 @@ class Scenario(FrozenModel):
                                f"within {low:g} to {high:g}"))
         return issues
 
+    def _check_impulse(self) -> list[tuple[str, str]]:
+        if self.impulse is None:
+            return []
+        step = self.impulse_step
+        if step >= self.n_steps:
+            return [("impulse.at", f"{self.impulse.at!r} is step {step}, after the run's end "
+                     f"(the run has {self.n_steps} steps)")]  # fmt: skip
+        if step < self.burn_in_steps:
+            return [("impulse.at", f"{self.impulse.at!r} is step {step}, inside the burn-in "
+                     f"(steps 0-{self.burn_in_steps - 1})")]  # fmt: skip
+        return []
+
     def _event_target_issues(self, event: Event) -> list[tuple[str, str]]:
         field = TARGET_FIELD[event.target_kind]
         known = getattr(self, event.target_kind)        # this scenario's own section, by name
@@ -298,18 +323,31 @@ class Scenario(FrozenModel):
         """Index of the step at which ``event`` fires (the first step at or after its time)."""
         return at_to_step(event.at, self.clock.start, self.clock.step_minutes)
 
+    @property
+    def impulse_step(self) -> int:
+        """The step at which the impulse's traders arrive (-1: no impulse)."""
+        if self.impulse is None:
+            return -1
+        return at_to_step(self.impulse.at, self.clock.start, self.clock.step_minutes)
+
     def duration_steps(self, duration: str) -> int:
         """Steps a duration such as '3d' lasts, rounded up (at least one)."""
         return duration_to_steps(duration, self.clock.step_minutes)
 
     parse_duration = staticmethod(parse_duration)
 
+    def margin_of(self, market: str) -> str:
+        """The margin asset of a market (design 5): its ``margin``, else the token it is named
+        after (USDC for a market named USDC)."""
+        return self.markets[market].margin or market
+
     def haircut_of(self, market: str) -> float:
-        """Collateral haircut of a market: its own, else its token's, 0 for USDC."""
+        """Collateral haircut of a market: its own, else its margin token's, 0 for USDC."""
         spec = self.markets[market]
         if spec.haircut is not None:
             return spec.haircut
-        return 0.0 if market == USDC else self.tokens[market].haircut
+        asset = self.margin_of(market)
+        return 0.0 if asset == USDC else self.tokens[asset].haircut
 
 
 def _floor(x: float) -> int:

@@ -10,17 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sim.scenario.inherit import BASE, BASE_DESCRIPTION
 from sim.scenario.scenario import Scenario
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "scenario.schema.json"
 
 
 def scenario_json_schema() -> dict[str, Any]:
-    """``Scenario.model_json_schema()`` with the JSON-schema dialect named."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **Scenario.model_json_schema(),
-    }
+    """``Scenario.model_json_schema()`` with the JSON-schema dialect named, and ``base``.
+
+    ``base`` is a field of the file, not of the scenario (the loader consumes it before
+    validation), so the model does not hold it; the schema documents it so editors accept it.
+    """
+    schema = Scenario.model_json_schema()
+    base = {"description": BASE_DESCRIPTION, "title": "Base", "type": "string", "minLength": 1}
+    schema["properties"] = {BASE: base, **schema["properties"]}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def schema_text() -> str:

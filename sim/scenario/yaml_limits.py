@@ -1,4 +1,5 @@
-"""YAML read with limits: no scenario file or ``--set`` value can exhaust memory or recursion.
+"""YAML read with limits: no scenario, sweep or study file, nor a ``--set`` value, can exhaust
+memory or recursion.
 
 ``read_yaml_file(path)`` reads one scenario file and returns its mapping; ``parse_yaml(text,
 source)`` parses text (a ``--set`` value, say). Both are ``yaml.safe_load`` with these checks,
@@ -184,15 +185,15 @@ def read_text_file(path: str | os.PathLike, source: str | None = None,
     except FileNotFoundError:
         raise UserInputError(f"{source}: file not found") from None
     except IsADirectoryError:
-        raise UserInputError(f"{source}: is a folder, not a scenario file") from None
+        raise UserInputError(f"{source}: is a folder, not a file") from None
     except OSError as exc:
         raise UserInputError(f"{source}: cannot read the file ({exc.strerror})") from None
     info = os.fstat(fd)
     problem = (
-        "is a folder, not a scenario file" if stat.S_ISDIR(info.st_mode)
-        else "not a regular file (a device, pipe or socket); a scenario is a YAML file"
+        "is a folder, not a file" if stat.S_ISDIR(info.st_mode)
+        else "not a regular file (a device, pipe or socket); YAML is read from files"
         if not stat.S_ISREG(info.st_mode)
-        else f"{info.st_size:,} bytes; a scenario file may have at most {max_bytes:,}"
+        else f"{info.st_size:,} bytes; a YAML file may have at most {max_bytes:,}"
         if info.st_size > max_bytes else ""
     )
     if problem:
@@ -203,10 +204,10 @@ def read_text_file(path: str | os.PathLike, source: str | None = None,
             data = fh.read(max_bytes + 1)
         except OSError as exc:
             if exc.errno == errno.EISDIR:
-                raise UserInputError(f"{source}: is a folder, not a scenario file") from None
+                raise UserInputError(f"{source}: is a folder, not a file") from None
             raise UserInputError(f"{source}: cannot read the file ({exc.strerror})") from None
     if len(data) > max_bytes:       # it grew while we read it
-        raise UserInputError(f"{source}: more than {max_bytes:,} bytes; a scenario file may "
+        raise UserInputError(f"{source}: more than {max_bytes:,} bytes; a YAML file may "
                              f"have at most {max_bytes:,}")
     try:
         return data.decode("utf-8")
