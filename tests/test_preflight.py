@@ -139,3 +139,13 @@ def test_flywheel_bench_reports_the_time_and_memory_of_refusing_a_billion_agents
     out = capsys.readouterr().out
     assert "1,000,003,408 agents refused in" in out and "MB allocated" in out
     assert "preflight: refuse 1e9 agents (from the file)" in out
+
+
+def test_a_sweep_point_that_cannot_fit_is_refused_before_any_run(tmp_path, capsys):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"name: big\nscenarios: [{TINY}]\n"
+                     "grid: {agents.traders: [10, 1000000000]}\nseeds: 1\n")
+    assert main(["validate", str(sweep)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "point 1 (agents.traders=1000000000)" in err
+    assert "--max-memory-gb" in err

@@ -85,7 +85,9 @@ class Plan:
 
 
 def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | None = None) -> Plan:
-    """Load every scenario at every point (UserInputError at the first that fails)."""
+    """Load every scenario at every point and check that its runs fit (``sim.preflight``;
+    UserInputError at the first that fails)."""
+    from sim.preflight import check_fits
     from sim.scenario import load_scenario
 
     source = str(source)
@@ -98,6 +100,7 @@ def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | 
         for p, point in enumerate(plan.points):
             try:
                 plan.loaded[(s, p)] = load_scenario(entry.file, plan.overrides(s, point))
+                check_fits(plan.loaded[(s, p)], source=entry.file)
                 if "impulse" in spec.compare and p == 0:
                     _check_impulse(plan.loaded[(s, p)], spec)
             except UserInputError as exc:
