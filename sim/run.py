@@ -132,13 +132,14 @@ def data_fingerprint(scenario: Scenario) -> str:
 
 # The code that shapes a run's numbers: a change to any of it is a new run (not a stored one).
 _CODE_DIRS = ("agents", "kernels", "sim")
-# ... except what only draws, reports, checks or drives runs: editing a chart, the CLI, a report
-# or the pre-flight check reuses the stored runs. Paths relative to the repository; a folder
-# ends with "/"; the dashboard (issue 12) and sweeps (issue 11) belong here when they come.
+# ... except what only draws, reports, checks or drives runs: editing a chart, the CLI, a report,
+# the pre-flight check, a sweep or a study reuses the stored runs (each run's key covers its own
+# resolved scenario and seed). Paths relative to the repository; a folder ends with "/"; the
+# dashboard (issue 12) belongs here when it comes.
 _NOT_RUN_CODE = (
-    "sim/__main__.py", "sim/cli.py", "sim/charts.py", "sim/calibration.py", "sim/preflight.py",
-    "sim/bench/", "sim/scenario/__main__.py", "sim/scenario/schema.py",
-    "sim/dashboard", "sim/sweep",
+    "sim/__main__.py", "sim/cli.py", "sim/charts.py", "sim/compare_charts.py",
+    "sim/calibration.py", "sim/preflight.py", "sim/executor.py", "sim/bench/", "sim/sweep/",
+    "sim/study/", "sim/scenario/__main__.py", "sim/scenario/schema.py", "sim/dashboard",
 )
 
 

@@ -76,7 +76,10 @@ def test_the_code_fingerprint_covers_what_shapes_numbers_and_not_what_shows_them
                  "sim/model.py", "sim/metrics.py", "sim/run.py", "sim/scenario/scenario.py"):
         assert (ROOT / path).is_file() and run_mod.shapes_numbers(path), path
     for path in ("sim/charts.py", "sim/cli.py", "sim/__main__.py", "sim/calibration.py",
-                 "sim/bench/model.py", "sim/preflight.py", "tests/test_run.py", "README.md"):
+                 "sim/bench/model.py", "sim/preflight.py", "sim/sweep/driver.py",
+                 "sim/study/report.py", "sim/compare_charts.py", "tests/test_run.py",
+                 "README.md"):
+        assert (ROOT / path).is_file(), path
         assert not run_mod.shapes_numbers(path), path
 
 
