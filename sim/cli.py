@@ -459,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         with _signals_interrupt():
+            if vars(args).get("out") is not None:     # every command that writes results
+                from sim.results_io import check_out_dir
+
+                check_out_dir(args.out)
             return HANDLERS[args.command](args)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -281,3 +281,15 @@ def test_two_processes_of_the_same_run_both_succeed_and_one_result_is_kept(tmp_p
     assert second.wait(timeout=120) == 0
     assert os.listdir(out / "tiny") == [stored.name] and temps(tmp_path) == []
     assert {name: (stored / name).read_bytes() for name in data} == data
+
+
+@pytest.mark.parametrize("command", ["sweep", "study", "calibrate"])
+def test_every_command_that_writes_results_checks_its_out_first(tmp_path, capsys, command):
+    (tmp_path / "file").write_text("not a folder")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"name: s\nscenarios: [{TINY}]\ngrid: {{insurance.initial: [0.01]}}\n")
+    target = {"sweep": [str(sweep)], "study": [str(ROOT / "scenarios" / "study.yaml")],
+              "calibrate": [str(TINY)]}[command]
+    assert main([command, *target, "--out", str(tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "is a file" in err
