@@ -46,8 +46,9 @@ calibrate: $(STAMP)
 # Each writes results/<sweep>/{runs.parquet, aggregate.csv, report.md, charts/}; killed, it
 # resumes where it stopped.
 sweep: $(STAMP)
-	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_size.yaml
-	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_denomination.yaml
+	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_size.yaml; a=$$?; \
+	$(VENV)/bin/flywheel sweep scenarios/sweeps/insurance_denomination.yaml; b=$$?; \
+	exit $$(( a > b ? a : b ))
 
 # The study of the scenario library (scenarios/study.yaml): verdicts and results/<study>/REPORT.md.
 study: $(STAMP)

@@ -114,13 +114,20 @@ class Arbitrageur(FlywheelAgent):
                     self.option_position[name] = (new, opened)
 
     def _account(self, name: str) -> int:
-        """Its margin account in market ``name``, funded once with half of its inventory there."""
+        """Its margin account in market ``name``, funded once with half of its inventory of the
+        token the market is named after: in that token, or (a USDC-margined market, the margin
+        twin) in USDC worth as much at NAV, so the twin's arbitrageur posts the same USD."""
         if name not in self.accounts:
             m = self.markets[name]
             self.accounts[name] = m.open_account(self)
-            m.deposit_collateral(self.accounts[name], self.wallet, 0.5 * self.balance(name))
-            if name in self.inventory:
-                self.inventory[name] = self.balance(name)
+            if m.token == USDC:
+                inventory_usd = self.balance(name) * self.tokens[name].nav if name in self.tokens else 0.0
+                amount = min(0.5 * inventory_usd, self.balance(USDC))
+            else:
+                amount = 0.5 * self.balance(m.token)
+            m.deposit_collateral(self.accounts[name], self.wallet, amount)
+            if m.token in self.inventory:
+                self.inventory[m.token] = self.balance(m.token)
         return self.accounts[name]
 
     def _arbitrage(self, tok) -> None:

@@ -364,8 +364,10 @@ class DirectionalTrader(FlywheelAgent):
         the posted margin has fallen below half of what the trader wants posted. Returns the
         collateral posted after (tokens)."""
         m, tok = self.market, self.margin_asset
-        held = self.balance(tok)
         posted = float(m.book.collateral[self.account])
+        if tok == USDC:
+            return self._top_up_usdc(posted)
+        held = self.balance(tok)
         if held <= 0 and posted * m.price >= 0.5 * self.target_margin_usd:
             return posted                      # the usual case: nothing to move, nothing to buy
         shortfall = self.target_margin_usd - max(posted, 0.0) * m.price - held * m.price
@@ -375,6 +377,18 @@ class DirectionalTrader(FlywheelAgent):
             held = self.balance(tok)
         if held > 0:
             posted += m.deposit_collateral(self.account, self.wallet, held)
+        return posted
+
+    def _top_up_usdc(self, posted: float) -> float:
+        """USDC margin (the margin twin): the wallet's USDC is margin and cash at once, so post
+        what a token-margined trader holds in tokens: ``target_margin_usd``, topped up to it
+        only when the posted margin has fallen below half (when the token trader would buy
+        tokens). Returns the collateral posted after (USDC)."""
+        if posted > 0 and posted >= 0.5 * self.target_margin_usd:
+            return posted
+        amount = min(self.balance(USDC), self.target_margin_usd - max(posted, 0.0))
+        if amount > 0:
+            posted += self.market.deposit_collateral(self.account, self.wallet, amount)
         return posted
 
     def _exit(self, step: int) -> None:

@@ -205,7 +205,11 @@ def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[floa
     from sim.study import run_study
     from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
 
-    root = int(scenario.seed if args.seed is None else args.seed)
+    from sim.run import _checked_seed
+
+    root = _checked_seed(scenario.seed if args.seed is None else args.seed)
+    if args.seeds > 10_000:
+        raise UserInputError(f"--seeds: at most 10000, got {args.seeds}")
     spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
                      root_seed=root, impulses=fractions, at=at)
     study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),

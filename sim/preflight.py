@@ -157,12 +157,23 @@ def check_fits(scenario: Scenario, limits: Limits | None = None, source: str | N
     return est
 
 
+def check_runs_alone(scenario: Scenario, source: str | None = None) -> None:
+    """A frozen impulse twin (``impulse.freeze_quality``) follows the quality path of its base
+    run, which only ``sim.twins`` supplies: refused as a run of its own, in one line."""
+    if scenario.impulse is not None and scenario.impulse.freeze_quality:
+        raise UserInputError(f"{source or scenario.name}: impulse.freeze_quality: a frozen twin "
+                             "follows its base run's market quality; run it with "
+                             "`flywheel run SCENARIO --compare impulse`")
+
+
 def check_before_run(scenario: Scenario, limits: Limits | None = None,
                      source: str | None = None) -> Estimate:
-    """Everything a run checks before its first step: the sizes (``check_fits``), then every
-    price file read against the run's clock (``sim.market.replay.check_price_files``)."""
+    """Everything a run checks before its first step: the sizes (``check_fits``), that it can
+    run alone (``check_runs_alone``), then every price file read against the run's clock
+    (``sim.market.replay.check_price_files``)."""
     from sim.market.replay import check_price_files
 
+    check_runs_alone(scenario, source)
     est = check_fits(scenario, limits, source)
     check_price_files(scenario)
     return est

@@ -42,7 +42,7 @@ from sim import __version__
 from sim import results_io as rio
 from sim.errors import UserInputError
 from sim.flywheel_stats import table_rows as flywheel_rows
-from sim.preflight import Limits, check_fits
+from sim.preflight import Limits, check_fits, check_runs_alone
 from sim.results_io import (
     CHARTS_DIR,
     EVENTS,
@@ -217,6 +217,8 @@ def run(
     kernel_set(kernels)                      # a bad name fails before anything is computed
     seed = _checked_seed(scenario.seed if seed is None else seed)
     check_fits(scenario, limits, source)     # a run too large for the machine: before building
+    if model_factory is None:
+        check_runs_alone(scenario, source)   # a frozen impulse twin needs sim.twins
     if out is not None:
         rio.check_out_dir(out)
     yaml_text = resolved_yaml(scenario)

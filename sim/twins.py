@@ -187,7 +187,8 @@ def study_cell(scenario: Scenario, seed: int, *, impulses: Sequence[float] = IMP
     base = without_impulse(scenario)
     base_result = run(base, seed=seed, out=out, charts=False)
     twin_result = run(margin_twin(base), seed=seed, out=out, charts=False)
-    imp = impulse_runs(base, seed, impulses, f"day {at_day:g}", horizons, out, False, base_result)
+    t0_step = int(round(at_day * 1440 / base.clock.step_minutes))   # at_day is on a step boundary
+    imp = impulse_runs(base, seed, impulses, f"step {t0_step}", horizons, out, False, base_result)
     return {
         "scenario": base.name, "seed": int(seed), "at_day": float(at_day),
         "days": float(base_result.summary["days_simulated"]),

@@ -230,3 +230,41 @@ def test_compare_over_seeds_reports_intervals_and_the_paired_variance(tmp_path, 
     report = (tmp_path / "tiny-compare" / "REPORT.md").read_text()
     assert "Var paired" in report and "2 seeds" in report
     assert "| tiny |" in capsys.readouterr().out
+
+
+def test_twin_traders_and_arbitrageurs_post_the_same_usd_as_in_the_base_run():
+    """Design 1: the twin holds the same USD in USDC. A token trader posts its tokens (its
+    token share of wealth), not its cash; the twin's trader posts that much USDC, not its whole
+    wallet. An arbitrageur posts half its inventory's worth in either."""
+    base = FlywheelModel(scenario(), rng=3)
+    twin = FlywheelModel(margin_twin(scenario()), rng=3)
+    for a, b in zip(base.agents_by_type[DirectionalTrader], twin.agents_by_type[DirectionalTrader],
+                    strict=True):
+        posted_tokens, posted_usdc = a._top_up_collateral(), b._top_up_collateral()
+        assert posted_tokens * base.token_price(a.margin_asset) == pytest.approx(posted_usdc, rel=1e-9)
+        assert posted_usdc == pytest.approx(b.target_margin_usd, rel=1e-12)
+        assert b.balance("USDC") == pytest.approx(a.balance("USDC"), rel=1e-9, abs=1e-6)
+    for a, b in zip(base.agents_by_type[Arbitrageur], twin.agents_by_type[Arbitrageur], strict=True):
+        for name in base.markets:
+            ma, mb = base.markets[name], twin.markets[name]
+            posted_a = float(ma.book.collateral[a._account(name)])
+            posted_b = float(mb.book.collateral[b._account(name)])
+            nav = base.world.tokens[name].nav
+            assert posted_a * nav == pytest.approx(posted_b, rel=1e-9) and posted_b > 0
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--set", "impulse={fraction: 0.1, at: day 2, freeze_quality: true}"], "impulse.freeze_quality"),
+    (["--compare", "impulse", "--at", "day 2", "--seeds", "2", "--seed", "-1"], "--seed"),
+])
+def test_runs_that_cannot_start_are_one_line_errors(argv, field, tmp_path, capsys):
+    from tests.tiny import TINY
+
+    for command in (["run", str(TINY), "--out", str(tmp_path), "--quiet"], ["validate", str(TINY)]):
+        if command[0] == "validate" and "--compare" in argv:
+            continue
+        extra = argv if command[0] == "run" else argv[:2]
+        assert cli.main([*command, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and field in err
+    assert not any(tmp_path.iterdir())

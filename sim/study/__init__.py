@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import results_io as rio
-from sim.run import resolved_yaml
+from sim.run import data_fingerprint, resolved_yaml
 from sim.study.aggregate import ScenarioResult, scenario_result
 from sim.study.charts import draw_study_charts
 from sim.study.report import report_markdown, verdict_rows
@@ -51,7 +51,7 @@ def plan(study: Study) -> list[CellJob]:
     impulses, horizons = tuple(spec.impulses), tuple(spec.horizons_days)
     jobs = []
     for s in study.scenarios:
-        text = resolved_yaml(s.scenario)
+        text = resolved_yaml(s.scenario) + data_fingerprint(s.scenario)   # data files too
         jobs += [CellJob(cell_key(text, seed, impulses, s.at_day, horizons), s.scenario, i, seed,
                          impulses, s.at_day, horizons) for i, seed in enumerate(study.seeds)]
     return jobs
