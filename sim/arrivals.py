@@ -55,6 +55,9 @@ def poisson_quantile(u: float, lam: float) -> int:
     through ``scipy.special`` (the distribution object costs ~0.3 ms a call, a step's budget)."""
     if u <= 0.0:
         return 0
-    k = math.ceil(special.pdtrik(u, lam))
+    k = special.pdtrik(u, lam)
+    if not math.isfinite(k):    # pdtrik gives NaN for extreme u at means above ~1e10: the
+        k = max(lam + math.sqrt(lam) * special.ndtri(u), 0.0)   # normal limit, exact there
+    k = math.ceil(k)
     below = max(k - 1, 0)
     return below if special.pdtr(below, lam) >= u else k

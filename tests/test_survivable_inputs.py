@@ -50,6 +50,20 @@ def test_arrivals_of_an_astronomical_quality_bring_everyone_who_can_come():
     assert bass_arrivals(0.5, 1 / 8766, 1.0, 0.5, 2.0, active=3, potential=10) == 0
 
 
+def test_the_poisson_quantile_of_a_huge_mean_is_a_number():
+    """scipy's pdtrik gives NaN for a tiny u at a mean of 1e11 (a spread elasticity of 6 with a
+    spread reference of 1 reached it); the normal limit takes over there."""
+    from scipy import stats
+
+    from sim.arrivals import poisson_quantile
+
+    for lam in (1e11, 1e12):
+        for u in (1e-9, 0.5, 0.999):
+            k = poisson_quantile(u, lam)
+            assert abs(k - stats.norm.ppf(u, lam, lam ** 0.5)) < 1e-6 * lam
+    assert poisson_quantile(0.5, 3.0) == stats.poisson.ppf(0.5, 3.0)
+
+
 def test_a_pool_prices_with_at_least_the_smallest_volatility():
     """A vol of 0 makes the everlasting option's u = sqrt(1 + 8 / (sigma^2 T)) infinite and its
     delta NaN; the pools price with at least MIN_SIGMA, the least sigma a scenario takes."""
