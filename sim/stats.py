@@ -65,3 +65,27 @@ def share_with_interval(flags: Sequence[bool], confidence: float = 0.95) -> tupl
     arr = np.asarray(flags, dtype=bool)
     low, high = wilson_interval(int(arr.sum()), int(arr.size), confidence)
     return float(arr.mean()), low, high
+
+
+# The one bootstrap of every report (studies and sweeps), so the same runs always give the
+# same interval wherever they are reported.
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 9_999
+BOOTSTRAP_SEED = 20_251_111        # fixed: the same values always give the same interval
+
+
+def percentile_bootstrap(samples: Sequence[np.ndarray], statistic,
+                         confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile-bootstrap interval (Efron 1979) of ``statistic(*samples, axis=-1)``: the
+    samples are resampled together by index (paired by seed), ``BOOTSTRAP_RESAMPLES`` times
+    with a fixed seed, and the interval is the (1 - confidence)/2 and (1 + confidence)/2
+    percentiles of the statistic. NaN with fewer than two values."""
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    n = arrays[0].size
+    if n < 2:
+        return math.nan, math.nan
+    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    stat = np.asarray(statistic(*(a[idx] for a in arrays), axis=-1), dtype=float)
+    tail = 50.0 * (1.0 - confidence)
+    low, high = np.percentile(stat, [tail, 100.0 - tail])
+    return float(low), float(high)

@@ -88,7 +88,7 @@ def _estimators_and_assumptions(study: Study) -> list[str]:
     return [
         "## How the numbers are made", "",
         f"- **Intervals**: every `[low, high]` and \"95% CI\" is a {INTERVAL} "
-        f"(`scipy.stats.bootstrap`, method `percentile`, {N_RESAMPLES:,} resamples, fixed "
+        f"(`sim.stats.percentile_bootstrap`, {N_RESAMPLES:,} resamples, fixed "
         "seed): a resample draws seeds, and each seed brings its base run and all its twins, so "
         "a difference is bootstrapped as the per-seed difference. Percentile, not BCa: with "
         "2-10 seeds BCa's acceleration is unstable. Means are over the seeds that finished.",

@@ -9,9 +9,9 @@ that depleted; with ``compare:``, the flywheel gain (design 11's k = 10%, H = 30
 means of every gain and margin-twin difference. Failed runs are left out and counted (``n_failed``); a point with fewer than two
 usable seeds has no interval. The bootstrap is seeded, so the same runs give the same file.
 
-The percentile bootstrap is NumPy's resampling, not ``scipy.stats.bootstrap``: importing
-``scipy.stats`` would cost the sweep's parent about 60 MB of its 300 MB budget (design 16); the
-tests check the intervals against scipy's.
+The percentile bootstrap is ``sim.stats.percentile_bootstrap``, the one studies use too (NumPy's
+resampling, not ``scipy.stats.bootstrap``: importing ``scipy.stats`` would cost the sweep's
+parent about 60 MB of its 300 MB budget, design 16); the tests check it against scipy's.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import pandas as pd
 
 from sim import stats
 
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
-CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = stats.BOOTSTRAP_RESAMPLES
+CONFIDENCE = stats.CONFIDENCE
 ID_COLUMNS = ("scenario", "point")
 
 
@@ -92,22 +91,18 @@ class Estimate:
 
 def bootstrap_interval(values: np.ndarray, statistic: Callable[..., float],
                        vectorized: bool = False) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of ``statistic`` over ``values`` (Efron 1979; seeded):
-    the 2.5th and 97.5th percentiles of the statistic over resamples with replacement. NaN with
-    fewer than two values, the value itself when all values are equal. ``vectorized``:
+    """95% percentile-bootstrap interval of ``statistic`` over ``values``
+    (``sim.stats.percentile_bootstrap``, the one every report uses). NaN with fewer than two
+    values, the value itself when all values are equal. ``vectorized``:
     ``statistic(samples, axis=-1)`` takes a resample per row."""
     if values.size < 2:
         return float("nan"), float("nan")
     if np.all(values == values[0]):
         v = float(statistic(values))
         return v, v
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    samples = values[rng.integers(0, values.size, size=(BOOTSTRAP_RESAMPLES, values.size))]
-    stat = (statistic(samples, axis=-1) if vectorized
-            else np.array([statistic(row) for row in samples]))
-    tail = 50.0 * (1.0 - CONFIDENCE)
-    low, high = np.percentile(stat, [tail, 100.0 - tail])
-    return float(low), float(high)
+    fn = statistic if vectorized else (
+        lambda a, axis=-1: np.apply_along_axis(statistic, axis, a))
+    return stats.percentile_bootstrap((values,), fn, CONFIDENCE)
 
 
 def _std(x: np.ndarray) -> float:
