@@ -202,10 +202,9 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
 
 def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
     """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
+    from sim.run import _checked_seed
     from sim.study import run_study
     from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
-
-    from sim.run import _checked_seed
 
     root = _checked_seed(scenario.seed if args.seed is None else args.seed)
     if args.seeds > 10_000:

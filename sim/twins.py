@@ -129,6 +129,17 @@ def gains(base: pd.DataFrame, impulse: pd.DataFrame, frozen: pd.DataFrame, k: in
     return rows
 
 
+def verdict_of(g_low: float, gain_low: float, gain_high: float) -> str:
+    """Design 11's verdict from the 95% intervals over seeds: "amplifies" if that of G lies
+    above 1 and that of G - G_frozen above 0; "decays" if that of G - G_frozen lies below 0;
+    otherwise "neutral". (Studies and sweeps both decide by this one rule.)"""
+    if g_low > 1.0 and gain_low > 0.0:
+        return "amplifies"
+    if gain_high < 0.0:
+        return "decays"
+    return "neutral"
+
+
 def margin_differences(base: dict[str, Any], twin: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per metric: the base's value, the twin's, and base - twin (what stock-token margin does)."""
     out = {}

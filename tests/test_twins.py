@@ -268,3 +268,15 @@ def test_runs_that_cannot_start_are_one_line_errors(argv, field, tmp_path, capsy
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and field in err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("g_low, gain_low, gain_high, expected", [
+    (1.2, 0.1, 0.5, "amplifies"),
+    (0.5, -0.3, -0.01, "decays"),
+    (1.2, -0.1, 0.2, "neutral"),       # G above 1, but the gain's interval holds 0
+    (0.9, 0.1, 0.3, "neutral"),        # the gain is positive, but G's interval reaches below 1
+])
+def test_the_verdict_rule_of_design_11(g_low, gain_low, gain_high, expected):
+    from sim.twins import verdict_of
+
+    assert verdict_of(g_low, gain_low, gain_high) == expected

@@ -24,6 +24,7 @@ import numpy as np
 
 from sim import stats
 from sim.stats import share_with_interval, var95
+from sim.twins import verdict_of
 
 CONFIDENCE = 0.95
 N_RESAMPLES = stats.BOOTSTRAP_RESAMPLES
@@ -167,10 +168,11 @@ def verdict(points: Sequence[GainPoint], horizon_days: float = VERDICT_HORIZON_D
                                                     p.flywheel.has_interval):
         return Verdict(UNDECIDED, "fewer than 2 seeds", p)
     g, f = p.gain, p.flywheel
-    if g.above(1.0) and f.above(0.0):
+    label = verdict_of(g.low, f.low, f.high)
+    if label == AMPLIFIES:
         return Verdict(AMPLIFIES, "the 95% interval of G lies above 1 and that of G - G_frozen "
                                   "above 0", p)
-    if f.below(0.0):
+    if label == DECAYS:
         return Verdict(DECAYS, "the 95% interval of G - G_frozen lies below 0", p)
     why = []
     if not g.above(1.0):

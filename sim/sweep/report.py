@@ -16,6 +16,7 @@ import pandas as pd
 from sim.sweep.aggregate import HEADLINE_BY_NAME
 from sim.sweep.charts import _fmt
 from sim.sweep.spec import SweepSpec, describe
+from sim.twins import verdict_of
 
 if TYPE_CHECKING:
     from sim.sweep.runner import Execution
@@ -125,12 +126,8 @@ def flywheel_verdicts(agg: pd.DataFrame, varied: list[str]) -> list[str]:
         gain = rows[rows["metric"] == gain_name].iloc[0]
         if not (math.isfinite(g["low"]) and math.isfinite(gain["low"])):
             verdict = "no verdict (fewer than two seeds with a gain)"
-        elif g["low"] > 1 and gain["low"] > 0:
-            verdict = "amplifies"
-        elif gain["high"] < 0:
-            verdict = "decays"
         else:
-            verdict = "neutral"
+            verdict = verdict_of(g["low"], gain["low"], gain["high"])
         where = describe({p: rows.iloc[0][p] for p in varied}) or f"point {point}"
         out.append(f"- **{scenario}**, {where}: {verdict}; G = {g['value']:+.2f} "
                    f"[{g['low']:+.2f}, {g['high']:+.2f}], G - G_frozen = {gain['value']:+.2f} "
