@@ -353,6 +353,10 @@ BAD_INPUTS = {
         "name: x\nmarkets: {AAPL.M: {}}\n",
         "markets.AAPL.M: no token named 'AAPL.M' to margin it in",
     ),
+    "margin requirements under their old name": (
+        "name: x\nmarkets: {TSLA.M: {margin: {long_initial: 0.2}}}\n",
+        "markets.TSLA.M.margin: `margin:` names the margin asset",
+    ),
     "market margined in a missing token": (
         "name: x\nmarkets: {TSLA.M: {margin: AAPL.M}}\n",
         "markets.TSLA.M.margin: no token named 'AAPL.M'",

@@ -336,3 +336,13 @@ def test_validate_checks_a_study_file_as_a_study(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "study.yaml: seeds" in err[0]
+
+
+def test_a_study_file_takes_no_boolean_for_a_number_and_bounds_its_seeds(tmp_path):
+    from sim.study.spec import load_study
+
+    for text, field in (("seeds: true", "seeds"), ("seeds: 100000000", "seeds")):
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: s\nscenarios: [{Path(__file__).parent / 'data' / 'tiny.yaml'}]\n{text}\n")
+        with pytest.raises(UserInputError, match=field):
+            load_study(path)

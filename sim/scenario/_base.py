@@ -53,7 +53,7 @@ class FieldIssues(ValueError):
     """One or more problems, each tied to a dotted path relative to the model that raised it.
 
     Pydantic reports a model validator's error at the model's location; the loader appends
-    these paths so that the message names the exact field (``markets.TSLA.M.margin.long_maint``).
+    these paths so that the message names the exact field (``markets.TSLA.M.requirements.long_maint``).
     """
 
     def __init__(self, issues: list[tuple[str, str]]):

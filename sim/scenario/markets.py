@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kernels.params import SPREAD_UTILIZATION_CAP
 from sim.scenario._base import (
@@ -187,6 +187,14 @@ class MarketSpec(FrozenModel):
     )
     requirements: Margin = Field(Margin(), description="Margin requirements.")
     liquidation: Liquidation = Field(Liquidation(), description="Liquidation rules.")
+
+    @field_validator("margin", mode="before")
+    @classmethod
+    def _margin_is_an_asset(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError("`margin:` names the margin asset (a token or USDC); the margin "
+                             "requirements are `requirements:` (renamed from `margin:`)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> MarketSpec:

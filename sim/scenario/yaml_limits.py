@@ -34,7 +34,7 @@ slowest 200 kB (100,000 one-character values) takes about 1.2 s to check and loa
 libyaml here, 7 s with PyYAML's pure-Python parser (a 50 MB file of comments took 16 s)."""
 
 MAX_DEPTH = 32
-"""Nesting of mappings and lists: a scenario nests 5 deep (``markets.M.margin.stress_crypto_
+"""Nesting of mappings and lists: a scenario nests 5 deep (``markets.M.requirements.stress_crypto_
 moves.0``); 32 leaves room for anchors and future sections and stays far below the ~1,000
 frames of Python's recursion limit, which each level costs a few of."""
 

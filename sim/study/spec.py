@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from sim.durations import at_to_step, parse_at
 from sim.errors import UserInputError
 from sim.scenario import Scenario, load_scenario
+from sim.scenario._base import NAME_PATTERN, FrozenModel
 from sim.scenario.yaml_limits import parse_yaml, read_text_file
-
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 def _readable_time(text: str | None) -> str | None:
@@ -42,7 +41,10 @@ def _readable_time(text: str | None) -> str | None:
     return text
 
 
-class _Frozen(BaseModel):
+class _Frozen(FrozenModel):
+    """A scenario's rules (``FrozenModel``: unknown keys, NaN and booleans for numbers refused),
+    and the ``set`` alias readable by name."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
                               populate_by_name=True)
 
@@ -66,8 +68,9 @@ class StudySpec(_Frozen):
     scenarios: list[ScenarioEntry] = Field(
         min_length=1, description="Scenario files, relative to the study file; an entry "
                                   "{path, at} gives one its own t0.")
-    seeds: int = Field(10, ge=1, description="Replications per scenario (common to all).")
-    root_seed: int = Field(0, ge=0, description="SeedSequence root the replications' seeds "
+    seeds: int = Field(10, ge=1, le=10_000,
+                       description="Replications per scenario (common to all).")
+    root_seed: int = Field(0, ge=0, le=2**63 - 1, description="SeedSequence root the replications' seeds "
                                                 "are spawned from.")
     impulses: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         [0.05, 0.10], min_length=1,
@@ -78,7 +81,7 @@ class StudySpec(_Frozen):
         [7.0, 30.0, 60.0], min_length=1, description="Horizons H after t0 (days) of G(H).")
     overrides: dict[str, Any] = Field({}, alias="set",
                                       description="dotted.path: value, applied to every scenario.")
-    workers: int | None = Field(None, ge=1, description="Processes (default: the cores).")
+    workers: int | None = Field(None, ge=1, le=1024, description="Processes (default: the cores).")
 
     _check_at = field_validator("at")(_readable_time)
 
