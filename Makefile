@@ -17,13 +17,28 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done)
 
-.PHONY: run test fuzz bench calibrate sweep study install clean
+.PHONY: run test fuzz bench calibrate sweep study dashboard browser install clean
 
 run: $(STAMP)
 	$(VENV)/bin/flywheel run $(SCENARIO)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VPY) -m pytest -q
+
+# Debian's Chromium for the dashboard's browser tests (tests/test_dashboard_browser.py),
+# installed when it is missing and this user may (root with apt-get; about 30 s); otherwise
+# those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium; } >/dev/null 2>&1; } || \
+	  echo "note: no Chromium (installing it needs root and apt-get): the dashboard's browser tests will be skipped"
+
+# The dashboard (sim/app.py) on http://127.0.0.1:8765/: make dashboard [SCENARIO=file].
+dashboard: $(STAMP)
+	$(VPY) -m pip install -q --no-build-isolation -e ".[dashboard]"
+	$(VENV)/bin/flywheel dashboard $(SCENARIO)
 
 # The schema property test (tests/test_schema_property.py) with many random examples instead of
 # the suite's fixed 60: about 20 minutes for the default 20,000 on one core; FUZZ_EXAMPLES=N.

@@ -1,5 +1,5 @@
 """The ``flywheel`` command: run | sweep | sensitivity | validate | charts | calibrate | study |
-bench.
+dashboard | bench.
 
 The parser and every sub-command's handler live here; each handler hands over to the module
 that does the job.
@@ -138,6 +138,15 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--seeds", type=int, default=None, help="replications (default: the study's)")
     study.add_argument("--out", default="results", help="results folder (default: results)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
+    dash = sub.add_parser("dashboard", help="watch a scenario run in the browser and browse "
+                                            "finished runs and sweeps (extra [dashboard])")
+    dash.add_argument("scenario", nargs="?", default="scenarios/baseline.yaml",
+                      help="the scenario the page starts on (default scenarios/baseline.yaml)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    dash.add_argument("--results", default="results",
+                      help="results folder the Results page browses (default: results)")
     return parser
 
 
@@ -427,9 +436,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """``flywheel dashboard [SCENARIO] [--host H] [--port P] [--results DIR]``."""
+    from sim.dashboard import serve
+
+    return serve(args.scenario, args.host, args.port, args.results)
+
+
 HANDLERS = {"run": cmd_run, "sweep": cmd_sweep, "sensitivity": cmd_sensitivity,
             "calibrate": cmd_calibrate, "validate": cmd_validate, "charts": cmd_charts,
-            "study": cmd_study, "bench": cmd_bench}
+            "study": cmd_study, "dashboard": cmd_dashboard, "bench": cmd_bench}
 
 
 @contextmanager

@@ -22,3 +22,16 @@ def write_sweep(folder: Path, name: str = "tiny_sweep", **fields: Any) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def stored_results(root: Path) -> Path:
+    """``root`` filled as a user's results folder: a one-day tiny run (with its charts) and a
+    one-seed sweep over two insurance sizes named ``browse_sweep``."""
+    from sim.cli import main
+    from sim.run import run
+    from tests.tiny import tiny
+
+    run(tiny({"clock.days": 1.0}), seed=1, out=root)
+    sweep = write_sweep(root, name="browse_sweep", seeds=1)
+    assert main(["sweep", str(sweep), "--out", str(root), "--workers", "1", "--quiet"]) == 0
+    return root

@@ -1,0 +1,120 @@
+"""What the dashboard's results page lists and shows: finished runs and sweeps under a results
+folder (design 15's layout), without Solara.
+
+A run is a folder ``<root>/<scenario>/<run key>`` that ``sim.run.is_complete`` accepts; its page
+is its four charts (any missing one drawn first, as ``flywheel charts`` would) and the headline
+rows of its summary. A sweep is a folder ``<root>/<sweep>`` with ``manifest.json`` and
+``aggregate.csv``; its page is its charts (each headline metric against the swept parameter with
+its interval band, the heatmap for two parameters) and its ``report.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sim import results_io as rio
+from sim.errors import UserInputError
+
+SWEEP_FILES = ("manifest.json", "aggregate.csv")
+OVERVIEW = "headlines"              # sim.sweep.charts' chart of every headline metric
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    path: Path
+    label: str                      # "seed 3 · 0a1b2c3d4e5f · 2026-12-03 07:10"
+
+
+@dataclass(frozen=True)
+class RunPage:
+    charts: list[Path]              # the four run charts, in design 12's order
+    rows: list[tuple[str, str]]     # the summary's headline rows
+    title: str
+
+
+@dataclass(frozen=True)
+class SweepPage:
+    charts: dict[str, Path]         # chart label (the metric's file stem) -> PNG, overview first
+    report: str                     # report.md's text ("" if it has none)
+
+
+def _stamp(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _is_sweep(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in SWEEP_FILES)
+
+
+def scenario_folders(root: str | Path) -> list[str]:
+    """Names of the folders under ``root`` that hold at least one finished run."""
+    from sim.run import is_complete
+
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _is_sweep(p)):
+        if any(is_complete(run) for run in folder.iterdir() if run.is_dir()):
+            found.append(folder.name)
+    return found
+
+
+def runs_in(root: str | Path, scenario: str) -> list[RunEntry]:
+    """The finished runs of one scenario folder, newest first."""
+    from sim.run import is_complete
+
+    folder = Path(root) / scenario
+    if not folder.is_dir():
+        return []
+    runs = [p for p in folder.iterdir() if p.is_dir() and is_complete(p)]
+    runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    entries = []
+    for path in runs:
+        seed = rio.read_json(path / rio.SUMMARY).get("seed", "?")
+        entries.append(RunEntry(path, f"seed {seed} · {path.name} · {_stamp(path)} UTC"))
+    return entries
+
+
+def sweeps_in(root: str | Path) -> list[str]:
+    """Names of the sweep folders under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _is_sweep(p))
+
+
+def run_page(run_dir: str | Path) -> RunPage:
+    """A finished run's charts (drawing any that is missing) and headline rows."""
+    from sim.charts import CHART_FILES, draw_run_charts
+    from sim.run import is_complete, load_run, summary_rows
+
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        raise UserInputError(f"{run_dir}: not a finished run's results folder")
+    result = load_run(run_dir)
+    title = rio.run_title(result.summary.get("scenario", run_dir.parent.name),
+                          result.summary.get("seed"), result.info.get("run_key", run_dir.name))
+    charts_dir = run_dir / rio.CHARTS_DIR
+    missing = [name for name in CHART_FILES if not (charts_dir / name).is_file()]
+    if missing:
+        rio.remove_stale_temps(charts_dir)
+        draw_run_charts(result.timeseries, result.events, charts_dir, title=title, only=missing)
+    return RunPage([charts_dir / name for name in CHART_FILES], summary_rows(result.summary),
+                   title)
+
+
+def sweep_page(sweep_dir: str | Path) -> SweepPage:
+    """A sweep's charts by metric and its report."""
+    sweep_dir = Path(sweep_dir)
+    if not _is_sweep(sweep_dir):
+        raise UserInputError(f"{sweep_dir}: not a sweep's results folder (no manifest.json "
+                             "and aggregate.csv)")
+    charts_dir = sweep_dir / rio.CHARTS_DIR
+    found = sorted(charts_dir.glob("*.png")) if charts_dir.is_dir() else []
+    found.sort(key=lambda p: p.stem != OVERVIEW)            # the overview of all headlines first
+    charts = {p.stem: p for p in found}
+    report = sweep_dir / "report.md"
+    return SweepPage(charts, report.read_text() if report.is_file() else "")

@@ -1,0 +1,77 @@
+"""``flywheel dashboard`` refuses what it cannot serve as one line (exit 2) before starting a
+server, and Solara stays an optional extra: only sim/app.py imports it."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from tests.tiny import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONAL = ("solara", "solara_assets", "altair", "mesa.visualization")
+
+
+def test_only_the_app_imports_solara_or_mesa_visualization():
+    pattern = re.compile(r"^\s*(from|import)\s+(solara|altair|mesa\.visualization)\b", re.M)
+    importers = sorted(str(p.relative_to(ROOT)) for folder in ("sim", "agents", "kernels")
+                       for p in (ROOT / folder).rglob("*.py") if pattern.search(p.read_text()))
+    assert importers == ["sim/app.py"]
+
+
+def test_without_the_extra_runs_work_and_the_dashboard_says_how_to_install_it(tmp_path: Path):
+    # A module set to None in sys.modules cannot be imported (ImportError) and is not found.
+    code = f"""
+import sys
+for name in {OPTIONAL!r}:
+    sys.modules[name] = None
+from sim.cli import main
+assert main(["run", {str(TINY)!r}, "--set", "clock.days=1", "--out", {str(tmp_path)!r},
+             "--quiet"]) == 0
+assert main(["dashboard", {str(TINY)!r}]) == 2
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == ("error: flywheel dashboard needs the optional extra [dashboard] "
+                         "(solara, solara_assets, altair missing): pip install -e '.[dashboard]' "
+                         "(or: make dashboard)")
+    assert len(list((tmp_path / "tiny").glob("*/charts/*.png"))) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no/such.yaml"], "error: no/such.yaml: file not found"),
+    ([str(TINY), "--port", "0"], "error: --port: must be from 1 to 65535, got 0"),
+    ([str(TINY), "--port", "70000"], "error: --port: must be from 1 to 65535, got 70000"),
+    ([str(TINY), "--host", "no-such-host.invalid"],
+     "error: --host no-such-host.invalid: cannot be resolved"),
+])
+def test_what_cannot_be_served_is_one_line_and_exit_2(args, message, capsys):
+    assert main(["dashboard", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_port_that_is_not_a_number_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["dashboard", str(TINY), "--port", "nine"])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "error: flywheel dashboard: argument --port: invalid int value: 'nine'")
+
+
+def test_a_port_in_use_is_refused_before_starting(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", str(TINY), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (f"error: --port {port}: already in use on 127.0.0.1 "
+                                       "(another dashboard?); pick another with --port\n")
