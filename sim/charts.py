@@ -487,8 +487,5 @@ def draw_run_charts(
             continue
         with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
             fig = build(view, title)
-        with rio.atomic_path(out_dir / name) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI)
-        fig.clear()  # not registered with pyplot: clearing it frees it
-        written.append(out_dir / name)
+        written.append(rio.save_figure(fig, out_dir / name, DPI))
     return written

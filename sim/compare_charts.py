@@ -68,10 +68,7 @@ def draw_comparison(base: pd.DataFrame, twins: Mapping[str, pd.DataFrame], path:
             handles.append(Line2D([], [], color="tab:purple", ls=":", lw=1.2))
             labels.append("impulse (t0)")
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
-        with rio.atomic_path(Path(path)) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI)
-        fig.clear()
-    return Path(path)
+        return rio.save_figure(fig, path, DPI)
 
 
 def _usd_formatter():

@@ -72,9 +72,7 @@ def chart_file(metric: str) -> str:
 def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` atomically, then free it at once (a figure and its renderer hold several
     MB until the cycle collector runs; the parent's memory is budgeted, design 16)."""
-    with rio.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
-    fig.clear()
+    rio.save_figure(fig, path, DPI)
     gc.collect()
     return path
 

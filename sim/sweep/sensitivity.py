@@ -115,6 +115,4 @@ def bar_figure(indices: dict[str, pd.DataFrame], metric: str, title: str) -> Fig
 
 def draw_bar_chart(indices: dict[str, pd.DataFrame], metric: str, title: str, path: Path) -> Path:
     fig = bar_figure(indices, metric, title)
-    with rio.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
+    return rio.save_figure(fig, path, 100)
