@@ -136,6 +136,11 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--workers", type=int, default=None,
                        help="processes (default: the study's workers, else the cores)")
     study.add_argument("--seeds", type=int, default=None, help="replications (default: the study's)")
+    study.add_argument("--backend", choices=("local", "dask"), default="local",
+                       help="local: a process pool (default); dask: dask.distributed (extra "
+                            "[cluster]), as flywheel sweep")
+    study.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="join this Dask scheduler instead of starting a LocalCluster")
     study.add_argument("--out", default="results", help="results folder (default: results)")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     dash = sub.add_parser("dashboard", help="watch a scenario run in the browser and browse "
@@ -416,16 +421,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--out DIR] [--quiet]``: exit 0, or
-    1 when a cell failed (the others are reported)."""
+    """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--backend local|dask]
+    [--scheduler ADDRESS] [--out DIR] [--quiet]``: exit 0, or 1 when a cell failed (the others
+    are reported)."""
+    from contextlib import nullcontext
+
+    from sim.executor import make_executor
     from sim.study import load_study, run_study
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
     study = load_study(args.study, seeds=args.seeds)
     command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
-    outcome = run_study(study, args.out, workers=args.workers, progress=not args.quiet,
-                        command=command)
+    local = args.backend == "local" and args.scheduler is None   # run_study sizes its own pool
+    with (nullcontext() if local else
+          make_executor(args.backend, args.workers, args.scheduler)) as executor:
+        outcome = run_study(study, args.out, executor=executor, workers=args.workers,
+                            progress=not args.quiet, command=command)
     print(outcome.verdict_table())
     print(f"report: {outcome.report}")
     if outcome.failures:

@@ -190,6 +190,19 @@ def test_cli_exits_1_with_one_line_count_when_a_cell_fails(tmp_path, capsys, mon
     assert "| a | undecided |" not in out and "| a |" in out and "REPORT.md" in out
 
 
+def test_cli_runs_the_cells_on_dask_as_on_the_local_pool(tmp_path, capsys, monkeypatch):
+    study, double = study_of(tmp_path, {"a": Gains(g=2.0)}, seeds=3)
+    monkeypatch.setattr(study_pkg, "_study_cell", lambda: double)
+    common = ["study", study.source, "--workers", "1", "--quiet", "--out"]
+    assert main([*common, str(tmp_path / "local")]) == 0
+    assert main([*common, str(tmp_path / "dask"), "--backend", "dask"]) == 0
+    local, dask = ((tmp_path / out / "t" / "REPORT.md").read_text() for out in ("local", "dask"))
+    assert local == dask
+    assert main([*common, str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --scheduler: only the dask backend joins a scheduler (add --backend dask)")
+
+
 # ---------------------------------------------------------------------- bad study files
 BAD = {
     "unknown key": ({"colour": "red"}, "colour"),

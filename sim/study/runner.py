@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from sim import results_io as rio
+from sim.executor import make_executor
 from sim.run import code_fingerprint
 from sim.scenario import Scenario
 
@@ -125,11 +125,17 @@ def _results(todo: Sequence[CellJob], cell_fn: CellFn, executor: Executor | None
         for job in todo:
             yield compute_cell(cell_fn, job, out)
         return
-    owned = executor is None
-    if owned:
-        # forkserver: the parent may be multi-threaded (pyarrow), where fork() can deadlock.
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)),
-                                       mp_context=mp.get_context("forkserver"))
+    if executor is not None:
+        yield from _through(executor, todo, cell_fn, out)
+        return
+    with make_executor("local", min(workers, len(todo))) as pool:
+        yield from _through(pool, todo, cell_fn, out)
+
+
+def _through(executor: Executor, todo: Sequence[CellJob], cell_fn: CellFn,
+             out: str | None) -> Iterator[dict[str, Any]]:
+    """The records of ``todo`` computed on ``executor``, as they finish; what is not yet
+    started is cancelled if the caller stops early (an interrupt)."""
     futures: dict[Future, CellJob] = {}
     try:
         futures = {executor.submit(compute_cell, cell_fn, job, out): job for job in todo}
@@ -138,8 +144,6 @@ def _results(todo: Sequence[CellJob], cell_fn: CellFn, executor: Executor | None
     finally:
         for future in futures:
             future.cancel()
-        if owned:
-            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _record_of(future: Future, job: CellJob) -> dict[str, Any]:
