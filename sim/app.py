@@ -2,19 +2,19 @@
 
 Started by ``flywheel dashboard [SCENARIO]`` (or ``solara run sim.app``), it serves two pages:
 
-* **Live run**: a scenario file to load, then Mesa's controls (Reset, play/pause, Step) over a
-  ``sim.live.LiveModel`` with its own controls: seed, the insurance seed and its denomination,
-  the oracle mode, the margin token on/off (off: the margin twin of design 1) and each shock of
-  the loaded scenario on/off. A changed control takes effect at Reset, as in every Mesa app.
-  A model step is a simulated day (the wrapped run's steps in a batch); Step runs Mesa's
-  "render interval" of them, one by default, and the four run charts and the headline table are
-  redrawn after each batch.
-* **Results**: a finished run's charts and summary, or a sweep's charts and report.
+* **Live run** (``/``, Solara names it Home): a scenario file to load, then Mesa's controls
+  (Reset, play/pause, Step) over a ``sim.live.LiveModel`` with its own controls: seed, the
+  insurance seed and its denomination, the oracle mode, the margin token on/off (off: the margin
+  twin of design 1) and each shock of the loaded scenario on/off. A changed control takes effect
+  at Reset, as in every Mesa app. A model step is a simulated day (the wrapped run's steps in a
+  batch); Step runs Mesa's "render interval" of them, one by default, and the four run charts
+  and the headline table are redrawn after each batch.
+* **Results** (``/results``): a finished run's charts and summary, or a sweep's charts and report.
 
-A mistake in a control (a scenario file that cannot be read, a value out of range) is shown as
-the CLI's one line on the page; the server goes on. The environment passes the command's
-arguments: ``FLYWHEEL_DASHBOARD_SCENARIO`` (default scenarios/baseline.yaml) and
-``FLYWHEEL_DASHBOARD_RESULTS`` (default results).
+A mistake in a control (a scenario file that cannot be read or run, a value out of range) or an
+unreadable results folder is shown as one line on the page; the server goes on. The
+environment passes the command's arguments: ``FLYWHEEL_DASHBOARD_SCENARIO`` (default
+scenarios/baseline.yaml) and ``FLYWHEEL_DASHBOARD_RESULTS`` (default results).
 
 Solara is an optional extra (``pip install -e .[dashboard]``): only this module imports it.
 """
@@ -22,7 +22,7 @@ Solara is an optional extra (``pip install -e .[dashboard]``): only this module 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
 
 import solara
 import solara.lab
@@ -32,54 +32,28 @@ from sim import live
 from sim import results_browser as rb
 from sim.charts import CHART_FILES
 from sim.errors import UserInputError
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario
 
 SCENARIO = os.environ.get("FLYWHEEL_DASHBOARD_SCENARIO", "scenarios/baseline.yaml")
 RESULTS = os.environ.get("FLYWHEEL_DASHBOARD_RESULTS", "results")
-CHART_DPI = 60                    # 840 x 480 px per chart: readable, and quick to redraw
 PLAY_INTERVAL_MS = 50
-
-
-# ---------------------------------------------------------------------- the live run
-
-
-def model_params(path: str, spec: Scenario) -> dict[str, Any]:
-    """SolaraViz's controls for a loaded scenario (one checkbox per shock it schedules)."""
-    oracles = {m.oracle for m in spec.markets.values()}
-    params: dict[str, Any] = {
-        "scenario_file": path,
-        "seed": {"type": "InputText", "value": str(spec.seed), "label": "seed"},
-        "insurance_initial": {
-            "type": "InputText", "value": f"{spec.insurance.initial:g}",
-            "label": f"insurance seed, fraction of the main pool (0 to {live.INSURANCE_MAX:g})",
-        },
-        "denomination": {"type": "Select", "value": spec.insurance.denomination,
-                         "values": list(live.DENOMINATIONS), "label": "insurance held in"},
-        "oracle": {"type": "Select",
-                   "value": oracles.pop() if len(oracles) == 1 else live.AS_SCENARIO,
-                   "values": [live.AS_SCENARIO, *live.ORACLE_MODES],
-                   "label": "oracle of every market (design 4)"},
-        "stock_margin": {"type": "Checkbox", "value": True,
-                         "label": "margin as in the scenario (off: every market in USDC, "
-                                  "the margin twin)"},
-    }
-    for i, event in enumerate(spec.events):
-        params[f"{live.SHOCK_PREFIX}{i}"] = {"type": "Checkbox", "value": True,
-                                             "label": f"shock: {live.shock_label(event)}"}
-    return params
+ERROR_CLASS = ["flywheel-error"]                 # the one-line messages, for tests to find
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
-    lines = ["| | |", "|---|---:|"]
+    lines = ["| headline | as it stands |", "|---|---:|"]
     lines += [f"| {label} | {value} |" for label, value in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- the live run
 
 
 def Headlines(model: live.LiveModel) -> None:
     """The error of the controls, or the headline numbers as they stand."""
     with solara.Column(style={"height": "100%", "overflow-y": "auto"}):   # scrolls in its cell
         if model.error:
-            solara.Error(model.error, classes=["flywheel-error"])
+            solara.Error(model.error, classes=ERROR_CLASS)
             return
         if model.steps_done == 0:
             solara.Info(f"{model.title}: Step runs a simulated day ({model.steps_per_day} steps), "
@@ -87,13 +61,15 @@ def Headlines(model: live.LiveModel) -> None:
         solara.Markdown(_table(model.headline_rows()), style={"font-size": "0.85em"})
 
 
-def _chart(name: str):
+def _chart(name: str) -> Callable[[live.LiveModel], None]:
+    """The component of one run chart: the PNG of the model's latest snapshot."""
     def chart(model: live.LiveModel) -> None:
-        if model.error or model.steps_done == 0:
+        if model.error:
+            return
+        if model.steps_done == 0:
             solara.Text(f"{name}: drawn after the first step")
             return
-        solara.FigureMatplotlib(model.figures()[name], format="png", dpi=CHART_DPI,
-                                dependencies=[id(model), model.steps_done])
+        solara.Image(model.charts()[name], width="100%")
     chart.__name__ = name.removesuffix(".png").capitalize() + "Chart"
     return chart
 
@@ -103,36 +79,41 @@ COMPONENTS = [Headlines, *(_chart(name) for name in CHART_FILES)]
 
 @solara.component
 def LiveRun() -> None:
-    """The scenario file to load, then SolaraViz over its ``LiveModel``."""
+    """The scenario file to load, then SolaraViz over its ``LiveModel``; each Load rebuilds the
+    controls from the file as it is then (its shocks may have changed)."""
     loaded = solara.use_reactive(SCENARIO)        # the file the controls below belong to
+    loads = solara.use_reactive(0)                # a Load of the same path rebuilds too
     typed = solara.use_reactive(SCENARIO)
     error = solara.use_reactive(None)
 
     def load() -> None:
         try:
-            load_scenario(typed.value)
+            live.check_runnable(live.Controls(typed.value))
         except UserInputError as exc:
             error.set(str(exc))
             return
         error.set(None)
         loaded.set(typed.value)
+        loads.set(loads.value + 1)
 
-    spec = solara.use_memo(lambda: _spec_or_none(loaded.value), [loaded.value])
-    model = solara.use_memo(lambda: live.LiveModel(scenario_file=loaded.value), [loaded.value])
+    key = (loaded.value, loads.value)
+    spec = solara.use_memo(lambda: _spec_or_none(loaded.value), [key])
+    model = solara.use_memo(lambda: live.LiveModel(scenario_file=loaded.value), [key])
     with solara.Sidebar():
         with solara.Card("Scenario file"):
-            solara.InputText("scenario YAML", value=typed, continuous_update=True)
+            solara.InputText("scenario YAML", value=typed)
             solara.Button("Load", on_click=load, color="primary")
             if error.value:
-                solara.Error(error.value, classes=["flywheel-error"])
-    params = {"scenario_file": loaded.value} if spec is None else model_params(loaded.value, spec)
+                solara.Error(error.value, classes=ERROR_CLASS)
+    params = ({"scenario_file": loaded.value} if spec is None
+              else live.control_specs(loaded.value, spec))
     SolaraViz(model, components=COMPONENTS, model_params=params, name="flywheel-sim",
-              play_interval=PLAY_INTERVAL_MS).key(f"viz:{loaded.value}")
+              play_interval=PLAY_INTERVAL_MS).key(f"viz:{key}")
 
 
 def _spec_or_none(path: str) -> Scenario | None:
     try:
-        return load_scenario(path)
+        return live.scenario_of(live.Controls(path))[0]
     except UserInputError:
         return None
 
@@ -142,13 +123,15 @@ def _spec_or_none(path: str) -> Scenario | None:
 
 @solara.component
 def RunBrowser() -> None:
-    scenarios = rb.scenario_folders(RESULTS)
+    """Pick a scenario folder, then one of its runs: its charts beside its summary."""
+    scenarios = solara.use_memo(lambda: rb.scenario_folders(RESULTS), [])
     scenario = solara.use_reactive(scenarios[0] if scenarios else None)
     run = solara.use_reactive(None)
+    entries = solara.use_memo(lambda: rb.runs_in(RESULTS, scenario.value) if scenarios else [],
+                              [scenario.value])
     if not scenarios:
         solara.Info(f"{RESULTS}: no finished runs yet (flywheel run SCENARIO writes one)")
         return
-    entries = rb.runs_in(RESULTS, scenario.value) if scenario.value else []
     by_label = {e.label: e for e in entries}
     with solara.Row():
         solara.Select("scenario", values=scenarios, value=scenario,
@@ -159,8 +142,8 @@ def RunBrowser() -> None:
         return
     try:
         page = rb.run_page(by_label[run.value].path)
-    except (UserInputError, OSError, ValueError) as exc:
-        solara.Error(f"{by_label[run.value].path}: {exc}", classes=["flywheel-error"])
+    except UserInputError as exc:
+        solara.Error(str(exc), classes=ERROR_CLASS)
         return
     solara.Markdown(f"**{page.title}**")
     with solara.Columns([3, 1]):
@@ -172,19 +155,24 @@ def RunBrowser() -> None:
 
 @solara.component
 def SweepBrowser() -> None:
-    sweeps = rb.sweeps_in(RESULTS)
+    """Pick a sweep, then one of its charts (the overview first), above its report."""
+    sweeps = solara.use_memo(lambda: rb.sweeps_in(RESULTS), [])
     sweep = solara.use_reactive(sweeps[0] if sweeps else None)
     metric = solara.use_reactive(None)
     if not sweeps:
         solara.Info(f"{RESULTS}: no sweep results yet (flywheel sweep FILE writes them)")
         return
-    page = rb.sweep_page(os.path.join(RESULTS, sweep.value))
+    try:
+        page = rb.sweep_page(os.path.join(RESULTS, sweep.value))
+    except (UserInputError, OSError) as exc:
+        solara.Error(f"{sweep.value}: {exc}", classes=ERROR_CLASS)
+        return
     shown = metric.value if metric.value in page.charts else next(iter(page.charts), None)
     with solara.Row():
         solara.Select("sweep", values=sweeps, value=sweep, on_value=lambda _: metric.set(None))
         solara.Select("chart", values=list(page.charts), value=shown, on_value=metric.set)
     if shown is None:
-        solara.Text("this sweep was run with --no-charts: its report follows")
+        solara.Text(page.note)
     else:
         solara.Image(page.charts[shown], width="100%")
     solara.Markdown(page.report)
@@ -192,6 +180,7 @@ def SweepBrowser() -> None:
 
 @solara.component
 def Results() -> None:
+    """Finished runs and sweeps of the results folder, on two tabs."""
     with solara.lab.Tabs():
         with solara.lab.Tab("Runs"):
             RunBrowser()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -452,6 +454,27 @@ def risk_figure(view: _RunView, title: str = "") -> Figure:
     return fig
 
 
+_STYLE_LOCK = threading.RLock()
+
+
+@contextmanager
+def chart_style() -> Iterator[None]:
+    """The charts' matplotlib style (no top or right spines), held by one thread at a time:
+    ``rc_context`` changes matplotlib's global settings, and the dashboard draws from several
+    threads."""
+    with _STYLE_LOCK, mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+        yield
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: float = DPI) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically, then clear it (a figure not registered
+    with pyplot is freed by clearing it). Every chart of the package is saved here."""
+    with rio.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    fig.clear()
+    return Path(path)
+
+
 FIGURE_BUILDERS = {
     "prices.png": prices_figure,
     "pools.png": pools_figure,
@@ -465,7 +488,7 @@ def build_figures(
 ) -> dict[str, Figure]:
     """The run's figures by file name, not yet saved."""
     view = _RunView.of(timeseries, events)
-    with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+    with chart_style():
         return {name: build(view, title) for name, build in FIGURE_BUILDERS.items()}
 
 
@@ -485,7 +508,7 @@ def draw_run_charts(
     for name, build in FIGURE_BUILDERS.items():
         if name not in wanted:
             continue
-        with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+        with chart_style():
             fig = build(view, title)
-        written.append(rio.save_figure(fig, out_dir / name, DPI))
+        written.append(save_figure(fig, out_dir / name))
     return written

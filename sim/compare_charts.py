@@ -6,11 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib as mpl
 import pandas as pd
 
-from sim import results_io as rio
-from sim.charts import DPI, _decorate, _new_figure, _RunView, _total, _usd, _users
+from sim.charts import (
+    DPI,
+    _decorate,
+    _new_figure,
+    _RunView,
+    _total,
+    _usd,
+    _users,
+    chart_style,
+    save_figure,
+)
 
 # (title, how a day aggregates it, column or builder, is it USD)
 PANELS = (
@@ -32,7 +40,7 @@ def draw_comparison(base: pd.DataFrame, twins: Mapping[str, pd.DataFrame], path:
     if t0_step is not None:
         rows = base.index[base["step"] == t0_step]
         t0 = views["base"].ts.index[rows[0]] if len(rows) else None
-    with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+    with chart_style():
         fig = _new_figure(title, "Base run (black) and its twins, daily; below: twin - base",
                           height_in=8.5)
         axes = fig.subplots(2, len(PANELS), sharex=True, height_ratios=[2.2, 1])
@@ -68,7 +76,7 @@ def draw_comparison(base: pd.DataFrame, twins: Mapping[str, pd.DataFrame], path:
             handles.append(Line2D([], [], color="tab:purple", ls=":", lw=1.2))
             labels.append("impulse (t0)")
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9)
-        return rio.save_figure(fig, path, DPI)
+        return save_figure(fig, path, DPI)
 
 
 def _usd_formatter():

@@ -1,11 +1,11 @@
 """``flywheel dashboard``: check what the dashboard needs, then serve ``sim/app.py`` with Solara.
 
 Everything a user can get wrong is refused here as one line before the server starts: the
-optional extra not installed, a scenario file that does not load, a port that is taken or out
-of range. The server runs as ``python -m solara run sim.app`` in a child process (Solara's own
-server, in production mode: no reloader); the scenario and the results folder reach the page
-through the environment (``sim.app``'s ``FLYWHEEL_DASHBOARD_*``). Stopping the command
-(Ctrl-C, SIGTERM) stops the server.
+optional extra not installed, a scenario file that does not load or cannot run, a port that is
+taken or out of range. Then this process becomes ``python -m solara run sim.app`` (exec:
+Solara's own server in production mode, no reloader; signals reach it directly and nothing is
+left behind when it is killed). The scenario and the results folder reach the page through the
+environment (``sim.app``'s ``FLYWHEEL_DASHBOARD_*``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import errno
 import importlib.util
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sim.errors import UserInputError
 EXTRA_MODULES = ("solara", "solara_assets", "altair")   # what `.[dashboard]` installs
 INSTALL_HINT = "pip install -e '.[dashboard]' (or: make dashboard)"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SESSION_TIMEOUT = "5m"     # a closed tab's model is freed after this (Solara's default: 24 h)
 
 
 def missing_extra() -> list[str]:
@@ -52,36 +52,40 @@ def check_port(host: str, port: int) -> None:
 
 
 def server_command(host: str, port: int) -> list[str]:
+    """The command line of Solara's server for the dashboard."""
     return [sys.executable, "-m", "solara", "run", "sim.app", "--host", host, "--port", str(port),
             "--production", "--no-open", "--no-check-version", "--log-level", "warning"]
 
 
 def serve(scenario: str, host: str, port: int, results: str) -> int:
-    """Serve the dashboard until stopped; the server's exit status."""
+    """Check everything, then become the dashboard's server (returns only if the exec fails)."""
     missing = missing_extra()
     if missing:
         raise UserInputError(f"flywheel dashboard needs the optional extra [dashboard] "
                              f"({', '.join(missing)} missing): {INSTALL_HINT}")
-    from sim.scenario import load_scenario
+    from sim.live import Controls, check_runnable
 
-    load_scenario(scenario)                       # the page starts on it: refuse it here first
+    check_runnable(Controls(scenario))            # the page starts on it: refuse it here first
     check_port(host, port)
     env = {**os.environ, "FLYWHEEL_DASHBOARD_SCENARIO": scenario,
            "FLYWHEEL_DASHBOARD_RESULTS": str(Path(results)),
-           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}      # no calls home
+           "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",          # no calls home
+           "SOLARA_KERNEL_CULL_TIMEOUT": SESSION_TIMEOUT,
+           # Solara warns of samesite cookies on plain http at every connection
+           "PYTHONWARNINGS": "ignore::UserWarning:solara.server.starlette"}
     shown = f"[{host}]" if ":" in host else host
     print(f"flywheel dashboard: http://{shown}:{port}/ (scenario {scenario}, results {results}); "
           "Ctrl-C stops it", file=sys.stderr, flush=True)
     if host not in LOOPBACK:
-        print(f"note: listening on {host}: anyone who reaches this machine there can run "
-              "simulations on it", file=sys.stderr, flush=True)
-    server = subprocess.Popen(server_command(host, port), env=env)
-    try:
-        return server.wait()
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        print(f"note: listening on {host} with no login: anyone who reaches this port can run "
+              "simulations and read any file this user can read through the scenario box",
+              file=sys.stderr, flush=True)
+    return start_server(server_command(host, port), env)
+
+
+def start_server(command: list[str], env: dict[str, str]) -> int:
+    """Replace this process by the server (tests replace this function)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+    return 1  # pragma: no cover - execve does not return

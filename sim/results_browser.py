@@ -16,15 +16,16 @@ from pathlib import Path
 
 from sim import results_io as rio
 from sim.errors import UserInputError
+from sim.sweep.driver import AGGREGATE, CHARTS, MANIFEST, REPORT
 
-SWEEP_FILES = ("manifest.json", "aggregate.csv")
+SWEEP_FILES = (MANIFEST, AGGREGATE)
 OVERVIEW = "headlines"              # sim.sweep.charts' chart of every headline metric
 
 
 @dataclass(frozen=True)
 class RunEntry:
     path: Path
-    label: str                      # "seed 3 · 0a1b2c3d4e5f · 2026-12-03 07:10"
+    label: str                      # "seed 3 · 0a1b2c3d4e5f · 2026-12-03 07:10 UTC"
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,22 @@ class RunPage:
 class SweepPage:
     charts: dict[str, Path]         # chart label (the metric's file stem) -> PNG, overview first
     report: str                     # report.md's text ("" if it has none)
+    note: str = ""                  # why there are no charts, when there are none
 
 
-def _stamp(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
+def _finished(run_dir: Path) -> float:
+    """When a run was stored: its summary.json is written last and never touched again
+    (drawing a missing chart later does not move the run)."""
+    return (run_dir / rio.SUMMARY).stat().st_mtime
+
+
+def _label(run_dir: Path) -> str:
+    stamp = datetime.fromtimestamp(_finished(run_dir), UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        seed = rio.read_json(run_dir / rio.SUMMARY).get("seed", "?")
+    except (UserInputError, OSError, ValueError):
+        return f"unreadable summary · {run_dir.name} · {stamp} UTC"
+    return f"seed {seed} · {run_dir.name} · {stamp} UTC"
 
 
 def _is_sweep(folder: Path) -> bool:
@@ -63,19 +76,16 @@ def scenario_folders(root: str | Path) -> list[str]:
 
 
 def runs_in(root: str | Path, scenario: str) -> list[RunEntry]:
-    """The finished runs of one scenario folder, newest first."""
+    """The finished runs of one scenario folder, newest first (one whose summary cannot be
+    read is listed as such; opening it says why)."""
     from sim.run import is_complete
 
     folder = Path(root) / scenario
     if not folder.is_dir():
         return []
     runs = [p for p in folder.iterdir() if p.is_dir() and is_complete(p)]
-    runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    entries = []
-    for path in runs:
-        seed = rio.read_json(path / rio.SUMMARY).get("seed", "?")
-        entries.append(RunEntry(path, f"seed {seed} · {path.name} · {_stamp(path)} UTC"))
-    return entries
+    runs.sort(key=_finished, reverse=True)
+    return [RunEntry(path, _label(path)) for path in runs]
 
 
 def sweeps_in(root: str | Path) -> list[str]:
@@ -87,23 +97,25 @@ def sweeps_in(root: str | Path) -> list[str]:
 
 
 def run_page(run_dir: str | Path) -> RunPage:
-    """A finished run's charts (drawing any that is missing) and headline rows."""
-    from sim.charts import CHART_FILES, draw_run_charts
-    from sim.run import is_complete, load_run, summary_rows
+    """A finished run's charts (drawing any that is missing, as a reused run does) and headline
+    rows; a run that cannot be read is a ``UserInputError``."""
+    from sim.charts import CHART_FILES
+    from sim.run import draw_missing_charts, is_complete, load_run, summary_rows
 
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise UserInputError(f"{run_dir}: not a finished run's results folder")
-    result = load_run(run_dir)
+    try:
+        result = load_run(run_dir)
+        rows = summary_rows(result.summary)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserInputError(f"{run_dir}: cannot be read ({type(exc).__name__}: {exc})") from None
     title = rio.run_title(result.summary.get("scenario", run_dir.parent.name),
                           result.summary.get("seed"), result.info.get("run_key", run_dir.name))
+    draw_missing_charts(result, run_dir, title)
     charts_dir = run_dir / rio.CHARTS_DIR
-    missing = [name for name in CHART_FILES if not (charts_dir / name).is_file()]
-    if missing:
-        rio.remove_stale_temps(charts_dir)
-        draw_run_charts(result.timeseries, result.events, charts_dir, title=title, only=missing)
-    return RunPage([charts_dir / name for name in CHART_FILES], summary_rows(result.summary),
-                   title)
+    return RunPage([charts_dir / name for name in CHART_FILES if (charts_dir / name).is_file()],
+                   rows, title)
 
 
 def sweep_page(sweep_dir: str | Path) -> SweepPage:
@@ -112,9 +124,11 @@ def sweep_page(sweep_dir: str | Path) -> SweepPage:
     if not _is_sweep(sweep_dir):
         raise UserInputError(f"{sweep_dir}: not a sweep's results folder (no manifest.json "
                              "and aggregate.csv)")
-    charts_dir = sweep_dir / rio.CHARTS_DIR
+    charts_dir = sweep_dir / CHARTS
     found = sorted(charts_dir.glob("*.png")) if charts_dir.is_dir() else []
     found.sort(key=lambda p: p.stem != OVERVIEW)            # the overview of all headlines first
-    charts = {p.stem: p for p in found}
-    report = sweep_dir / "report.md"
-    return SweepPage(charts, report.read_text() if report.is_file() else "")
+    report = sweep_dir / REPORT
+    note = "" if found else ("no charts: the sweep ran with --no-charts, or it varies what a "
+                             "chart cannot show (a sample: sweep, three or more grid parameters)")
+    return SweepPage({p.stem: p for p in found},
+                     report.read_text() if report.is_file() else "", note)

@@ -151,15 +151,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def save_figure(fig: Any, path: str | Path, dpi: float) -> Path:
-    """Write a matplotlib ``fig`` as a PNG at ``path`` atomically, then clear it (a figure not
-    registered with pyplot is freed by clearing it)."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    fig.clear()
-    return Path(path)
-
-
 def make_folder(folder: Path) -> None:
     """Create ``folder`` (a ``temp_name``) and its missing parents, with the user's modes; a
     parent that another process's clean-up removes meanwhile is made again."""

@@ -134,12 +134,12 @@ def data_fingerprint(scenario: Scenario) -> str:
 _CODE_DIRS = ("agents", "kernels", "sim")
 # ... except what only draws, reports, checks or drives runs: editing a chart, the CLI, a report,
 # the pre-flight check, a sweep or a study reuses the stored runs (each run's key covers its own
-# resolved scenario and seed). Paths relative to the repository; a folder ends with "/"; the
-# dashboard (issue 12) belongs here when it comes.
+# resolved scenario and seed). Paths relative to the repository; a folder ends with "/".
 _NOT_RUN_CODE = (
     "sim/__main__.py", "sim/cli.py", "sim/charts.py", "sim/compare_charts.py",
     "sim/calibration.py", "sim/preflight.py", "sim/executor.py", "sim/bench/", "sim/sweep/",
-    "sim/study/", "sim/scenario/__main__.py", "sim/scenario/schema.py", "sim/dashboard",
+    "sim/study/", "sim/scenario/__main__.py", "sim/scenario/schema.py",
+    "sim/dashboard.py", "sim/app.py", "sim/live.py", "sim/results_browser.py",   # issue 12
 )
 
 
@@ -233,7 +233,7 @@ def run(
         if progress:
             print(message, file=sys.stderr)
         if charts:
-            _draw_missing_charts(result, run_dir, title)
+            draw_missing_charts(result, run_dir, title)
         return result
 
     if model_factory is None:
@@ -349,7 +349,7 @@ def _draw_charts_safely(timeseries, events, charts_dir: Path, title: str, run_di
         )
 
 
-def _draw_missing_charts(result: RunResult, run_dir: Path, title: str) -> None:
+def draw_missing_charts(result: RunResult, run_dir: Path, title: str) -> None:
     """Draw each chart a stored run lacks (killed or out of disk while drawing), atomically; the
     charts it has and its data are left as they are."""
     from sim.charts import CHART_FILES

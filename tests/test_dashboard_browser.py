@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,10 +60,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     sweep; yields (its URL, its process)."""
     folder = tmp_path_factory.mktemp("dashboard")
     results = stored_results(folder / "results")
+    a_run = next(p for p in (results / "tiny").iterdir() if (p / "summary.json").is_file())
+    shutil.copytree(a_run, results / "broken" / a_run.name)       # a run nobody can read
+    (results / "broken" / a_run.name / "summary.json").write_text("{broken")
     data = yaml.safe_load(TINY.read_text())
     data["events"] = [jump("BTC", 2.0, -0.2)]
     scenario = folder / "tiny_shock.yaml"
     scenario.write_text(yaml.safe_dump(data))
+    data["impulse"] = {"fraction": 0.1, "at": "day 1", "freeze_quality": True}
+    (folder / "frozen.yaml").write_text(yaml.safe_dump(data))     # loads, cannot run alone
     port = _free_port()
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "sim", "dashboard", str(scenario), "--port",
@@ -83,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         if time.monotonic() > deadline:
             pytest.fail("the dashboard did not answer within 120 s")
         time.sleep(0.5)
-    yield url, proc
+    yield url, proc, folder
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
@@ -127,10 +133,10 @@ def _wait_for_row(page, label: str, text: str) -> None:
 
 
 def test_insurance_control_then_step_redraws_the_charts_and_the_table(page, server, tmp_path):
-    url, _ = server
+    url, _, _ = server
     page.goto(url)
     _wait_for_row(page, "insurance [TSLA.M]", "4,000 USD")      # 2% of a 200,000 USD pool
-    assert page.get_by_label("shock: crypto_jump BTC at day 2.0 (-0.2)").is_checked()
+    assert page.get_by_label("shock: crypto_jump BTC at day 2.0 (log move -0.2)").is_checked()
     box = page.get_by_label("insurance seed, fraction of the main pool (0 to 1)")
     box.fill("0.1")
     box.press("Enter")
@@ -145,17 +151,16 @@ def test_insurance_control_then_step_redraws_the_charts_and_the_table(page, serv
     insurance_day_1 = _row(page, "insurance [TSLA.M]")
     page.get_by_role("button", name="Step").click()
     _wait_for_row(page, "simulated time", "step 48 of 72")
-    page.wait_for_function(
-        "old => document.querySelectorAll('img')[3].src !== old", arg=first[3])
-    second = [page.locator("img").nth(i).get_attribute("src") for i in range(4)]
-    assert all(a != b for a, b in zip(first, second, strict=True))   # all four redrawn
+    page.wait_for_function(                                     # all four redrawn
+        "old => [...document.querySelectorAll('img')].every((img, i) => img.src !== old[i])",
+        arg=first)
     assert _row(page, "days simulated") == "2.0 days"
     assert _row(page, "insurance [TSLA.M]") != insurance_day_1
     page.screenshot(path=tmp_path / "live.png", full_page=True)
 
 
 def test_a_bad_control_is_one_line_on_the_page_and_the_server_goes_on(page, server, tmp_path):
-    url, proc = server
+    url, proc, folder = server
     page.goto(url)
     _wait_for_row(page, "insurance [TSLA.M]", "USD")
     box = page.get_by_label("insurance seed, fraction of the main pool (0 to 1)")
@@ -172,6 +177,9 @@ def test_a_bad_control_is_one_line_on_the_page_and_the_server_goes_on(page, serv
     scenario.fill("no/such.yaml")
     page.get_by_role("button", name="Load").click()
     page.get_by_text("no/such.yaml: file not found").wait_for()
+    scenario.fill(str(folder / "frozen.yaml"))
+    page.get_by_role("button", name="Load").click()
+    page.get_by_text(f"{folder / 'frozen.yaml'}: impulse.freeze_quality").wait_for()
     page.screenshot(path=tmp_path / "errors.png", full_page=True)
 
     assert proc.poll() is None
@@ -180,11 +188,17 @@ def test_a_bad_control_is_one_line_on_the_page_and_the_server_goes_on(page, serv
 
 
 def test_the_results_browser_opens_a_finished_run_and_a_sweep(page, server, tmp_path):
-    url, _ = server
+    url, _, _ = server
     page.goto(url + "results")
-    page.get_by_text("finished runs of tiny: pick one").wait_for()
+    page.get_by_text("finished runs of broken: pick one").wait_for()
     page.locator(".v-select").nth(1).click()          # the run list
-    page.locator(".v-list-item", has_text="seed 1").first.click()
+    page.locator(".v-list-item", has_text="unreadable summary · ").click()
+    page.locator(".flywheel-error", has_text="summary.json").wait_for()   # one line, not a page
+    page.locator(".v-select").nth(0).click()          # the scenario folders
+    page.locator(".v-list-item", has_text="tiny").click()
+    page.get_by_text("finished runs of tiny: pick one").wait_for()
+    page.locator(".v-select").nth(1).click()
+    page.locator(".v-list-item", has_text=re.compile(r"^seed 1 · ")).click()
     page.locator("img").nth(3).wait_for()
     assert _row(page, "days simulated") == "1.0 days"
     page.screenshot(path=tmp_path / "run.png", full_page=True)

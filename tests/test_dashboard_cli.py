@@ -10,12 +10,48 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+import sim.dashboard
 from sim.cli import main
 from tests.tiny import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ("solara", "solara_assets", "altair", "mesa.visualization")
+
+
+@pytest.fixture(autouse=True)
+def no_server(monkeypatch):
+    """What the command would exec, kept instead of serving (a check that let a bad input through
+    fails the test rather than starting a server)."""
+    started: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(sim.dashboard, "start_server",
+                        lambda command, env: started.append((command, env)) or 0)
+    return started
+
+
+def test_what_it_serves_after_its_checks(no_server, tmp_path, capsys):
+    assert main(["dashboard", str(TINY), "--port", "8799", "--results", str(tmp_path)]) == 0
+    [(command, env)] = no_server
+    assert command == [sys.executable, "-m", "solara", "run", "sim.app", "--host", "127.0.0.1",
+                       "--port", "8799", "--production", "--no-open", "--no-check-version",
+                       "--log-level", "warning"]
+    assert env["FLYWHEEL_DASHBOARD_SCENARIO"] == str(TINY)
+    assert env["FLYWHEEL_DASHBOARD_RESULTS"] == str(tmp_path)
+    assert env["SOLARA_KERNEL_CULL_TIMEOUT"] == sim.dashboard.SESSION_TIMEOUT
+    assert capsys.readouterr().err == (f"flywheel dashboard: http://127.0.0.1:8799/ (scenario "
+                                       f"{TINY}, results {tmp_path}); Ctrl-C stops it\n")
+
+
+def test_a_scenario_that_cannot_run_alone_is_refused_before_serving(no_server, tmp_path, capsys):
+    data = yaml.safe_load(TINY.read_text())
+    data["impulse"] = {"fraction": 0.1, "at": "day 1", "freeze_quality": True}
+    path = tmp_path / "frozen.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["dashboard", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: impulse.freeze_quality") and err.count("\n") == 1
+    assert no_server == []
 
 
 def test_only_the_app_imports_solara_or_mesa_visualization():
@@ -53,8 +89,9 @@ assert main(["dashboard", {str(TINY)!r}]) == 2
     ([str(TINY), "--host", "no-such-host.invalid"],
      "error: --host no-such-host.invalid: cannot be resolved"),
 ])
-def test_what_cannot_be_served_is_one_line_and_exit_2(args, message, capsys):
+def test_what_cannot_be_served_is_one_line_and_exit_2(args, message, capsys, no_server):
     assert main(["dashboard", *args]) == 2
+    assert no_server == []
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
 

@@ -3,6 +3,7 @@ becomes one line on the page, and a live run shows the same numbers as ``flywhee
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ import pytest
 import yaml
 
 from sim.charts import CHART_FILES
-from sim.live import AS_SCENARIO, Controls, LiveModel, scenario_of, shock_label
+from sim.live import (
+    Controls,
+    LiveModel,
+    control_specs,
+    events_digest,
+    scenario_of,
+    shock_label,
+)
 from sim.model import FlywheelModel
 from sim.run import summary_rows
 from sim.twins import margin_twin
@@ -59,8 +67,10 @@ def test_margin_off_is_the_margin_twin():
     (dict(insurance_initial="-0.1"), "insurance.initial: must be from 0 to 1"),
     (dict(insurance_initial="nan"), "insurance.initial: must be a finite number"),
     (dict(insurance_initial="lots"), "insurance.initial: not a number: 'lots'"),
-    (dict(seed="-1"), "seed: must be a whole number"),
+    (dict(seed="-1"), "seed: must be from 0 to 2^63 - 1, got -1"),
     (dict(seed="1.5"), "seed: must be a whole number"),
+    (dict(seed=str(2**63)), "seed: must be from 0 to 2^63 - 1"),
+    (dict(events_digest="0123456789ab"), "its shocks changed since it was loaded; press Load"),
     (dict(denomination="gold"), "insurance.denomination"),
     (dict(oracle="twap"), "markets.TSLA.M.oracle"),
     (dict(shock_0=False), "shocks: no shock 0"),
@@ -121,25 +131,70 @@ def test_the_table_leads_with_the_insurance_balance_and_follows_with_the_summary
         assert dict(rows)[f"insurance [{m}]"] == f"{ts[f'insurance_usd[{m}]'].iloc[-1]:,.0f} USD"
 
 
-def test_the_four_charts_are_the_run_charts_and_are_rebuilt_after_a_step():
+def test_the_four_charts_are_the_run_charts_and_are_redrawn_after_a_step():
     model = LiveModel(scenario_file=str(TINY))
     with pytest.raises(ValueError, match="no step"):
-        model.figures()
+        model.charts()
     model.step()
-    first = model.figures()
+    first = model.charts()
     assert list(first) == list(CHART_FILES)
-    assert model.figures() is first                 # once per step
+    assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in first.values())
+    assert model.charts() is first                  # drawn once per snapshot
     model.step()
-    assert model.figures() is not first
+    assert all(model.charts()[name] != first[name] for name in CHART_FILES)
+
+
+def test_a_seed_is_read_exactly_and_the_untouched_controls_are_the_file():
+    assert scenario_of(Controls(str(TINY), seed="9007199254740993"))[1] == 9007199254740993
+    scenario = tiny({"insurance.initial": 0.0123456789})
+    specs = control_specs(str(TINY), scenario)
+    values = {name: (spec["value"] if isinstance(spec, dict) else spec)
+              for name, spec in specs.items() if name != "scenario_file"}
+    assert float(values["insurance_initial"]) == 0.0123456789   # not rounded for display
+    assert values["events_digest"] == events_digest(scenario)
+
+
+def test_a_scenario_that_loads_but_cannot_run_alone_is_one_line(tmp_path: Path):
+    data = yaml.safe_load(TINY.read_text())
+    data["impulse"] = {"fraction": 0.1, "at": "day 1", "freeze_quality": True}
+    path = tmp_path / "frozen.yaml"
+    path.write_text(yaml.safe_dump(data))
+    model = LiveModel(scenario_file=str(path))
+    assert model.error is not None and "freeze_quality" in model.error
+    assert "\n" not in model.error and not model.running
+
+
+def test_the_page_reads_a_snapshot_while_another_thread_steps():
+    """Mesa's play loop steps in a thread while the page renders: every read is whole."""
+    model = LiveModel(scenario_file=str(TINY))
+    errors: list[BaseException] = []
+
+    def play() -> None:
+        try:
+            while model.running:
+                model.step()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    player = threading.Thread(target=play)
+    player.start()
+    seen = set()
+    while player.is_alive():
+        rows, snap = model.headline_rows(), model.snapshot
+        seen.add(snap.steps_done)
+        assert snap.steps_done % 24 == 0                     # never half a day
+        if snap.timeseries is not None:
+            assert len(snap.timeseries) == snap.steps_done
+            assert f"step {snap.steps_done} of 72" in rows[0][1]
+            model.charts()
+    player.join()
+    assert not errors and model.steps_done == 72 and 0 in seen
 
 
 def test_shock_labels_name_kind_target_time_and_size(shocked: Path):
     events = scenario_of(Controls(str(shocked)))[0].events
     assert [shock_label(e) for e in events] == [
-        "crypto_jump BTC at day 1.0 (-0.1)", "crypto_jump ETH at day 1.5 (-0.2)",
-        "depeg TSLA.M at day 2 (+0.9)"]
+        "crypto_jump BTC at day 1.0 (log move -0.1)", "crypto_jump ETH at day 1.5 (log move -0.2)",
+        "depeg TSLA.M at day 2 (backing 0.9)"]
 
 
-def test_as_in_the_scenario_changes_nothing():
-    a, _ = scenario_of(Controls(str(TINY), denomination=AS_SCENARIO, oracle=AS_SCENARIO))
-    assert a == tiny()

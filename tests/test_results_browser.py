@@ -3,6 +3,7 @@ a stored tiny run and a tiny sweep."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,7 @@ def test_runs_are_listed_by_scenario_newest_first(results: Path):
     assert rb.scenario_folders(results) == ["tiny"]      # sweep runs are stored there too
     entries = rb.runs_in(results, "tiny")
     assert len(entries) == 2 + 2                           # two runs, two sweep points x 1 seed
-    stamps = [e.path.stat().st_mtime for e in entries]
-    assert stamps == sorted(stamps, reverse=True)
+    assert entries[0].label.startswith("seed 2 · ")        # the run stored last
     assert all(e.label.startswith("seed ") and e.path.name in e.label for e in entries)
 
 
@@ -38,6 +38,7 @@ def test_a_run_page_draws_missing_charts_and_shows_the_summary_rows(results: Pat
     charts_dir = entry.path / rio.CHARTS_DIR
     assert not charts_dir.exists()                         # stored with --no-charts
     page = rb.run_page(entry.path)
+    assert rb.runs_in(results, "tiny")[0] == entry         # drawing them did not move the run
     assert [p.name for p in page.charts] == list(CHART_FILES)
     assert all(p.stat().st_size > 10_000 for p in page.charts)
     assert page.rows == summary_rows(rio.read_json(entry.path / rio.SUMMARY))
@@ -60,3 +61,16 @@ def test_what_is_not_a_result_is_refused_or_left_out(tmp_path: Path, results: Pa
         rb.run_page(tmp_path / "half" / "0123456789ab")
     with pytest.raises(UserInputError, match="not a sweep's results folder"):
         rb.sweep_page(results / "tiny")
+
+
+def test_an_unreadable_summary_is_listed_as_such_and_refused_as_one_line(tmp_path: Path,
+                                                                         results: Path):
+    copy = tmp_path / "results"
+    shutil.copytree(results / "tiny", copy / "tiny")
+    broken = rb.runs_in(copy, "tiny")[1].path
+    (broken / rio.SUMMARY).write_text("{broken")
+    labels = [e.label for e in rb.runs_in(copy, "tiny")]
+    assert sum(label.startswith("unreadable summary · ") for label in labels) == 1
+    with pytest.raises(UserInputError) as raised:
+        rb.run_page(broken)
+    assert str(raised.value).startswith(str(broken)) and "\n" not in str(raised.value)

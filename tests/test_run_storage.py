@@ -78,6 +78,7 @@ def test_the_code_fingerprint_covers_what_shapes_numbers_and_not_what_shows_them
     for path in ("sim/charts.py", "sim/cli.py", "sim/__main__.py", "sim/calibration.py",
                  "sim/bench/model.py", "sim/preflight.py", "sim/sweep/driver.py",
                  "sim/study/report.py", "sim/compare_charts.py", "tests/test_run.py",
+                 "sim/dashboard.py", "sim/app.py", "sim/live.py", "sim/results_browser.py",
                  "README.md"):
         assert (ROOT / path).is_file(), path
         assert not run_mod.shapes_numbers(path), path

@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -21,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from PIL import Image
 
 from sim import results_io as rio
+from sim.charts import chart_style
 from sim.study.aggregate import (
     VERDICT_HORIZON_DAYS,
     VERDICT_IMPULSE,
@@ -202,7 +202,7 @@ def draw_study_charts(results: Sequence[ScenarioResult], study_name: str,
     for name, build in builders.items():
         if not any(r.points if name == GAIN_CHART else r.margin for r in results):
             continue
-        with mpl.rc_context({"axes.spines.top": False, "axes.spines.right": False}):
+        with chart_style():
             fig = build(results, study_name)
         _save_png(fig, Path(out_dir) / name)
         fig.clear()

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from sim import results_io as rio
+from sim.charts import save_figure
 from sim.sweep.aggregate import HEADLINE_BY_NAME
 from sim.sweep.spec import SweepSpec, describe
 
@@ -72,7 +72,7 @@ def chart_file(metric: str) -> str:
 def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` atomically, then free it at once (a figure and its renderer hold several
     MB until the cycle collector runs; the parent's memory is budgeted, design 16)."""
-    rio.save_figure(fig, path, DPI)
+    save_figure(fig, path, DPI)
     gc.collect()
     return path
 

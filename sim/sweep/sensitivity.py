@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sim import results_io as rio
+from sim.charts import save_figure
 from sim.errors import UserInputError
 from sim.sweep.aggregate import HEADLINE_BY_NAME, point_means
 from sim.sweep.spec import Sample, salib_problem
@@ -115,4 +116,4 @@ def bar_figure(indices: dict[str, pd.DataFrame], metric: str, title: str) -> Fig
 
 def draw_bar_chart(indices: dict[str, pd.DataFrame], metric: str, title: str, path: Path) -> Path:
     fig = bar_figure(indices, metric, title)
-    return rio.save_figure(fig, path, 100)
+    return save_figure(fig, path, 100)
