@@ -2,10 +2,12 @@
 
 Everything a user can get wrong is refused here as one line before the server starts: the
 optional extra not installed, a scenario file that does not load or cannot run, a port that is
-taken or out of range. Then this process becomes ``python -m solara run sim.app`` (exec:
-Solara's own server in production mode, no reloader; signals reach it directly and nothing is
-left behind when it is killed). The scenario and the results folder reach the page through the
-environment (``sim.app``'s ``FLYWHEEL_DASHBOARD_*``).
+taken or out of range. Then it runs ``python -m solara run sim.app`` (Solara's own server in production
+mode, no reloader) as its child and waits. Ctrl-C or SIGTERM stops the child, killing it if it
+has not stopped within ``STOP_GRACE_S`` (Solara waits for Mesa's play threads), and the child is
+killed by the kernel if this process dies (``PR_SET_PDEATHSIG``), so no server outlives the
+command. The scenario and the results folder reach the page through the environment
+(``sim.app``'s ``FLYWHEEL_DASHBOARD_*``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import importlib.util
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +26,7 @@ EXTRA_MODULES = ("solara", "solara_assets", "altair")   # what `.[dashboard]` in
 INSTALL_HINT = "pip install -e '.[dashboard]' (or: make dashboard)"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SESSION_TIMEOUT = "5m"     # a closed tab's model is freed after this (Solara's default: 24 h)
+STOP_GRACE_S = 5.0         # seconds the server gets to stop before it is killed
 
 
 def missing_extra() -> list[str]:
@@ -72,7 +76,8 @@ def serve(scenario: str, host: str, port: int, results: str) -> int:
            "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",          # no calls home
            "SOLARA_KERNEL_CULL_TIMEOUT": SESSION_TIMEOUT,
            # Solara warns of samesite cookies on plain http at every connection
-           "PYTHONWARNINGS": "ignore::UserWarning:solara.server.starlette"}
+           "PYTHONWARNINGS": ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"),
+                                                    "ignore::UserWarning:solara.server.starlette")))}
     shown = f"[{host}]" if ":" in host else host
     print(f"flywheel dashboard: http://{shown}:{port}/ (scenario {scenario}, results {results}); "
           "Ctrl-C stops it", file=sys.stderr, flush=True)
@@ -83,9 +88,27 @@ def serve(scenario: str, host: str, port: int, results: str) -> int:
     return start_server(server_command(host, port), env)
 
 
+# Run by the child's own interpreter, which then execs the server: the kernel sends SIGKILL to
+# the server when this command's process dies (PR_SET_PDEATHSIG = 1; Linux; elsewhere the
+# call fails quietly and Ctrl-C and SIGTERM still stop it). A preexec_fn would do the same
+# between fork and exec, where a multi-threaded parent must not run Python.
+_DIE_WITH_PARENT = ("import ctypes, os, sys\n"
+                    "try:\n    ctypes.CDLL(None).prctl(1, 9)\n"
+                    "except (OSError, AttributeError):\n    pass\n"
+                    "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 def start_server(command: list[str], env: dict[str, str]) -> int:
-    """Replace this process by the server (tests replace this function)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(command[0], command, env)
-    return 1  # pragma: no cover - execve does not return
+    """Run the server until it exits or this command is stopped; its exit status (tests replace
+    this function)."""
+    server = subprocess.Popen([sys.executable, "-c", _DIE_WITH_PARENT, *command], env=env)
+    try:
+        return server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

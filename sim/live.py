@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 import mesa
@@ -197,6 +197,7 @@ class Snapshot:
     timeseries: pd.DataFrame | None = None       # None before the first step
     events: pd.DataFrame | None = None
     summary: dict | None = None
+    charts: dict[str, bytes] | None = None       # the four run charts as PNG bytes
 
 
 class LiveModel(mesa.Model):
@@ -218,7 +219,6 @@ class LiveModel(mesa.Model):
         self.spec: Scenario | None = None
         self.seed: int | None = None
         self._lock = threading.Lock()            # held by step() for its whole batch
-        self._charts: tuple[int, dict[str, bytes]] | None = None
         try:
             controls = Controls(str(scenario_file), seed, insurance_initial, denomination,
                                 oracle, bool(stock_margin), shocks_off(shocks), events_digest)
@@ -262,7 +262,10 @@ class LiveModel(mesa.Model):
                     break
                 self.run.step()
             self.running = self.run.running
-            self.snapshot = self._take_snapshot()
+            snapshot = self._take_snapshot()
+            # drawn here, in the stepping thread, so a render only shows finished images (with
+            # Mesa's "Use Threads" the renders would otherwise never keep up with the steps)
+            self.snapshot = replace(snapshot, charts=self._draw(snapshot))
 
     def _take_snapshot(self) -> Snapshot:
         from sim.run import summary_rows
@@ -291,17 +294,20 @@ class LiveModel(mesa.Model):
         return self.snapshot.rows
 
     def charts(self) -> dict[str, bytes]:
-        """The four run charts (design 12) as PNG bytes by file name, drawn once per snapshot."""
-        snap = self.snapshot
-        if self._charts is None or self._charts[0] != snap.steps_done:
-            from sim.charts import build_figures
+        """The four run charts (design 12) as PNG bytes by file name, as of the snapshot (drawn
+        by ``step()``; ``ValueError`` before the first step)."""
+        charts = self.snapshot.charts
+        if charts is None:
+            raise ValueError("no step has run yet")
+        return charts
 
-            timeseries, events, _ = self.view()
-            pngs = {}
-            for name, fig in build_figures(timeseries, events, self.title).items():
-                buffer = io.BytesIO()
-                fig.savefig(buffer, format="png", dpi=CHART_DPI)
-                fig.clear()
-                pngs[name] = buffer.getvalue()
-            self._charts = (snap.steps_done, pngs)
-        return self._charts[1]
+    def _draw(self, snap: Snapshot) -> dict[str, bytes]:
+        from sim.charts import build_figures
+
+        pngs = {}
+        for name, fig in build_figures(snap.timeseries, snap.events, self.title).items():
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=CHART_DPI)
+            fig.clear()
+            pngs[name] = buffer.getvalue()
+        return pngs

@@ -3,10 +3,15 @@ server, and Solara stays an optional extra: only sim/app.py imports it."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,16 +35,23 @@ def no_server(monkeypatch):
     return started
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_what_it_serves_after_its_checks(no_server, tmp_path, capsys):
-    assert main(["dashboard", str(TINY), "--port", "8799", "--results", str(tmp_path)]) == 0
+    port = _free_port()
+    assert main(["dashboard", str(TINY), "--port", str(port), "--results", str(tmp_path)]) == 0
     [(command, env)] = no_server
     assert command == [sys.executable, "-m", "solara", "run", "sim.app", "--host", "127.0.0.1",
-                       "--port", "8799", "--production", "--no-open", "--no-check-version",
+                       "--port", str(port), "--production", "--no-open", "--no-check-version",
                        "--log-level", "warning"]
     assert env["FLYWHEEL_DASHBOARD_SCENARIO"] == str(TINY)
     assert env["FLYWHEEL_DASHBOARD_RESULTS"] == str(tmp_path)
     assert env["SOLARA_KERNEL_CULL_TIMEOUT"] == sim.dashboard.SESSION_TIMEOUT
-    assert capsys.readouterr().err == (f"flywheel dashboard: http://127.0.0.1:8799/ (scenario "
+    assert capsys.readouterr().err == (f"flywheel dashboard: http://127.0.0.1:{port}/ (scenario "
                                        f"{TINY}, results {tmp_path}); Ctrl-C stops it\n")
 
 
@@ -112,3 +124,39 @@ def test_a_port_in_use_is_refused_before_starting(capsys):
         assert main(["dashboard", str(TINY), "--port", str(port)]) == 2
     assert capsys.readouterr().err == (f"error: --port {port}: already in use on 127.0.0.1 "
                                        "(another dashboard?); pick another with --port\n")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(importlib.util.find_spec("solara") is None,
+                    reason="the [dashboard] extra is not installed (pip install -e '.[dev]')")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_no_server_outlives_the_command(stop):
+    """SIGTERM (or Ctrl-C) stops the server; SIGKILL of the command takes the server with it."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "dashboard", str(TINY), "--port",
+                             str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(url):
+            assert proc.poll() is None and time.monotonic() < deadline, "the server never answered"
+            time.sleep(0.5)
+        os.kill(proc.pid, stop)
+        assert proc.wait(timeout=30) == (128 + stop if stop == signal.SIGTERM else -stop)
+        deadline = time.monotonic() + 15
+        while _answers(url):
+            assert time.monotonic() < deadline, "the server outlived the command"
+            time.sleep(0.5)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
