@@ -40,22 +40,24 @@ def points(x: float | None, digits: int = 2) -> str:
     return f"{100 * x:+,.{digits}f} pp"
 
 
-def ci(e: Estimate | None, fmt=num) -> str:
-    """``mean [low, high]`` in ``fmt``; the bare mean when there is no interval."""
+def _estimate(e: Estimate | None, fmt, missing: str, interval: str) -> str:
+    """``e``'s mean in ``fmt`` followed by ``interval`` (``{low}``, ``{high}``); ``missing``
+    for no estimate, and the reason when there is no interval."""
     if e is None:
-        return "-"
+        return missing
     if not e.has_interval:
         return f"{fmt(e.mean)} ({'one seed, ' if e.n < 2 else ''}no interval)"
-    return f"{fmt(e.mean)} [{fmt(e.low)}, {fmt(e.high)}]"
+    return f"{fmt(e.mean)} " + interval.format(low=fmt(e.low), high=fmt(e.high))
+
+
+def ci(e: Estimate | None, fmt=num) -> str:
+    """``mean [low, high]`` in ``fmt``; the bare mean when there is no interval."""
+    return _estimate(e, fmt, "-", "[{low}, {high}]")
 
 
 def ci_words(e: Estimate | None, fmt=num) -> str:
     """``mean (95% CI low to high)`` for prose."""
-    if e is None:
-        return "not measured"
-    if not e.has_interval:
-        return f"{fmt(e.mean)} ({'one seed, ' if e.n < 2 else ''}no interval)"
-    return f"{fmt(e.mean)} (95% CI {fmt(e.low)} to {fmt(e.high)})"
+    return _estimate(e, fmt, "not measured", "(95% CI {low} to {high})")
 
 
 def names(items: Sequence[str]) -> str:
