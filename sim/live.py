@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -86,7 +87,7 @@ def _number(text: Any, field: str) -> float:
         value = float(text.strip()) if isinstance(text, str) else float(text)
     except (TypeError, ValueError):
         raise UserInputError(f"{field}: not a number: {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise UserInputError(f"{field}: must be a finite number, got {text!r}")
     return value
 
