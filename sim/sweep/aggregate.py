@@ -89,20 +89,22 @@ class Estimate:
     estimator: str
 
 
-def bootstrap_interval(values: np.ndarray, statistic: Callable[..., float],
-                       vectorized: bool = False) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of ``statistic`` over ``values``
-    (``sim.stats.percentile_bootstrap``, the one every report uses). NaN with fewer than two
-    values, the value itself when all values are equal. ``vectorized``:
-    ``statistic(samples, axis=-1)`` takes a resample per row."""
+def bootstrap_interval(values: np.ndarray,
+                       statistic: Callable[..., float]) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``statistic(samples, axis=-1)`` (a resample per
+    row) over ``values`` (``sim.stats.percentile_bootstrap``, the one every report uses). NaN
+    with fewer than two values, the value itself when all values are equal."""
     if values.size < 2:
         return float("nan"), float("nan")
     if np.all(values == values[0]):
         v = float(statistic(values))
         return v, v
-    fn = statistic if vectorized else (
-        lambda a, axis=-1: np.apply_along_axis(statistic, axis, a))
-    return stats.percentile_bootstrap((values,), fn, CONFIDENCE)
+    return stats.percentile_bootstrap((values,), statistic, CONFIDENCE)
+
+
+def _p95(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``sim.stats.var95`` and ``lar95`` (the 95th percentile, linear) of each resample."""
+    return np.percentile(a, stats.PERCENTILE, axis=axis)
 
 
 def _std(x: np.ndarray) -> float:
@@ -127,19 +129,19 @@ def estimate(values: pd.Series, estimator: str) -> Estimate:
     boot = f"{CONFIDENCE:.0%} percentile bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples)"
     if estimator == "mean":
         text = f"mean over {n} seeds, {boot}"
-        fn, vec = (lambda a, axis=-1: np.mean(a, axis=axis)), True
+        point = fn = lambda a, axis=-1: np.mean(a, axis=axis)
     elif estimator in ("var95", "lar95"):
         text = f"95th percentile over {n} seeds (linear interpolation), {boot}"
-        fn, vec = (stats.var95 if estimator == "var95" else stats.lar95), False
+        point, fn = (stats.var95 if estimator == "var95" else stats.lar95), _p95
     elif estimator == "median_present":
         text = f"median over the {n} of {n_all} seeds where it happened, {boot}"
-        fn, vec = (lambda a, axis=-1: np.median(a, axis=axis)), True
+        point = fn = lambda a, axis=-1: np.median(a, axis=axis)
     else:
         raise ValueError(f"estimator: unknown {estimator!r}")
     if n == 0:
         return Estimate(nan, nan, nan, nan, 0, text)
-    value = float(fn(x))
-    low, high = bootstrap_interval(x, fn, vectorized=vec)
+    value = float(point(x))
+    low, high = bootstrap_interval(x, fn)
     return Estimate(value, _std(x), low, high, n, text)
 
 

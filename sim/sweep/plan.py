@@ -66,7 +66,7 @@ class Plan:
 
     def tasks(self) -> Iterator[Task]:
         """Every run, scenario by scenario, point by point, seed by seed, with its run key."""
-        from sim.run import run_key
+        from sim.run import _run_key_of, data_fingerprint, resolved_yaml
 
         compare = tuple(self.spec.compare)
         impulse = self.spec.impulse.model_dump() if "impulse" in compare else None
@@ -74,9 +74,12 @@ class Plan:
             for p, point in enumerate(self.points):
                 scenario = self.loaded[(s, p)]
                 overrides = self.overrides(s, point)
+                # run_key's parts that do not depend on the seed, once per point
+                text, data = resolved_yaml(scenario), data_fingerprint(scenario)
                 for r, seed in enumerate(self.seeds):
                     yield Task(entry.file, scenario.name, p, point, overrides, r, seed,
-                               key=run_key(scenario, seed), compare=compare, impulse=impulse)
+                               key=_run_key_of(text, seed, data=data), compare=compare,
+                               impulse=impulse)
 
     def overrides(self, s: int, point: Point) -> dict[str, Any]:
         """What scenario ``s`` is loaded with at ``point``: the sweep's ``set:``, the scenario's
