@@ -255,20 +255,14 @@ def seeds(spec: SweepSpec) -> list[int]:
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """``--set PATH=VALUE`` strings as a mapping (values read as YAML, as ``flywheel run``)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        path, sep, text = str(item).partition("=")
-        if not sep or not path.strip():
-            raise UserInputError(f"--set: {item!r}: an override is PATH=VALUE, "
-                                 "e.g. insurance.initial=0.05")
-        try:
-            out[path.strip()] = parse_yaml(text, "value")
-        except UserInputError as exc:
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            raise UserInputError(f"--set: {path.strip()}: cannot read the value {shown!r} "
-                                 f"({str(exc).removeprefix('value: ')})") from None
-    return out
+    """``--set PATH=VALUE`` strings as a mapping (values read as YAML, by the parser of
+    ``flywheel run``'s overrides)."""
+    from sim.scenario.overrides import OverridePathError, _parse_overrides
+
+    try:
+        return dict(_parse_overrides(list(items)))
+    except OverridePathError as exc:
+        raise UserInputError(f"--set: {exc}") from None
 
 
 def describe(point: Mapping[str, Any]) -> str:
