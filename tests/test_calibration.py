@@ -154,10 +154,55 @@ def test_write_doc_keeps_the_hand_written_findings(tmp_path):
     assert text.endswith("A finding written by hand.\n")
 
 
+def test_one_step_override_sums_each_crypto_assets_jumps_at_the_first_time():
+    """Black Thursday's day (-25% then four legs of -5.6%) becomes one -40% step per coin; the
+    stocks' move is kept as it is."""
+    path = "scenarios/black_thursday.yaml"
+    before = load_scenario(path)
+    after = load_scenario(path, (cal.one_step_crypto_override(path),))
+    jumps = [e for e in after.events if e.kind == "crypto_jump"]
+    assert sorted(e.asset for e in jumps) == ["BTC", "ETH"]
+    for e in jumps:
+        legs = [b for b in before.events if b.kind == "crypto_jump" and b.asset == e.asset]
+        assert len(legs) == 5 and e.at == legs[0].at
+        assert e.size == pytest.approx(sum(b.size for b in legs), abs=1e-6)
+        assert np.exp(e.size) == pytest.approx(0.60, abs=1e-3)      # -40% within the day
+    assert ([e for e in after.events if e.kind != "crypto_jump"]
+            == [e for e in before.events if e.kind != "crypto_jump"])
+
+
+def test_black_thursday_miss_names_the_one_step_fall_that_does_leave_bad_debt():
+    bt = [{"bad_debt_usd": 0.0, "bad_debt_lp_usd": 0.0, "liq_24h": 90} for _ in range(5)]
+    one = [{"bad_debt_usd": d} for d in (10.0, 20.0, 0.0, 30.0, 40.0)]
+    v = cal.judge_black_thursday({"black_thursday": bt, "black_thursday_insured": bt,
+                                  "black_thursday_one_step": one})
+    assert not v.passed
+    assert "in one step: bad debt in 4 of 5 (up to $40)" in v.value
+    assert "design 6" in v.note
+    one = [{"bad_debt_usd": 0.0}] * 5               # no conflict shown: the note does not claim one
+    v = cal.judge_black_thursday({"black_thursday": bt, "black_thursday_insured": bt,
+                                  "black_thursday_one_step": one})
+    assert "design 6" not in v.note
+
+
+def test_loss_share_row_is_judged_on_the_baseline_and_shows_the_anchor_window_beside_it():
+    base = [{"traders_lost_money_share": x} for x in (0.55, 0.58, 0.59)]
+    year = [{"traders_lost_money_share": x, "days": 365.0} for x in (0.62, 0.63, 0.64)]
+    v = cal.judge_lost_money({"baseline": base, "year": year})
+    assert not v.passed                               # the year never rescues the 90-day row
+    assert "over 365 days" in v.value and "63.0%" in v.value
+    assert "inside it" in v.note
+    v = cal.judge_lost_money({"baseline": year, "year": base})
+    assert v.passed and v.note == "" and "58.0%" in v.value
+
+
 def test_plan_runs_each_shock_with_its_twins():
     jobs = cal.plan(BASELINE, seeds=2, shock_seeds=1)
     labels = sorted(j.label for j in jobs)
     assert labels.count("baseline") == 2 and labels.count("uninformed") == 2
+    assert labels.count("year") == 2 and labels.count("black_thursday_one_step") == 1
+    year = [j for j in jobs if j.label == "year"][0]
+    assert load_scenario(year.path, year.overrides).clock.days == 365
     nopin = [j for j in jobs if j.label == "nopin_nav"][0]
     assert "events=[]" in nopin.overrides and "markets.TSLA.M.oracle=nav" in nopin.overrides
     for j in jobs:                        # every override names a real field
