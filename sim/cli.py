@@ -93,7 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
                             "sweep")
     bench.add_argument("--model-days", type=float, default=None, metavar="DAYS",
                        help="simulated days of the model run (default 365; 2 with --quick, projected to a year)")
-    sw = sub.add_parser("sweep", help="run a sweep file: scenarios x points x seeds, resumable")
+    sw = sub.add_parser("sweep", parents=[limits],
+                        help="run a sweep file: scenarios x points x seeds, resumable")
     sw.add_argument("file", help="sweep YAML file (e.g. scenarios/sweeps/insurance_size.yaml)")
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes (default: the cores); with --scheduler, how many "
@@ -130,8 +131,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="Markdown file the table is written to (default docs/calibration.md)")
     cal.add_argument("--no-doc", action="store_true", help="print the table only")
 
-    study = sub.add_parser("study", help="scenarios x seeds with margin and impulse twins: "
-                                         "verdicts and results/<study>/REPORT.md")
+    study = sub.add_parser("study", parents=[limits],
+                           help="scenarios x seeds with margin and impulse twins: "
+                                "verdicts and results/<study>/REPORT.md")
     study.add_argument("study", help="study YAML file (scenarios, seeds, impulses, horizons)")
     study.add_argument("--workers", type=int, default=None,
                        help="processes (default: the study's workers, else the cores)")
@@ -187,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_compare(args: argparse.Namespace, scenario) -> int:
     """``flywheel run SCENARIO --compare margin|impulse``: the twins side by side."""
+    from sim.preflight import Limits
     from sim.twins import MARGIN_METRICS, compare, gain_table
 
     if args.kernels != "cython":
@@ -199,7 +202,8 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
     if args.seeds > 1:
         return _compare_over_seeds(args, scenario, fractions, _impulse_time(scenario, args.at))
     folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
-                                 progress=not args.quiet, charts=not args.no_charts)
+                                 progress=not args.quiet, charts=not args.no_charts,
+                                 limits=Limits(args.max_memory_gb, args.max_agent_steps))
     print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
     if "margin" in comparison:
         print("what stock-token margin changes against its USDC margin twin (one seed):")
@@ -216,6 +220,7 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
 
 def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
     """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
+    from sim.preflight import Limits
     from sim.run import _checked_seed
     from sim.study import run_study
     from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
@@ -226,7 +231,7 @@ def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[floa
     spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
                      root_seed=root, impulses=fractions, at=at)
     study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),
-                  replication_seeds(root, args.seeds))
+                  replication_seeds(root, args.seeds), Limits(args.max_memory_gb, args.max_agent_steps))
     command = f"flywheel run {args.scenario} --compare ... --seeds {args.seeds}"
     outcome = run_study(study, args.out, progress=not args.quiet, charts=not args.no_charts,
                         workers=1 if args.seeds == 1 else None, command=command)
@@ -280,9 +285,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         scenario = None
         try:
             if is_sweep_file(path):
-                prepare(path, parse_set(args.overrides or ()))
+                prepare(path, parse_set(args.overrides or ()), limits)
             elif is_study_file(path):         # a study beside its scenarios: check it as one
-                load_study(path)
+                load_study(path, limits=limits)
             else:
                 scenario = load_scenario(path, args.overrides or ())
                 check_before_run(scenario, limits, source=path)
@@ -342,16 +347,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``flywheel sweep FILE [--workers N] [--backend local|dask] [--scheduler ADDRESS]
-    [--set k=v ...] [--out DIR] [--no-charts] [--quiet]``: exit 1 when a run failed or the
-    sweep could not finish (run it again: finished runs are kept)."""
+    [--set k=v ...] [--out DIR] [--no-charts] [--quiet] [--max-memory-gb GB]
+    [--max-agent-steps N]``: exit 1 when a run failed or the sweep could not finish (run it
+    again: finished runs are kept)."""
     from sim.executor import default_workers, make_executor
+    from sim.preflight import Limits
     from sim.sweep.driver import prepare, run_sweep
     from sim.sweep.runner import IN_FLIGHT_PER_WORKER
     from sim.sweep.spec import parse_set
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
-    plan = prepare(args.file, parse_set(args.overrides))   # every point checked before a run
+    limits = Limits(args.max_memory_gb, args.max_agent_steps)
+    plan = prepare(args.file, parse_set(args.overrides), limits)   # every point, before a run
     workers = args.workers or default_workers()
     with make_executor(args.backend, args.workers, args.scheduler) as executor:
         result = run_sweep(args.file, executor, out=args.out, max_in_flight=IN_FLIGHT_PER_WORKER * workers,
@@ -422,16 +430,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """``flywheel study STUDY.yaml [--workers N] [--seeds N] [--backend local|dask]
-    [--scheduler ADDRESS] [--out DIR] [--quiet]``: exit 0, or 1 when a cell failed (the others
-    are reported)."""
+    [--scheduler ADDRESS] [--out DIR] [--quiet] [--max-memory-gb GB] [--max-agent-steps N]``:
+    exit 0, or 1 when a cell failed (the others are reported)."""
     from contextlib import nullcontext
 
     from sim.executor import make_executor
+    from sim.preflight import Limits
     from sim.study import load_study, run_study
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
-    study = load_study(args.study, seeds=args.seeds)
+    study = load_study(args.study, seeds=args.seeds,
+                       limits=Limits(args.max_memory_gb, args.max_agent_steps))
     command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
     local = args.backend == "local" and args.scheduler is None   # run_study sizes its own pool
     with (nullcontext() if local else

@@ -14,6 +14,7 @@ agents takes milliseconds (``flywheel bench --only preflight``).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -167,15 +168,24 @@ def check_runs_alone(scenario: Scenario, source: str | None = None) -> None:
 
 
 def check_before_run(scenario: Scenario, limits: Limits | None = None,
-                     source: str | None = None) -> Estimate:
+                     source: str | None = None, files_read: set[str] | None = None) -> Estimate:
     """Everything a run checks before its first step: the sizes (``check_fits``), that it can
     run alone (``check_runs_alone``), then every price file read against the run's clock
-    (``sim.market.replay.check_price_files``)."""
+    (``sim.market.replay.check_price_files``). ``files_read``: what a caller checking many
+    points of one sweep keeps, so the same files against the same clock are read once."""
     from sim.market.replay import check_price_files
 
     check_runs_alone(scenario, source)
     est = check_fits(scenario, limits, source)
-    check_price_files(scenario)
+    if files_read is None:
+        check_price_files(scenario)
+    else:
+        read = json.dumps([scenario.clock.model_dump(mode="json"),
+                           scenario.model_dump(mode="json", include={"price_file", "price_files"})],
+                          sort_keys=True)
+        if read not in files_read:
+            check_price_files(scenario)
+            files_read.add(read)
     return est
 
 

@@ -28,6 +28,7 @@ from sim.assets import USDC
 from sim.run import RunResult, run
 
 if TYPE_CHECKING:
+    from sim.preflight import Limits
     from sim.scenario import Scenario
 
 HORIZONS_DAYS = (7.0, 30.0, 60.0)     # design 11
@@ -154,22 +155,26 @@ def margin_differences(base: dict[str, Any], twin: dict[str, Any]) -> dict[str, 
 
 
 def _run_pair(base: Scenario, seed: int, fraction: float, at: str, out: Path | None,
-              base_result: RunResult, charts: bool) -> tuple[int, RunResult, RunResult]:
+              base_result: RunResult, charts: bool, limits: Limits | None = None
+              ) -> tuple[int, RunResult, RunResult]:
     """The impulse twin and its frozen twin of ``base`` (whose run is ``base_result``)."""
     from sim.model import FlywheelModel
 
     quality = base_result.timeseries["quality"].to_numpy(float)
-    imp = run(impulse_twin(base, fraction, at), seed=seed, out=out, charts=charts)
+    imp = run(impulse_twin(base, fraction, at), seed=seed, out=out, charts=charts, limits=limits)
     frozen = run(impulse_twin(base, fraction, at, frozen=True), seed=seed, out=out, charts=charts,
-                 model_factory=lambda **kw: FlywheelModel(quality_path=quality, **kw))
+                 model_factory=lambda **kw: FlywheelModel(quality_path=quality, **kw),
+                 limits=limits)
     return int(imp.summary["impulse_traders"]), imp, frozen
 
 
 def impulse_runs(scenario: Scenario, seed: int, fractions: Sequence[float] = IMPULSES,
                  at: str = "day 30", horizons_days: Sequence[float] = HORIZONS_DAYS,
                  out: str | Path | None = None, charts: bool = False,
-                 base_result: RunResult | None = None) -> dict[str, Any]:
-    """Base, impulse and frozen-impulse runs of ``scenario`` with ``seed``, and their gains.
+                 base_result: RunResult | None = None, *, limits: Limits | None = None
+                 ) -> dict[str, Any]:
+    """Base, impulse and frozen-impulse runs of ``scenario`` with ``seed``, and their gains
+    (each run refused above ``limits``, default ``sim.preflight.Limits()``).
 
     Returns {"base": RunResult, "at": at, "t0": step, "runs": {fraction: (impulse, frozen)},
     "gains": [{"fraction", "k", "horizon_days", "inside_run", "A_base", "A_impulse",
@@ -177,12 +182,12 @@ def impulse_runs(scenario: Scenario, seed: int, fractions: Sequence[float] = IMP
     base = without_impulse(scenario)
     out = Path(out) if out is not None else None
     if base_result is None:
-        base_result = run(base, seed=seed, out=out, charts=charts)
+        base_result = run(base, seed=seed, out=out, charts=charts, limits=limits)
     t0 = impulse_twin(base, fractions[0] if fractions else 0.0, at).impulse_step
     steps_per_day = int(round(1440 / base.clock.step_minutes))
     runs, rows = {}, []
     for fraction in fractions:
-        k, imp, frozen = _run_pair(base, seed, fraction, at, out, base_result, charts)
+        k, imp, frozen = _run_pair(base, seed, fraction, at, out, base_result, charts, limits)
         runs[fraction] = (imp, frozen)
         for row in gains(base_result.timeseries, imp.timeseries, frozen.timeseries, k, t0,
                          steps_per_day, horizons_days):
@@ -192,14 +197,15 @@ def impulse_runs(scenario: Scenario, seed: int, fractions: Sequence[float] = IMP
 
 def study_cell(scenario: Scenario, seed: int, *, impulses: Sequence[float] = IMPULSES,
                at_day: float = 30.0, horizons: Sequence[float] = HORIZONS_DAYS,
-               out: str | Path | None = None) -> dict[str, Any]:
+               out: str | Path | None = None, limits: Limits | None = None) -> dict[str, Any]:
     """One scenario and seed of a study: the base run, its margin twin and the impulse twins,
     all sharing random streams; runs stored under ``out`` without charts."""
     base = without_impulse(scenario)
-    base_result = run(base, seed=seed, out=out, charts=False)
-    twin_result = run(margin_twin(base), seed=seed, out=out, charts=False)
+    base_result = run(base, seed=seed, out=out, charts=False, limits=limits)
+    twin_result = run(margin_twin(base), seed=seed, out=out, charts=False, limits=limits)
     t0_step = int(round(at_day * 1440 / base.clock.step_minutes))   # at_day is on a step boundary
-    imp = impulse_runs(base, seed, impulses, f"step {t0_step}", horizons, out, False, base_result)
+    imp = impulse_runs(base, seed, impulses, f"step {t0_step}", horizons, out, False, base_result,
+                       limits=limits)
     return {
         "scenario": base.name, "seed": int(seed), "at_day": float(at_day),
         "days": float(base_result.summary["days_simulated"]),
@@ -211,7 +217,7 @@ def study_cell(scenario: Scenario, seed: int, *, impulses: Sequence[float] = IMP
 def compare(scenario: Scenario, seed: int | None, modes: Sequence[str], out: str | Path,
             fractions: Sequence[float] = IMPULSES, at: str = "day 30",
             horizons_days: Sequence[float] = HORIZONS_DAYS, progress: bool = False,
-            charts: bool = True) -> tuple[Path, dict[str, Any]]:
+            charts: bool = True, limits: Limits | None = None) -> tuple[Path, dict[str, Any]]:
     """``flywheel run SCENARIO --compare margin|impulse``: the scenario and its twins for one
     seed, stored side by side in ``<out>/<name>/compare-<modes>-seed<seed>/`` with
     ``comparison.json`` (differences and gains) and ``comparison.png``. Returns (folder, comparison)."""
@@ -220,17 +226,19 @@ def compare(scenario: Scenario, seed: int | None, modes: Sequence[str], out: str
     seed = int(scenario.seed if seed is None else seed)
     base = without_impulse(scenario)
     folder = Path(out) / rio.safe_name(base.name) / f"compare-{'-'.join(modes)}-seed{seed}"
-    base_result = run(base, seed=seed, out=folder, progress=progress, charts=charts)
+    base_result = run(base, seed=seed, out=folder, progress=progress, charts=charts, limits=limits)
     comparison: dict[str, Any] = {"scenario": base.name, "seed": seed,
                                   "base": _where(base_result, folder)}
     paths: dict[str, pd.DataFrame] = {}
     if "margin" in modes:
-        twin = run(margin_twin(base), seed=seed, out=folder, progress=progress, charts=charts)
+        twin = run(margin_twin(base), seed=seed, out=folder, progress=progress, charts=charts,
+                   limits=limits)
         comparison["margin"] = {"twin": _where(twin, folder),
                                 "differences": margin_differences(base_result.summary, twin.summary)}
         paths["USDC margin twin"] = twin.timeseries
     if "impulse" in modes:
-        imp = impulse_runs(base, seed, fractions, at, horizons_days, folder, charts, base_result)
+        imp = impulse_runs(base, seed, fractions, at, horizons_days, folder, charts, base_result,
+                           limits=limits)
         comparison["impulse"] = {
             "at": at, "t0_step": imp["t0"], "gains": imp["gains"],
             "runs": {f"{f:g}": {"impulse": _where(a, folder), "frozen": _where(b, folder)}

@@ -31,7 +31,8 @@ class CellDouble:
     gains: dict[str, Gains]
     fail_seeds: frozenset[int] = field(default_factory=frozenset)
 
-    def __call__(self, scenario, seed: int, *, impulses, at_day, horizons, out=None) -> dict:
+    def __call__(self, scenario, seed: int, *, impulses, at_day, horizons, out=None,
+                 limits=None) -> dict:
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)
             (Path(out) / f"call-{scenario.name}-{seed}-{os.getpid()}-{uuid.uuid4().hex}").touch()

@@ -4,6 +4,7 @@ everything ``flywheel run`` checks before its first step."""
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 from pathlib import Path
 
@@ -149,3 +150,81 @@ def test_a_sweep_point_that_cannot_fit_is_refused_before_any_run(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "point 1 (agents.traders=1000000000)" in err
     assert "--max-memory-gb" in err
+
+
+# --- sweeps and studies: checked as runs before anything runs, with the same options ------------
+def _bad_price_scenario(tmp_path: Path) -> Path:
+    _price_csv(tmp_path / "tsla.csv", nan_row=30)
+    return write(tmp_path, TINY.read_text() + "price_files: {TSLA: {path: tsla.csv}}\n", "bad.yaml")
+
+
+def test_a_sweep_or_study_over_a_bad_price_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    """Before: `validate` said OK and the sweep failed every run, leaving a results folder."""
+    scenario = _bad_price_scenario(tmp_path)
+    sweep = write(tmp_path, f"name: sw\nscenarios: [{scenario.name}]\n"
+                  "grid: {insurance.initial: [0, 0.01]}\nseeds: 1\n", "sweep.yaml")
+    study = write(tmp_path, f"name: st\nscenarios: [{scenario.name}]\nseeds: 1\n", "study.yaml")
+    out = str(tmp_path / "out")
+    for argv in (["validate", str(sweep)], ["sweep", str(sweep), "--out", out, "--quiet"],
+                 ["validate", str(study)], ["study", str(study), "--out", out, "--quiet"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "price_files.TSLA" in err and "row 31" in err, argv
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_reads_each_price_file_once_per_clock(tmp_path, monkeypatch):
+    from sim.market import replay
+    from sim.sweep.driver import prepare
+
+    _price_csv(tmp_path / "tsla.csv")
+    scenario = write(tmp_path, TINY.read_text() + "price_files: {TSLA: {path: tsla.csv}}\n")
+    sweep = write(tmp_path, f"name: sw\nscenarios: [{scenario.name}]\n"
+                  "grid: {insurance.initial: [0, 0.01, 0.02], clock.days: [2, 3]}\nseeds: 1\n",
+                  "sweep.yaml")
+    reads = []
+    real = replay.check_price_files
+    monkeypatch.setattr(replay, "check_price_files", lambda sc: reads.append(sc.clock.days) or real(sc))
+    plan = prepare(sweep)
+    assert len(plan.points) == 6 and sorted(reads) == [2, 3]
+
+
+@pytest.mark.parametrize("command", ["sweep", "study"])
+def test_sweep_and_study_take_the_limits_and_name_their_own_option(tmp_path, capsys, command):
+    spec = (f"name: lim\nscenarios: [{TINY}]\nseeds: 1\n"
+            + ("grid: {insurance.initial: [0, 0.01]}\n" if command == "sweep" else ""))
+    path = write(tmp_path, spec, f"{command}.yaml")
+    out = ["--out", str(tmp_path / "out"), "--quiet"]
+    assert main([command, str(path), "--max-agent-steps", "10", *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "raise it with --max-agent-steps" in err
+    assert not (tmp_path / "out").exists()
+    assert main(["validate", str(path), "--max-agent-steps", "10"]) == 2
+    assert "--max-agent-steps" in capsys.readouterr().err
+
+
+def test_the_limits_reach_the_runs_in_the_workers_and_every_twin(tmp_path):
+    """A sweep's task, a study's cell and the impulse twins each run with the limits they were
+    given (here too small: each refuses with the limit's message), not the defaults."""
+    from sim.study.runner import CellJob, compute_cell
+    from sim.sweep.driver import prepare
+    from sim.sweep.runner import run_task
+    from sim.twins import impulse_runs, study_cell
+
+    tight = Limits(max_agent_steps=10)
+    sweep = write(tmp_path, f"name: lim\nscenarios: [{TINY}]\ngrid: {{insurance.initial: [0]}}\n"
+                  "seeds: 1\n", "sweep.yaml")
+    task = next(prepare(sweep).tasks())
+    assert task.limits is None and run_task(task, str(tmp_path / "a"))["status"] == "ok"
+    task = dataclasses.replace(task, limits=tight)
+    record = run_task(task, str(tmp_path / "b"))
+    assert record["status"] == "failed" and "--max-agent-steps" in record["error"]
+
+    scenario = tiny()
+    job = CellJob("k", scenario, 0, 1, (0.1,), 1.0, (1.0,), tight)
+    record = compute_cell(study_cell, job, str(tmp_path / "c"))
+    assert record["status"] == "failed" and "--max-agent-steps" in record["error"]
+
+    base = run(scenario, seed=1, out=None, charts=False)            # the base run is given
+    with pytest.raises(UserInputError, match="--max-agent-steps"):
+        impulse_runs(scenario, 1, (0.1,), "day 1", (1.0,), None, False, base, limits=tight)

@@ -53,7 +53,8 @@ def plan(study: Study) -> list[CellJob]:
     for s in study.scenarios:
         text = resolved_yaml(s.scenario) + data_fingerprint(s.scenario)   # data files too
         jobs += [CellJob(cell_key(text, seed, impulses, s.at_day, horizons), s.scenario, i, seed,
-                         impulses, s.at_day, horizons) for i, seed in enumerate(study.seeds)]
+                         impulses, s.at_day, horizons, study.limits)
+                 for i, seed in enumerate(study.seeds)]
     return jobs
 
 

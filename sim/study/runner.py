@@ -27,11 +27,12 @@ from tqdm import tqdm
 
 from sim import results_io as rio
 from sim.executor import make_executor
+from sim.preflight import Limits
 from sim.run import code_fingerprint
 from sim.scenario import Scenario
 
 CellFn = Callable[..., dict]
-"""``cell_fn(scenario, seed, *, impulses, at_day, horizons, out) -> cell dict``."""
+"""``cell_fn(scenario, seed, *, impulses, at_day, horizons, out, limits) -> cell dict``."""
 
 CELLS = "cells.jsonl"
 OK, FAILED = "ok", "failed"
@@ -48,6 +49,7 @@ class CellJob:
     impulses: tuple[float, ...]
     at_day: float
     horizons: tuple[float, ...]
+    limits: Limits | None = None     # what each run may need (None: sim.preflight's defaults)
 
     @property
     def label(self) -> str:
@@ -72,7 +74,7 @@ def compute_cell(cell_fn: CellFn, job: CellJob, out: str | None) -> dict[str, An
             "seed": job.seed}
     try:
         cell = cell_fn(job.scenario, job.seed, impulses=job.impulses, at_day=job.at_day,
-                       horizons=job.horizons, out=out)
+                       horizons=job.horizons, out=out, limits=job.limits)
     except Exception as exc:  # noqa: BLE001 (a failing cell is recorded, the study goes on)
         return {**head, "status": FAILED, "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc()}

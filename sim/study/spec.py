@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +33,9 @@ from sim.errors import UserInputError
 from sim.scenario import Scenario, load_scenario
 from sim.scenario._base import NAME_PATTERN, FrozenModel
 from sim.scenario.yaml_limits import parse_yaml, read_text_file
+
+if TYPE_CHECKING:
+    from sim.preflight import Limits
 
 
 def _readable_time(text: str | None) -> str | None:
@@ -124,6 +127,7 @@ class Study:
     source: str
     scenarios: tuple[StudyScenario, ...]
     seeds: tuple[int, ...]
+    limits: Limits | None = None      # what each run may need (None: sim.preflight's defaults)
 
     @property
     def name(self) -> str:
@@ -146,8 +150,13 @@ def at_day(text: str, scenario: Scenario) -> float:
     return step * scenario.clock.step_minutes / 1440.0
 
 
-def load_study(path: str | os.PathLike, seeds: int | None = None) -> Study:
-    """Read and check a study file and every scenario it names (``seeds`` replaces its count)."""
+def load_study(path: str | os.PathLike, seeds: int | None = None,
+               limits: Limits | None = None) -> Study:
+    """Read and check a study file and every scenario it names, each as a run would check it
+    before its first step (its size against ``limits``, its price files: ``sim.preflight``);
+    ``seeds`` replaces its count."""
+    from sim.preflight import check_before_run
+
     source = str(path)
     spec = _read_spec(source)
     if seeds is not None:
@@ -161,6 +170,7 @@ def load_study(path: str | os.PathLike, seeds: int | None = None) -> Study:
         where = f"{source}: scenarios.{i}"
         try:
             scenario = load_scenario(folder / os.path.expanduser(rel), spec.overrides)
+            check_before_run(scenario, limits, source=rel)
         except UserInputError as exc:
             raise UserInputError(f"{where}: {exc}") from None
         t0 = at_day(at or spec.at, scenario)
@@ -177,7 +187,7 @@ def load_study(path: str | os.PathLike, seeds: int | None = None) -> Study:
         files = [s.path for s in loaded if s.name == name]
         raise UserInputError(f"{source}: scenarios: {' and '.join(files)} are both named "
                              f"{name!r}; their results would collide")
-    return Study(spec, source, tuple(loaded), replication_seeds(spec.root_seed, spec.seeds))
+    return Study(spec, source, tuple(loaded), replication_seeds(spec.root_seed, spec.seeds), limits)
 
 
 def is_study_file(path: str | os.PathLike) -> bool:

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from sim.sweep.journal import JOURNAL, Journal
 from sim.sweep.plan import Plan, make_plan
 from sim.sweep.runner import Execution, RunFn, execute, run_task
 from sim.sweep.spec import SweepSpec, file_sha256, load_sweep
+
+if TYPE_CHECKING:
+    from sim.preflight import Limits
 
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
@@ -57,9 +60,11 @@ def sweep_folder(out: str | Path, spec: SweepSpec) -> Path:
     return Path(out) / spec.name
 
 
-def prepare(path: str | Path, cli_set: Mapping[str, Any] | None = None) -> Plan:
-    """Read the sweep file and check every scenario at every point (nothing runs yet)."""
-    return make_plan(load_sweep(path), path, cli_set)
+def prepare(path: str | Path, cli_set: Mapping[str, Any] | None = None,
+            limits: Limits | None = None) -> Plan:
+    """Read the sweep file and check every scenario at every point against ``limits``
+    (nothing runs yet)."""
+    return make_plan(load_sweep(path), path, cli_set, limits)
 
 
 def run_sweep(

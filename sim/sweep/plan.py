@@ -1,8 +1,9 @@
 """A sweep's runs, checked before any starts: each scenario at each point, times the seeds.
 
-Every (scenario, point) is loaded once with ``sim.scenario.load_scenario`` (``Plan.overrides``),
-so an unknown path or a value the scenario refuses
-is one line naming the sweep file, the scenario, the point and the path, before anything runs.
+Every (scenario, point) is loaded once with ``sim.scenario.load_scenario`` (``Plan.overrides``)
+and checked as a run would check it (its size, its price files), so an unknown path, a value the
+scenario refuses or a bad price file is one line naming the sweep file, the scenario, the point
+and the path, before anything runs.
 A run's identity is its run key (``sim.run.run_key``: the resolved scenario, the seed, the code
 and what the run module adds to it), computed as its task is handed out.
 """
@@ -20,6 +21,7 @@ from sim.errors import UserInputError
 from sim.sweep.spec import Point, SweepSpec, describe, points, seeds
 
 if TYPE_CHECKING:
+    from sim.preflight import Limits
     from sim.scenario import Scenario
 
 
@@ -37,6 +39,7 @@ class Task:
     key: str = ""                       # the run key (filled in as the task is handed out)
     compare: tuple[str, ...] = ()       # twins to run beside it ("margin", "impulse")
     impulse: dict[str, Any] | None = None   # ImpulseOptions as data, with "impulse"
+    limits: Limits | None = None        # --max-memory-gb, --max-agent-steps (None: defaults)
 
     @property
     def record_key(self) -> str:
@@ -59,6 +62,7 @@ class Plan:
     scenario_names: list[str]
     loaded: dict[tuple[int, int], Scenario] = field(default_factory=dict, repr=False)
     cli_set: dict[str, Any] = field(default_factory=dict)  # --set
+    limits: Limits | None = None                  # what each run may need (sim.preflight)
 
     @property
     def n_runs(self) -> int:
@@ -79,7 +83,7 @@ class Plan:
                 for r, seed in enumerate(self.seeds):
                     yield Task(entry.file, scenario.name, p, point, overrides, r, seed,
                                key=_run_key_of(text, seed, data=data), compare=compare,
-                               impulse=impulse)
+                               impulse=impulse, limits=self.limits)
 
     def overrides(self, s: int, point: Point) -> dict[str, Any]:
         """What scenario ``s`` is loaded with at ``point``: the sweep's ``set:``, the scenario's
@@ -87,10 +91,12 @@ class Plan:
         return {**self.spec.set, **self.spec.scenarios[s].set, **self.cli_set, **point}
 
 
-def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | None = None) -> Plan:
-    """Load every scenario at every point and check that its runs fit (``sim.preflight``;
+def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | None = None,
+              limits: Limits | None = None) -> Plan:
+    """Load every scenario at every point and check it as a run would before its first step:
+    its size against ``limits`` and its price files (``sim.preflight.check_before_run``;
     UserInputError at the first that fails)."""
-    from sim.preflight import check_fits
+    from sim.preflight import check_before_run
     from sim.scenario import load_scenario
 
     source = str(source)
@@ -98,12 +104,13 @@ def make_plan(spec: SweepSpec, source: str | Path, cli_set: Mapping[str, Any] | 
     varied_too = sorted(set(cli_set) & set(spec.varied))
     if varied_too:
         raise UserInputError(f"--set: {', '.join(varied_too)} is what {source} varies")
-    plan = Plan(spec, source, points(spec), seeds(spec), [], {}, cli_set)
+    plan = Plan(spec, source, points(spec), seeds(spec), [], {}, cli_set, limits)
+    files_read: set[str] = set()          # each price file once per clock, not once per point
     for s, entry in enumerate(spec.scenarios):
         for p, point in enumerate(plan.points):
             try:
                 plan.loaded[(s, p)] = load_scenario(entry.file, plan.overrides(s, point))
-                check_fits(plan.loaded[(s, p)], source=entry.file)
+                check_before_run(plan.loaded[(s, p)], limits, entry.file, files_read)
                 if "impulse" in spec.compare and p == 0:
                     _check_impulse(plan.loaded[(s, p)], spec)
             except UserInputError as exc:

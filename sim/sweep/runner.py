@@ -39,7 +39,7 @@ def run_task(task: Task, out: str) -> dict[str, Any]:
         from sim.sweep.rows import run_row
 
         scenario = load_scenario(task.scenario_file, task.overrides)
-        result = run(scenario, seed=task.seed, out=out, charts=False)
+        result = run(scenario, seed=task.seed, out=out, charts=False, limits=task.limits)
         got = result.info["run_key"]
         if got != task.key:          # e.g. a cluster's worker running other code than ours
             raise RuntimeError(f"the worker computed run {got}, not {task.key}: its code or "
@@ -66,17 +66,19 @@ def twin_columns(scenario: Any, task: Task, out: str, result: Any) -> tuple[dict
     from sim.twins import impulse_runs, margin_differences, margin_twin, without_impulse
 
     base = without_impulse(scenario)
-    base_result = result if base is scenario else run(base, seed=task.seed, out=out, charts=False)
+    limits = task.limits
+    base_result = (result if base is scenario
+                   else run(base, seed=task.seed, out=out, charts=False, limits=limits))
     columns: dict[str, Any] = {}
     results = [base_result]
     if "margin" in task.compare:
-        twin = run(margin_twin(base), seed=task.seed, out=out, charts=False)
+        twin = run(margin_twin(base), seed=task.seed, out=out, charts=False, limits=limits)
         columns.update(margin_columns(margin_differences(base_result.summary, twin.summary)))
         results.append(twin)
     if "impulse" in task.compare:
         options = task.impulse or {}
         imp = impulse_runs(base, task.seed, options["fractions"], options["at"],
-                           options["horizons_days"], out, False, base_result)
+                           options["horizons_days"], out, False, base_result, limits=limits)
         columns.update(gain_columns(imp["gains"]))
         results += [r for pair in imp["runs"].values() for r in pair]
     return columns, all(r.reused for r in results)
