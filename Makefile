@@ -54,12 +54,14 @@ bench: $(STAMP)
 	$(VENV)/bin/flywheel bench --quick
 
 # The calibration table of design 18 over 10 baseline seeds and 5 seeds per shock row
-# (60 runs; about 3 min on 2 cores); writes docs/calibration.md.
+# (75 runs, ten of them the baseline over a year as the loss-share row's context; 4 min on 2
+# cores with the 90-day runs already stored); writes docs/calibration.md.
 calibrate: $(STAMP)
 	$(VENV)/bin/flywheel calibrate
 
 # The shipped sweeps (scenarios/sweeps/): six insurance sizes across five scenarios and the two
-# insurance denominations, 60 seeds each (2,160 runs of 15 days; under 30 min on 2 cores).
+# insurance denominations at two sizes in two shocks, 60 seeds each (2,160 + 480 runs of 15
+# days; about 25 min on 2 cores).
 # Each writes results/<sweep>/{runs.parquet, aggregate.csv, report.md, charts/}; killed, it
 # resumes where it stopped.
 sweep: $(STAMP)

@@ -124,7 +124,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--seeds", type=int, default=10, help="baseline seeds (default 10)")
     cal.add_argument("--shock-seeds", type=int, default=5, help="seeds of each shock row (default 5)")
     cal.add_argument("--days", type=float, default=None,
-                     help="shorten the baseline runs to DAYS (a quick look; the table states it)")
+                     help="shorten the baseline runs to DAYS and leave out the year-long ones (a "
+                          "quick look; the table states it)")
     cal.add_argument("--workers", type=int, default=None, help="processes (default: the cores)")
     cal.add_argument("--out", default="results", help="where the runs are stored (default results)")
     cal.add_argument("--doc", default="docs/calibration.md",
@@ -165,16 +166,14 @@ def _build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     """``flywheel run SCENARIO [--seed N] [--set k=v ...] [--out DIR] [--no-charts] [--quiet]
     [--kernels {cython,reference}]``."""
-    from sim.preflight import Limits
     from sim.run import format_summary_table, run
     from sim.scenario import load_scenario
 
-    limits = Limits(args.max_memory_gb, args.max_agent_steps)
     scenario = load_scenario(args.scenario, args.overrides)
     if args.compare:
         return _run_compare(args, scenario)
     result = run(scenario, seed=args.seed, out=args.out, progress=not args.quiet,
-                 charts=not args.no_charts, kernels=args.kernels, limits=limits,
+                 charts=not args.no_charts, kernels=args.kernels, limits=_limits(args),
                  source=args.scenario)
     s, info = result.summary, result.info
     how = ("stored earlier, not recomputed" if result.reused
@@ -189,7 +188,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_compare(args: argparse.Namespace, scenario) -> int:
     """``flywheel run SCENARIO --compare margin|impulse``: the twins side by side."""
-    from sim.preflight import Limits
     from sim.twins import MARGIN_METRICS, compare, gain_table
 
     if args.kernels != "cython":
@@ -203,7 +201,7 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
         return _compare_over_seeds(args, scenario, fractions, _impulse_time(scenario, args.at))
     folder, comparison = compare(scenario, args.seed, modes, args.out, fractions, at,
                                  progress=not args.quiet, charts=not args.no_charts,
-                                 limits=Limits(args.max_memory_gb, args.max_agent_steps))
+                                 limits=_limits(args), source=args.scenario)
     print(f"{scenario.name}  seed {comparison['seed']}: {' and '.join(modes)} twins")
     if "margin" in comparison:
         print("what stock-token margin changes against its USDC margin twin (one seed):")
@@ -220,18 +218,26 @@ def _run_compare(args: argparse.Namespace, scenario) -> int:
 
 def _compare_over_seeds(args: argparse.Namespace, scenario, fractions: list[float], at: str) -> int:
     """``--compare ... --seeds N``: the scenario as a one-scenario study (``sim.study``)."""
-    from sim.preflight import Limits
     from sim.run import _checked_seed
     from sim.study import run_study
-    from sim.study.spec import Study, StudyScenario, StudySpec, at_day, replication_seeds
+    from sim.study.spec import (
+        Study,
+        StudyScenario,
+        StudySpec,
+        at_day,
+        check_cell_runs,
+        replication_seeds,
+    )
 
+    limits = _limits(args)
+    check_cell_runs(scenario, limits, source=args.scenario)
     root = _checked_seed(scenario.seed if args.seed is None else args.seed)
     if args.seeds > 10_000:
         raise UserInputError(f"--seeds: at most 10000, got {args.seeds}")
     spec = StudySpec(name=f"{scenario.name}-compare", scenarios=[args.scenario], seeds=args.seeds,
                      root_seed=root, impulses=fractions, at=at)
     study = Study(spec, args.scenario, (StudyScenario(args.scenario, scenario, at, at_day(at, scenario)),),
-                  replication_seeds(root, args.seeds), Limits(args.max_memory_gb, args.max_agent_steps))
+                  replication_seeds(root, args.seeds), limits)
     command = f"flywheel run {args.scenario} --compare ... --seeds {args.seeds}"
     outcome = run_study(study, args.out, progress=not args.quiet, charts=not args.no_charts,
                         workers=1 if args.seeds == 1 else None, command=command)
@@ -261,6 +267,13 @@ def _impulse_time(scenario, at: str) -> str:
     return at
 
 
+def _limits(args: argparse.Namespace):
+    """What each run may need (``--max-memory-gb``, ``--max-agent-steps``): ``sim.preflight.Limits``."""
+    from sim.preflight import Limits
+
+    return Limits(args.max_memory_gb, args.max_agent_steps)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """``flywheel validate FILE... [--set PATH=VALUE] [--resolved] [--max-memory-gb GB]
     [--max-agent-steps N]``: print ``OK <file>`` for each file a run would start from, with
@@ -273,13 +286,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     Every file is checked; the problems of the bad ones are raised together as one line.
     """
-    from sim.preflight import Limits, check_before_run
+    from sim.preflight import check_before_run
     from sim.scenario import dump_scenario, load_scenario
     from sim.study.spec import is_study_file, load_study
     from sim.sweep.driver import prepare
     from sim.sweep.spec import is_sweep_file, parse_set
 
-    limits = Limits(args.max_memory_gb, args.max_agent_steps)
+    limits = _limits(args)
     problems = []
     for path in args.scenario:
         scenario = None
@@ -351,14 +364,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     [--max-agent-steps N]``: exit 1 when a run failed or the sweep could not finish (run it
     again: finished runs are kept)."""
     from sim.executor import default_workers, make_executor
-    from sim.preflight import Limits
     from sim.sweep.driver import prepare, run_sweep
     from sim.sweep.runner import IN_FLIGHT_PER_WORKER
     from sim.sweep.spec import parse_set
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
-    limits = Limits(args.max_memory_gb, args.max_agent_steps)
+    limits = _limits(args)
     plan = prepare(args.file, parse_set(args.overrides), limits)   # every point, before a run
     workers = args.workers or default_workers()
     with make_executor(args.backend, args.workers, args.scheduler) as executor:
@@ -435,13 +447,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from sim.executor import make_executor
-    from sim.preflight import Limits
     from sim.study import load_study, run_study
 
     if args.workers is not None and args.workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {args.workers}")
     study = load_study(args.study, seeds=args.seeds,
-                       limits=Limits(args.max_memory_gb, args.max_agent_steps))
+                       limits=_limits(args))
     command = f"flywheel study {args.study}" + (f" --seeds {args.seeds}" if args.seeds else "")
     local = args.backend == "local" and args.scheduler is None   # run_study sizes its own pool
     with (nullcontext() if local else

@@ -172,7 +172,8 @@ def check_before_run(scenario: Scenario, limits: Limits | None = None,
     """Everything a run checks before its first step: the sizes (``check_fits``), that it can
     run alone (``check_runs_alone``), then every price file read against the run's clock
     (``sim.market.replay.check_price_files``). ``files_read``: what a caller checking many
-    points of one sweep keeps, so the same files against the same clock are read once."""
+    points of one sweep keeps (the keys of the checks done), so the same files read against the
+    same clock for the same assets are read once."""
     from sim.market.replay import check_price_files
 
     check_runs_alone(scenario, source)
@@ -180,7 +181,7 @@ def check_before_run(scenario: Scenario, limits: Limits | None = None,
     if files_read is None:
         check_price_files(scenario)
     else:
-        read = json.dumps([scenario.clock.model_dump(mode="json"),
+        read = json.dumps([scenario.clock.model_dump(mode="json"), sorted(scenario.assets),
                            scenario.model_dump(mode="json", include={"price_file", "price_files"})],
                           sort_keys=True)
         if read not in files_read:

@@ -217,7 +217,8 @@ def study_cell(scenario: Scenario, seed: int, *, impulses: Sequence[float] = IMP
 def compare(scenario: Scenario, seed: int | None, modes: Sequence[str], out: str | Path,
             fractions: Sequence[float] = IMPULSES, at: str = "day 30",
             horizons_days: Sequence[float] = HORIZONS_DAYS, progress: bool = False,
-            charts: bool = True, limits: Limits | None = None) -> tuple[Path, dict[str, Any]]:
+            charts: bool = True, limits: Limits | None = None, source: str | None = None
+            ) -> tuple[Path, dict[str, Any]]:
     """``flywheel run SCENARIO --compare margin|impulse``: the scenario and its twins for one
     seed, stored side by side in ``<out>/<name>/compare-<modes>-seed<seed>/`` with
     ``comparison.json`` (differences and gains) and ``comparison.png``. Returns (folder, comparison)."""
@@ -226,7 +227,8 @@ def compare(scenario: Scenario, seed: int | None, modes: Sequence[str], out: str
     seed = int(scenario.seed if seed is None else seed)
     base = without_impulse(scenario)
     folder = Path(out) / rio.safe_name(base.name) / f"compare-{'-'.join(modes)}-seed{seed}"
-    base_result = run(base, seed=seed, out=folder, progress=progress, charts=charts, limits=limits)
+    base_result = run(base, seed=seed, out=folder, progress=progress, charts=charts, limits=limits,
+                      source=source)
     comparison: dict[str, Any] = {"scenario": base.name, "seed": seed,
                                   "base": _where(base_result, folder)}
     paths: dict[str, pd.DataFrame] = {}

@@ -203,28 +203,85 @@ def test_sweep_and_study_take_the_limits_and_name_their_own_option(tmp_path, cap
     assert "--max-agent-steps" in capsys.readouterr().err
 
 
-def test_the_limits_reach_the_runs_in_the_workers_and_every_twin(tmp_path):
-    """A sweep's task, a study's cell and the impulse twins each run with the limits they were
-    given (here too small: each refuses with the limit's message), not the defaults."""
+def test_the_limits_reach_the_runs_in_the_workers_and_every_twin(tmp_path, monkeypatch):
+    """A sweep's task (with its margin and impulse twins), a study's cell and `run --compare`
+    give every run they make the limits they were given, not the defaults: each call of
+    ``sim.run.run`` is recorded (and then made, so the twins that follow it run too)."""
+    import sim.sweep.runner
+    import sim.twins
     from sim.study.runner import CellJob, compute_cell
     from sim.sweep.driver import prepare
     from sim.sweep.runner import run_task
-    from sim.twins import impulse_runs, study_cell
+
+    given = Limits(max_memory_gb=7.5, max_agent_steps=9e9)
+    seen: list = []
+
+    def recording_run(*args, **kwargs):
+        seen.append(kwargs.get("limits"))
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(sim.twins, "run", recording_run)
+    monkeypatch.setattr(sim.sweep.runner, "run", recording_run, raising=False)
+    monkeypatch.setattr("sim.run.run", recording_run)       # run_task imports it when it runs
+
+    sweep = write(tmp_path, f"name: lim\nscenarios: [{TINY}]\ngrid: {{insurance.initial: [0]}}\n"
+                  "seeds: 1\ncompare: [margin, impulse]\nimpulse: {at: day 1, fractions: [0.1], "
+                  "horizons_days: [1]}\n", "sweep.yaml")
+    task = dataclasses.replace(next(prepare(sweep, limits=given).tasks()))
+    assert task.limits == given
+    record = run_task(task, str(tmp_path / "a"))
+    assert record["status"] == "ok", record.get("error")
+    assert len(seen) == 4 and all(lim == given for lim in seen)   # base, margin, impulse, frozen
+
+    seen.clear()
+    job = CellJob("k", tiny(), 0, 1, (0.1,), 1.0, (1.0,), given)
+    record = compute_cell(sim.twins.study_cell, job, str(tmp_path / "c"))
+    assert record["status"] == "ok", record.get("error")
+    assert len(seen) == 4 and all(lim == given for lim in seen)   # base, margin, impulse, frozen
+
+    seen.clear()
+    sim.twins.compare(tiny(), 1, ("margin", "impulse"), tmp_path / "d", (0.1,), "day 1", (1.0,),
+                      charts=False, limits=given)
+    assert len(seen) == 4 and all(lim == given for lim in seen)
+
+
+def test_too_small_limits_refuse_a_workers_run_and_a_study_cell(tmp_path):
+    from sim.study.runner import CellJob, compute_cell
+    from sim.sweep.driver import prepare
+    from sim.sweep.runner import run_task
+    from sim.twins import study_cell
 
     tight = Limits(max_agent_steps=10)
     sweep = write(tmp_path, f"name: lim\nscenarios: [{TINY}]\ngrid: {{insurance.initial: [0]}}\n"
                   "seeds: 1\n", "sweep.yaml")
-    task = next(prepare(sweep).tasks())
-    assert task.limits is None and run_task(task, str(tmp_path / "a"))["status"] == "ok"
-    task = dataclasses.replace(task, limits=tight)
+    task = dataclasses.replace(next(prepare(sweep).tasks()), limits=tight)
     record = run_task(task, str(tmp_path / "b"))
     assert record["status"] == "failed" and "--max-agent-steps" in record["error"]
-
-    scenario = tiny()
-    job = CellJob("k", scenario, 0, 1, (0.1,), 1.0, (1.0,), tight)
-    record = compute_cell(study_cell, job, str(tmp_path / "c"))
+    record = compute_cell(study_cell, CellJob("k", tiny(), 0, 1, (0.1,), 1.0, (1.0,), tight),
+                          str(tmp_path / "c"))
     assert record["status"] == "failed" and "--max-agent-steps" in record["error"]
 
-    base = run(scenario, seed=1, out=None, charts=False)            # the base run is given
-    with pytest.raises(UserInputError, match="--max-agent-steps"):
-        impulse_runs(scenario, 1, (0.1,), "day 1", (1.0,), None, False, base, limits=tight)
+
+def test_run_compare_over_seeds_is_checked_before_its_first_run(tmp_path, capsys):
+    """Before: `run --compare margin --seeds 2` over a bad price file wrote a study folder and
+    exited 1 with every cell failed."""
+    scenario = _bad_price_scenario(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", str(scenario), "--compare", "margin", "--seeds", "2", "--at", "day 1",
+                 "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "price_files.TSLA" in err
+    assert main(["run", str(TINY), "--compare", "margin", "--seeds", "2", "--at", "day 1",
+                 "--out", str(out), "--quiet", "--max-agent-steps", "10"]) == 2
+    assert "--max-agent-steps" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_study_of_a_scenario_with_its_own_frozen_impulse_is_checked_as_the_cell_runs_it(tmp_path):
+    """A study cell runs the scenario without its own impulse: the check must not refuse it."""
+    from sim.study.spec import load_study
+
+    write(tmp_path, TINY.read_text() + "impulse: {fraction: 0.1, at: day 1, freeze_quality: true}\n",
+          "frozen.yaml")
+    study = write(tmp_path, "name: st\nscenarios: [frozen.yaml]\nseeds: 1\nat: day 1\n", "study.yaml")
+    assert load_study(study).scenarios[0].scenario.impulse.freeze_quality

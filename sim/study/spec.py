@@ -152,11 +152,8 @@ def at_day(text: str, scenario: Scenario) -> float:
 
 def load_study(path: str | os.PathLike, seeds: int | None = None,
                limits: Limits | None = None) -> Study:
-    """Read and check a study file and every scenario it names, each as a run would check it
-    before its first step (its size against ``limits``, its price files: ``sim.preflight``);
-    ``seeds`` replaces its count."""
-    from sim.preflight import check_before_run
-
+    """Read and check a study file and every scenario it names, each as its cells' runs would be
+    checked before their first step (``check_cell_runs``); ``seeds`` replaces its count."""
     source = str(path)
     spec = _read_spec(source)
     if seeds is not None:
@@ -170,7 +167,7 @@ def load_study(path: str | os.PathLike, seeds: int | None = None,
         where = f"{source}: scenarios.{i}"
         try:
             scenario = load_scenario(folder / os.path.expanduser(rel), spec.overrides)
-            check_before_run(scenario, limits, source=rel)
+            check_cell_runs(scenario, limits, source=rel)
         except UserInputError as exc:
             raise UserInputError(f"{where}: {exc}") from None
         t0 = at_day(at or spec.at, scenario)
@@ -188,6 +185,17 @@ def load_study(path: str | os.PathLike, seeds: int | None = None,
         raise UserInputError(f"{source}: scenarios: {' and '.join(files)} are both named "
                              f"{name!r}; their results would collide")
     return Study(spec, source, tuple(loaded), replication_seeds(spec.root_seed, spec.seeds), limits)
+
+
+def check_cell_runs(scenario: Scenario, limits: Limits | None = None, source: str | None = None
+                    ) -> None:
+    """A study cell's base run checked as a run checks itself before its first step (its size
+    against ``limits``, its price files: ``sim.preflight.check_before_run``), without the
+    scenario's own impulse, which the cell replaces by its impulse twins."""
+    from sim.preflight import check_before_run
+    from sim.twins import without_impulse
+
+    check_before_run(without_impulse(scenario), limits, source=source)
 
 
 def is_study_file(path: str | os.PathLike) -> bool:

@@ -78,10 +78,12 @@ def run_sweep(
     charts: bool = True,
     backend: str = "",
     plan: Plan | None = None,
+    limits: Limits | None = None,
 ) -> SweepResult:
     """Run the sweep file ``path`` on ``executor`` and write its folder under ``out``
-    (``plan``: from ``prepare``, when the caller checked the file before starting workers)."""
-    plan = plan if plan is not None else prepare(path, cli_set)
+    (``plan``: from ``prepare``, when the caller checked the file before starting workers;
+    else it is prepared here with ``cli_set`` and ``limits``)."""
+    plan = plan if plan is not None else prepare(path, cli_set, limits)
     spec = plan.spec
     folder = sweep_folder(out, spec)
     started_at = datetime.now(UTC)
