@@ -206,7 +206,14 @@ class TraderBehaviour(_TruncatedWealth):
         "0 would act on any positive edge: about 250x).",
     )
     otm_strike: float = Field(
-        0.05, ge=0, lt=1, description="Moneyness of the out-of-the-money strikes traders pick."
+        0.10, ge=0, lt=1,
+        description="Moneyness of the out-of-the-money strikes traders pick (the listed strike "
+        "nearest it). Anchor: on-chain option sellers sell about 10% out of the money: Ribbon's "
+        "theta vaults sell 10-delta weekly options (docs.ribbon.finance, Strike Selection), "
+        "about 10-11% out of the money at BTC and ETH's 60% vol, and its V1 backtest found 20% "
+        "the best for weekly ETH calls. At 0.05, the value before it was anchored, short puts "
+        "held enough margin that design 18's Black Thursday row left bad debt in 3 of 60 seeds "
+        "(docs/calibration.md).",
     )
     leave_prob_after_liquidation: Fraction = Field(
         0.5, description="Chance of leaving after being liquidated."
