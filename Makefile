@@ -59,7 +59,7 @@ bench: $(STAMP)
 calibrate: $(STAMP)
 	$(VENV)/bin/flywheel calibrate
 
-# The shipped sweeps (scenarios/sweeps/): six insurance sizes across five scenarios and the two
+# The shipped sweeps (scenarios/sweeps/): six insurance sizes across six scenarios and the two
 # insurance denominations at two sizes in two shocks, 60 seeds each (2,160 + 480 runs of 15
 # days; about 25 min on 2 cores).
 # Each writes results/<sweep>/{runs.parquet, aggregate.csv, report.md, charts/}; killed, it

@@ -84,9 +84,9 @@ def plan(baseline: str | Path, seeds: int, shock_seeds: int, shocks_dir: str | P
 def one_step_crypto_override(path: str) -> str:
     """The ``events=[...]`` override that puts each crypto asset's jumps of the scenario at
     ``path`` into one jump of their summed log size at the first one's time (its other events
-    kept): the same day's fall seen by the liquidation engine in one step. What the Black
-    Thursday row's miss is judged against: a fall beyond the margin cushion of design 6 within
-    one step, or only beyond it over the day."""
+    kept): the same day's fall seen by the liquidation engine in one step, what the Black
+    Thursday row is read beside: a fall beyond the margin cushion of design 6 within one step,
+    or only beyond it over the day."""
     from sim.scenario import load_scenario
 
     sc = load_scenario(path)

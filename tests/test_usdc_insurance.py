@@ -11,10 +11,10 @@ from sim.assets import USDC
 from sim.model import FlywheelModel
 from tests.tiny import jump, tiny
 
-# BTC up 28% on day 1 liquidates short option sellers (seed 3: three liquidations) and leaves
-# no bad debt, so the insurance only receives. (Up 49% it leaves bad debt the insurance pays:
-# short calls 10% out of the money are margined for a 15% move.)
-USDC_COVER = {"insurance.denomination": "usdc", "events": [jump("BTC", 1.0, 0.25)]}
+# BTC up 49% on day 1 liquidates short option sellers (seed 3: four liquidations) and leaves bad
+# debt that the TSLA.M insurance pays (short calls 10% out of the money are margined for a 15%
+# move): the insurance both receives and pays, in USDC only.
+USDC_COVER = {"insurance.denomination": "usdc", "events": [jump("BTC", 1.0, 0.4)]}
 
 
 @pytest.mark.parametrize("kernels", ["cython", "reference"])
@@ -23,17 +23,22 @@ def test_a_usdc_insurance_holds_only_usdc_at_every_step_and_the_audit_passes(ker
     tokens = [name for name in m.markets if name != USDC]
     seed_usdc = {name: m.ledger.balance(m.markets[name].insurance_holder, USDC) for name in tokens}
     fees = liquidations = 0
+    received = dict.fromkeys(tokens, 0.0)            # USDC in, step by step
+    before = dict(seed_usdc)
     while m.running:
         m.step()
         for name in tokens:
             mk = m.markets[name]
             assert m.ledger.balance(mk.insurance_holder, name) == 0.0, (m.step_count, name)
+            now = m.ledger.balance(mk.insurance_holder, USDC)
+            received[name] += max(now - before[name], 0.0)
+            before[name] = now
         assert m.ledger.audit() <= 1e-12
         fees += sum(m.row[f"fees_usd[{name}]"] for name in tokens)
         liquidations += sum(m.row[f"liquidations[{name}]"] for name in tokens)
     assert fees > 0 and liquidations > 0             # both kinds of income arrived ...
-    for name in tokens:                              # ... and were received in USDC
-        assert m.ledger.balance(m.markets[name].insurance_holder, USDC) > seed_usdc[name]
+    assert all(received[name] > 0.0 for name in tokens), received   # ... received in USDC
+    assert m.summary()["bad_debt_usd"] > 0.0         # and the insurance paid bad debt in USDC
 
 
 def test_the_insurance_receives_the_usd_of_its_fee_share_exactly():

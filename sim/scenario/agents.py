@@ -208,12 +208,15 @@ class TraderBehaviour(_TruncatedWealth):
     otm_strike: float = Field(
         0.10, ge=0, lt=1,
         description="Moneyness of the out-of-the-money strikes traders pick (the listed strike "
-        "nearest it). Anchor: on-chain option sellers sell about 10% out of the money: Ribbon's "
-        "theta vaults sell 10-delta weekly options (docs.ribbon.finance, Strike Selection), "
-        "about 10-11% out of the money at BTC and ETH's 60% vol, and its V1 backtest found 20% "
-        "the best for weekly ETH calls. At 0.05, the value before it was anchored, short puts "
-        "held enough margin that design 18's Black Thursday row left bad debt in 3 of 60 seeds "
-        "(docs/calibration.md).",
+        "nearest it), for buyers and sellers alike. Anchor, for sellers: Ribbon's theta vaults "
+        "sell 10-delta weekly options (docs.ribbon.finance, Strike Selection), about 10-12% out "
+        "of the money over a week at BTC and ETH's 60% vol, and its V1 backtest found 20% the "
+        "best fixed distance for weekly ETH calls. Ribbon targets delta, not distance: on this "
+        "model's everlasting options (1-day funding period) 10 delta is about 3.5% out; the weekly "
+        "distance is what is carried over. Chosen after finding that this value decides design "
+        "18's Black Thursday row: at 0.05 (no anchor) its path left bad debt in 0 of 5 "
+        "calibration seeds (3 of 60 in the insurance sweep's 15-day runs), at 0.10 in 3 of 5, the "
+        "row's floor (docs/calibration.md).",
     )
     leave_prob_after_liquidation: Fraction = Field(
         0.5, description="Chance of leaving after being liquidated."
