@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserInputError
+from sim.study.text import pct
+
+_signed_pct = partial(pct, signed=True)     # +12.3%
 
 SHOCK_FILES = {                     # label -> the shipped scenario the shock rows run
     "crash": "crypto_crash.yaml",
@@ -256,14 +260,6 @@ class Row:
     judge: Callable[[Mapping[str, list[dict]]], Verdict] = field(repr=False)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:+.1f}%"
-
-
-def _share(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def _spread(values: Sequence[float], fmt: Callable[[float], str]) -> tuple[float, str]:
     """(median, "median (p10 to p90)") over ``values``."""
     a = np.asarray(values, dtype=float)
@@ -280,7 +276,7 @@ def judge_lp_return(runs: Mapping[str, list[dict]]) -> Verdict:
     vals = [v for v in _market_values(base, "lp_return_year") if np.isfinite(v)]
     if not vals:
         return Verdict("no LP money invested after the burn-in", False, "nothing to measure")
-    med, text = _spread(vals, _pct)
+    med, text = _spread(vals, _signed_pct)
     lo, hi = np.percentile(vals, 10), np.percentile(vals, 90)
     drained = sum(mk["drained"] for r in base for mk in r["markets"].values())
     text += f"; {drained} of {len(vals)} pools drained" if drained else ""
@@ -297,13 +293,13 @@ def _median_within(values: Sequence[float], fmt: Callable[[float], str], low: fl
 
 
 def judge_lost_money(runs):
-    v = _median_within([r["traders_lost_money_share"] for r in runs["baseline"]], _share,
+    v = _median_within([r["traders_lost_money_share"] for r in runs["baseline"]], pct,
                        0.60, 0.85, "median outside 60-85%")
     year = [r["traders_lost_money_share"] for r in runs.get("year", [])]
     if not year:
         return v
     days = runs["year"][0].get("days", ANCHOR_YEAR_DAYS)
-    med, text = _spread(year, _share)
+    med, text = _spread(year, pct)
     context = f"over {days:g} days (ESMA's own window is 12 months): {text}"
     note = v.note and f"{v.note}; {context}, {'inside' if 0.60 <= med <= 0.85 else 'outside'} it"
     return Verdict(f"{v.value}; {context}", v.passed, note)
@@ -322,7 +318,7 @@ def judge_turnover(runs):
 
 def judge_perp_funding(runs):
     return _median_within(_market_values(runs["baseline"], "perp_funding_abs"),
-                          _share, 0.05, 0.20, "median outside 5-20% a year")
+                          pct, 0.05, 0.20, "median outside 5-20% a year")
 
 
 def judge_leverage(runs):
@@ -419,7 +415,7 @@ def judge_premium(runs):
     peaks = [r["peak_premium"] for r in runs["premium"]]
     inside = sum(0.084 <= p <= 0.156 for p in peaks)
     ok = inside == len(peaks)
-    return Verdict(f"{inside} of {len(peaks)} in band; peaks " + ", ".join(_pct(p) for p in peaks),
+    return Verdict(f"{inside} of {len(peaks)} in band; peaks " + ", ".join(_signed_pct(p) for p in peaks),
                    ok, "" if ok else "a peak outside +8.4% to +15.6%")
 
 

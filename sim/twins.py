@@ -8,15 +8,17 @@
   ``G - G_frozen``: what the impulse did through depth and spread, beyond its own survival and
   word of mouth.
 
-``compare`` runs a scenario with its twins for one seed and stores them beside each other with
-a comparison (``comparison.json``, ``comparison.png``); ``study_cell`` is one scenario and seed
-of ``flywheel study``.
+``run_twins`` runs a scenario and the twins asked for; ``compare`` runs it for one seed and
+stores them beside each other with a comparison (``comparison.json``, ``comparison.png``);
+``study_cell`` is one scenario and seed of ``flywheel study``; a sweep's ``compare:`` calls it
+for each run (``sim.sweep.runner``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,22 +197,56 @@ def impulse_runs(scenario: Scenario, seed: int, fractions: Sequence[float] = IMP
     return {"base": base_result, "at": at, "t0": t0, "runs": runs, "gains": rows}
 
 
+@dataclass
+class Twins:
+    """A scenario's base run and the twins asked for (None when not asked)."""
+
+    base: RunResult
+    margin: RunResult | None
+    impulse: dict[str, Any] | None      # impulse_runs(...)'s dict
+
+    @property
+    def runs(self) -> list[RunResult]:
+        """Every run: the base, the margin twin, each impulse twin and its frozen twin."""
+        found = [self.base] + ([self.margin] if self.margin is not None else [])
+        if self.impulse is not None:
+            found += [r for pair in self.impulse["runs"].values() for r in pair]
+        return found
+
+
+def run_twins(scenario: Scenario, seed: int, modes: Sequence[str], out: str | Path | None, *,
+              fractions: Sequence[float] = IMPULSES, at: str = "day 30",
+              horizons_days: Sequence[float] = HORIZONS_DAYS, charts: bool = False,
+              progress: bool = False, limits: Limits | None = None, source: str | None = None,
+              base_result: RunResult | None = None) -> Twins:
+    """The base run of ``scenario`` (without its own impulse; ``base_result`` when the caller
+    ran it) and the twins of ``modes`` ("margin", "impulse"), all with ``seed``, stored under
+    ``out`` and refused above ``limits``: what ``compare``, ``study_cell`` and a sweep's
+    ``compare:`` share."""
+    base = without_impulse(scenario)
+    if base_result is None:
+        base_result = run(base, seed=seed, out=out, progress=progress, charts=charts,
+                          limits=limits, source=source)
+    margin = (run(margin_twin(base), seed=seed, out=out, progress=progress, charts=charts,
+                  limits=limits) if "margin" in modes else None)
+    impulse = (impulse_runs(base, seed, fractions, at, horizons_days, out, charts, base_result,
+                            limits=limits) if "impulse" in modes else None)
+    return Twins(base_result, margin, impulse)
+
+
 def study_cell(scenario: Scenario, seed: int, *, impulses: Sequence[float] = IMPULSES,
                at_day: float = 30.0, horizons: Sequence[float] = HORIZONS_DAYS,
                out: str | Path | None = None, limits: Limits | None = None) -> dict[str, Any]:
     """One scenario and seed of a study: the base run, its margin twin and the impulse twins,
     all sharing random streams; runs stored under ``out`` without charts."""
-    base = without_impulse(scenario)
-    base_result = run(base, seed=seed, out=out, charts=False, limits=limits)
-    twin_result = run(margin_twin(base), seed=seed, out=out, charts=False, limits=limits)
-    t0_step = int(round(at_day * 1440 / base.clock.step_minutes))   # at_day is on a step boundary
-    imp = impulse_runs(base, seed, impulses, f"step {t0_step}", horizons, out, False, base_result,
-                       limits=limits)
+    t0_step = int(round(at_day * 1440 / scenario.clock.step_minutes))   # at_day is on a step boundary
+    twins = run_twins(scenario, seed, ("margin", "impulse"), out, fractions=impulses,
+                      at=f"step {t0_step}", horizons_days=horizons, limits=limits)
     return {
-        "scenario": base.name, "seed": int(seed), "at_day": float(at_day),
-        "days": float(base_result.summary["days_simulated"]),
-        "base": base_result.summary, "margin_twin": twin_result.summary,
-        "impulses": imp["gains"],
+        "scenario": twins.base.summary["scenario"], "seed": int(seed), "at_day": float(at_day),
+        "days": float(twins.base.summary["days_simulated"]),
+        "base": twins.base.summary, "margin_twin": twins.margin.summary,
+        "impulses": twins.impulse["gains"],
     }
 
 
@@ -227,20 +263,18 @@ def compare(scenario: Scenario, seed: int | None, modes: Sequence[str], out: str
     seed = int(scenario.seed if seed is None else seed)
     base = without_impulse(scenario)
     folder = Path(out) / rio.safe_name(base.name) / f"compare-{'-'.join(modes)}-seed{seed}"
-    base_result = run(base, seed=seed, out=folder, progress=progress, charts=charts, limits=limits,
-                      source=source)
+    twins = run_twins(base, seed, modes, folder, fractions=fractions, at=at,
+                      horizons_days=horizons_days, charts=charts, progress=progress,
+                      limits=limits, source=source)
+    base_result, twin, imp = twins.base, twins.margin, twins.impulse
     comparison: dict[str, Any] = {"scenario": base.name, "seed": seed,
                                   "base": _where(base_result, folder)}
     paths: dict[str, pd.DataFrame] = {}
-    if "margin" in modes:
-        twin = run(margin_twin(base), seed=seed, out=folder, progress=progress, charts=charts,
-                   limits=limits)
+    if twin is not None:
         comparison["margin"] = {"twin": _where(twin, folder),
                                 "differences": margin_differences(base_result.summary, twin.summary)}
         paths["USDC margin twin"] = twin.timeseries
-    if "impulse" in modes:
-        imp = impulse_runs(base, seed, fractions, at, horizons_days, folder, charts, base_result,
-                           limits=limits)
+    if imp is not None:
         comparison["impulse"] = {
             "at": at, "t0_step": imp["t0"], "gains": imp["gains"],
             "runs": {f"{f:g}": {"impulse": _where(a, folder), "frozen": _where(b, folder)}

@@ -61,27 +61,18 @@ def twin_columns(scenario: Any, task: Task, out: str, result: Any) -> tuple[dict
     """Run the task's twins (``sim.twins``, stored under ``out`` like any run); (their columns:
     the margin twin's differences and the impulse gains (``sim.sweep.rows``), whether every
     twin was a stored run reloaded)."""
-    from sim.run import run
     from sim.sweep.rows import gain_columns, margin_columns
-    from sim.twins import impulse_runs, margin_differences, margin_twin, without_impulse
+    from sim.twins import margin_differences, run_twins
 
-    base = without_impulse(scenario)
-    limits = task.limits
-    base_result = (result if base is scenario
-                   else run(base, seed=task.seed, out=out, charts=False, limits=limits))
+    twins = run_twins(scenario, task.seed, task.compare, out, limits=task.limits,
+                      base_result=result if scenario.impulse is None else None,
+                      **(task.impulse or {}))         # ImpulseOptions: at, fractions, horizons_days
     columns: dict[str, Any] = {}
-    results = [base_result]
-    if "margin" in task.compare:
-        twin = run(margin_twin(base), seed=task.seed, out=out, charts=False, limits=limits)
-        columns.update(margin_columns(margin_differences(base_result.summary, twin.summary)))
-        results.append(twin)
-    if "impulse" in task.compare:
-        options = task.impulse or {}
-        imp = impulse_runs(base, task.seed, options["fractions"], options["at"],
-                           options["horizons_days"], out, False, base_result, limits=limits)
-        columns.update(gain_columns(imp["gains"]))
-        results += [r for pair in imp["runs"].values() for r in pair]
-    return columns, all(r.reused for r in results)
+    if twins.margin is not None:
+        columns.update(margin_columns(margin_differences(twins.base.summary, twins.margin.summary)))
+    if twins.impulse is not None:
+        columns.update(gain_columns(twins.impulse["gains"]))
+    return columns, all(r.reused for r in twins.runs)
 
 
 def task_record(task: Task) -> dict[str, Any]:
