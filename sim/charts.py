@@ -9,6 +9,7 @@ global state and the figures can be inspected before they are saved.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import threading
@@ -473,6 +474,22 @@ def save_figure(fig: Figure, path: str | Path, dpi: float = DPI) -> Path:
         fig.savefig(tmp, format="png", dpi=dpi)
     fig.clear()
     return Path(path)
+
+
+def png_bytes(fig: Figure, dpi: float = DPI) -> bytes:
+    """``fig`` as PNG bytes (for a page, not a file), then cleared, as ``save_figure`` does."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.clear()
+    return buffer.getvalue()
+
+
+def stored_run_title(run_dir: str | Path, summary: dict, info: dict) -> str:
+    """A stored run's chart title from its summary.json and run_info.json (either may be
+    empty): the folder names stand in for what they lack."""
+    run_dir = Path(run_dir)
+    return rio.run_title(summary.get("scenario", run_dir.parent.name), summary.get("seed"),
+                         info.get("run_key", run_dir.name))
 
 
 FIGURE_BUILDERS = {

@@ -320,7 +320,7 @@ def cmd_charts(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sim import results_io as rio
-    from sim.charts import draw_run_charts
+    from sim.charts import draw_run_charts, stored_run_title
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -332,10 +332,8 @@ def cmd_charts(args: argparse.Namespace) -> int:
     events = rio.read_parquet(run_dir / rio.EVENTS)
     title = run_dir.name
     if (run_dir / rio.SUMMARY).is_file():
-        s = rio.read_json(run_dir / rio.SUMMARY)
         info = rio.read_json(run_dir / rio.RUN_INFO) if (run_dir / rio.RUN_INFO).is_file() else {}
-        title = rio.run_title(s.get("scenario", run_dir.parent.name), s.get("seed"),
-                              info.get("run_key", run_dir.name))
+        title = stored_run_title(run_dir, rio.read_json(run_dir / rio.SUMMARY), info)
     rio.remove_stale_temps(run_dir / rio.CHARTS_DIR)      # charts a killed process left half-drawn
     for path in draw_run_charts(timeseries, events, run_dir / rio.CHARTS_DIR, title=title):
         print(path)

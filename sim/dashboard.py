@@ -62,7 +62,8 @@ def server_command(host: str, port: int) -> list[str]:
 
 
 def serve(scenario: str, host: str, port: int, results: str) -> int:
-    """Check everything, then become the dashboard's server (returns only if the exec fails)."""
+    """Check everything, then serve the dashboard from a child process until it exits or this
+    process is stopped (Ctrl-C, SIGTERM); its exit status."""
     missing = missing_extra()
     if missing:
         raise UserInputError(f"flywheel dashboard needs the optional extra [dashboard] "

@@ -19,7 +19,6 @@ Nothing here imports Solara: the model, its controls and its tables are tested w
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -303,12 +302,7 @@ class LiveModel(mesa.Model):
         return charts
 
     def _draw(self, snap: Snapshot) -> dict[str, bytes]:
-        from sim.charts import build_figures
+        from sim.charts import build_figures, png_bytes
 
-        pngs = {}
-        for name, fig in build_figures(snap.timeseries, snap.events, self.title).items():
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=CHART_DPI)
-            fig.clear()
-            pngs[name] = buffer.getvalue()
-        return pngs
+        return {name: png_bytes(fig, CHART_DPI)
+                for name, fig in build_figures(snap.timeseries, snap.events, self.title).items()}

@@ -99,21 +99,22 @@ def sweeps_in(root: str | Path) -> list[str]:
 def run_page(run_dir: str | Path) -> RunPage:
     """A finished run's charts (drawing any that is missing, as a reused run does) and headline
     rows; a run that cannot be read is a ``UserInputError``."""
-    from sim.charts import CHART_FILES
+    from sim.charts import CHART_FILES, stored_run_title
     from sim.run import draw_missing_charts, is_complete, load_run, summary_rows
 
     run_dir = Path(run_dir)
     if not is_complete(run_dir):
         raise UserInputError(f"{run_dir}: not a finished run's results folder")
-    try:
-        result = load_run(run_dir)
-        rows = summary_rows(result.summary)
+    charts_dir = run_dir / rio.CHARTS_DIR
+    complete = all((charts_dir / name).is_file() for name in CHART_FILES)
+    try:           # the time series and events are read only when a chart must be drawn
+        summary, info = rio.read_json(run_dir / rio.SUMMARY), rio.read_json(run_dir / rio.RUN_INFO)
+        rows = summary_rows(summary)
+        title = stored_run_title(run_dir, summary, info)
+        if not complete:
+            draw_missing_charts(load_run(run_dir), run_dir, title)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserInputError(f"{run_dir}: cannot be read ({type(exc).__name__}: {exc})") from None
-    title = rio.run_title(result.summary.get("scenario", run_dir.parent.name),
-                          result.summary.get("seed"), result.info.get("run_key", run_dir.name))
-    draw_missing_charts(result, run_dir, title)
-    charts_dir = run_dir / rio.CHARTS_DIR
     return RunPage([charts_dir / name for name in CHART_FILES if (charts_dir / name).is_file()],
                    rows, title)
 

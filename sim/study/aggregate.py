@@ -70,7 +70,7 @@ def mean_estimate(values: Sequence[float]) -> Estimate | None:
         return None
     if x.size < 2:
         return Estimate(float(x.mean()), None, None, 1)
-    low, high = _bootstrap((x,), lambda a, axis=-1: np.mean(a, axis=axis))
+    low, high = _bootstrap((x,), np.mean)
     return Estimate(float(x.mean()), low, high, int(x.size))
 
 

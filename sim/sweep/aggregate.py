@@ -129,13 +129,13 @@ def estimate(values: pd.Series, estimator: str) -> Estimate:
     boot = f"{CONFIDENCE:.0%} percentile bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples)"
     if estimator == "mean":
         text = f"mean over {n} seeds, {boot}"
-        point = fn = lambda a, axis=-1: np.mean(a, axis=axis)
+        point = fn = np.mean
     elif estimator in ("var95", "lar95"):
         text = f"95th percentile over {n} seeds (linear interpolation), {boot}"
         point, fn = (stats.var95 if estimator == "var95" else stats.lar95), _p95
     elif estimator == "median_present":
         text = f"median over the {n} of {n_all} seeds where it happened, {boot}"
-        point = fn = lambda a, axis=-1: np.median(a, axis=axis)
+        point = fn = np.median
     else:
         raise ValueError(f"estimator: unknown {estimator!r}")
     if n == 0:
